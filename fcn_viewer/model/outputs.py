@@ -1,0 +1,67 @@
+"""The typed result of one FCN forward pass: every stage tensor the viewer and the CLI show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+STAGE_STRIDES = {"32s": 32, "16s": 16, "8s": 8}
+# The coarse score map behind each stage: conv7 scores, then the pool4- and pool3-fused sums.
+STAGE_SCORE_MAPS = {"32s": "score_fr", "16s": "fuse_pool4", "8s": "fuse_pool3"}
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One alignment crop: ``result = source[..., offset:offset + h, offset:offset + w]``."""
+
+    source: str
+    result: str
+    offset: int
+    source_size: tuple[int, int]
+    size: tuple[int, int]
+
+
+@dataclass
+class FCNOutputs:
+    """All tensors of one pass, in the order they were computed, batched as N×C×h×w.
+
+    ``tensors`` holds the net's own layers by their Caffe names (``score_fr``, ``upscore2``,
+    ``score_pool4``, ``score_pool4c``, ``fuse_pool4``, ...) and the full-resolution logits of
+    each stage as ``logits_32s``, ``logits_16s``, ``logits_8s``. ``upsampling`` says which layer
+    made each stage's logits: a learned deconvolution, or ``"bilinear"`` for a stage whose net
+    has no learned layer of that stride (for instance the 32s stage of an FCN-8s).
+    """
+
+    input_size: tuple[int, int]
+    stages: tuple[str, ...]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    crops: tuple[Crop, ...] = ()
+    upsampling: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def final_stage(self) -> str:
+        return self.stages[-1]
+
+    def logits(self, stage: str | None = None) -> torch.Tensor:
+        """Full-resolution class logits of ``stage`` (default: the net's finest)."""
+        return self.tensors[f"logits_{stage or self.final_stage}"]
+
+    def score_map(self, stage: str) -> torch.Tensor:
+        """The coarse map of ``stage``: conv7 scores (32s), pool4-fused (16s), pool3-fused (8s)."""
+        return self.tensors[STAGE_SCORE_MAPS[stage]]
+
+    def crop(self, source: str) -> Crop:
+        for crop in self.crops:
+            if crop.source == source:
+                return crop
+        raise KeyError(f"no crop of {source!r} in this pass")
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> FCNOutputs:
+        moved = {k: v.to(device=device, dtype=dtype or v.dtype) for k, v in self.tensors.items()}
+        return FCNOutputs(self.input_size, self.stages, moved, self.crops, dict(self.upsampling))
+
+    def numpy(self, index: int = 0) -> dict[str, np.ndarray]:
+        """Image ``index`` of the batch as float32 C×h×w arrays, named as in ``tensors``."""
+        return {k: v[index].detach().float().cpu().numpy() for k, v in self.tensors.items()}

@@ -1,0 +1,8 @@
+"""Opens the fcn-viewer window: `python main.py [IMAGE]`."""
+
+import sys
+
+from fcn_viewer.cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main(["gui", *sys.argv[1:]]))
