@@ -1,0 +1,315 @@
+"""Downloads weight files safely: resumable, hash-checked, atomically renamed, locked against concurrent runs."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import os
+import re
+import sys
+import urllib.response
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+import platformdirs
+
+from fcn_viewer import __version__
+from fcn_viewer.errors import DownloadError
+
+if sys.platform == "win32":
+    import msvcrt
+else:
+    import fcntl
+
+_SCHEMES = frozenset({"http", "https", "file"})
+_HASH_CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
+
+_Response = http.client.HTTPResponse | urllib.response.addinfourl
+
+
+class DownloadCancelled(DownloadError):
+    """The caller cancelled a download; its .part file is kept so a later call resumes it."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Bytes received so far (resumed bytes included) and the full size, when the server says."""
+
+    done: int
+    total: int | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def cache_dir() -> Path:
+    """The app's cache folder ($FCN_VIEWER_CACHE or the platform's user cache), created if missing."""
+    override = os.environ.get("FCN_VIEWER_CACHE")
+    path = Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("fcn-viewer"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def hash_file(path: Path, algorithm: str) -> str:
+    """The hex digest of a file under a hashlib algorithm, read in chunks."""
+    return _digests(path, [algorithm])[algorithm]
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+    timeout: float = 30.0,
+    chunk_size: int = 1 << 20,
+) -> Path:
+    """Fetch url into dest, resuming a previous .part, verifying the hashes given; returns dest.
+
+    Raises DownloadCancelled when cancel() returns True, DownloadError on any other failure;
+    dest only ever appears complete and verified.
+    """
+    _check_url(url)
+    expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(dest.with_name(dest.name + ".lock")):
+            if dest.exists() and (not expected or _matches(dest, expected)):
+                return dest
+            part = dest.with_name(dest.name + ".part")
+            _fetch(url, part, expected, progress, cancel, timeout, chunk_size)
+            _verify(url, part, expected)
+            _fsync(part)
+            os.replace(part, dest)
+    except OSError as error:
+        raise _file_error(dest, error) from error
+    return dest
+
+
+def _check_url(url: str) -> None:
+    if urlsplit(url).scheme.lower() not in _SCHEMES:
+        raise DownloadError(f"cannot download {url!r}: only http, https and file URLs are supported")
+
+
+def _fetch(
+    url: str,
+    part: Path,
+    expected: dict[str, str],
+    progress: ProgressCallback | None,
+    cancel: Callable[[], bool] | None,
+    timeout: float,
+    chunk_size: int,
+) -> None:
+    """Bring part up to the full file: resume it, restart it, or accept it as already complete."""
+    start = part.stat().st_size if part.exists() else 0
+    response = _open(url, start, timeout)
+    if response.status == 416:
+        response.close()
+        if _part_complete(part, _unsatisfied_total(response), expected):
+            _report(progress, start, start)
+            return
+        part.unlink()
+        start = 0
+        response = _open(url, start, timeout)
+    with response:
+        if response.status == 206:
+            total = _resumed_total(url, response, part, start)
+        else:
+            start, total = 0, _content_length(response)
+        _write_body(url, response, part, start, total, progress, cancel, chunk_size)
+
+
+def _open(url: str, start: int, timeout: float) -> _Response:
+    """Send the request (with a Range header when resuming); a 416 answer is returned, not raised."""
+    headers = {"User-Agent": f"fcn-viewer/{__version__}"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    try:
+        response: _Response = urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as error:
+        if error.code == 416 and start:
+            return error
+        status = f"HTTP {error.code} {error.reason}"
+        raise DownloadError(f"cannot download {url}: the server answered {status}") from error
+    except URLError as error:
+        raise DownloadError(f"cannot download {url}: {error.reason}") from error
+    except (OSError, http.client.HTTPException) as error:
+        raise DownloadError(f"cannot download {url}: {error}") from error
+    return response
+
+
+def _part_complete(part: Path, total: int | None, expected: dict[str, str]) -> bool:
+    """Whether a .part the server will not extend (HTTP 416) already holds the whole file."""
+    if total is not None and part.stat().st_size != total:
+        return False
+    return _matches(part, expected) if expected else total is not None
+
+
+def _unsatisfied_total(response: _Response) -> int | None:
+    match = _UNSATISFIED_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    return int(match[1]) if match else None
+
+
+def _resumed_total(url: str, response: _Response, part: Path, start: int) -> int | None:
+    """The full size from a 206's Content-Range; a range not starting at start makes the .part unusable."""
+    header = response.headers.get("Content-Range", "").strip()
+    match = _CONTENT_RANGE.fullmatch(header)
+    if match is None or int(match[1]) != start:
+        part.unlink()
+        raise DownloadError(
+            f"cannot resume {url}: asked for bytes {start}-, the server sent Content-Range {header!r}; "
+            "the partial download was deleted, run again to restart"
+        )
+    if match[3] != "*":
+        return int(match[3])
+    length = _content_length(response)
+    return None if length is None else start + length
+
+
+def _content_length(response: _Response) -> int | None:
+    try:
+        return int(response.headers["Content-Length"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _write_body(
+    url: str,
+    response: _Response,
+    part: Path,
+    start: int,
+    total: int | None,
+    progress: ProgressCallback | None,
+    cancel: Callable[[], bool] | None,
+    chunk_size: int,
+) -> None:
+    """Stream the body into part, appending when resuming (start > 0), truncating otherwise."""
+    done = start
+    try:
+        with open(part, "ab" if start else "wb") as file:
+            _report(progress, done, total)
+            for chunk in _chunks(url, response, start, total, cancel, chunk_size):
+                file.write(chunk)
+                done += len(chunk)
+                _report(progress, done, total)
+    except OSError as error:
+        raise _file_error(part, error) from error
+
+
+def _chunks(
+    url: str,
+    response: _Response,
+    done: int,
+    total: int | None,
+    cancel: Callable[[], bool] | None,
+    chunk_size: int,
+) -> Iterator[bytes]:
+    """The body in chunks; network failures and early ends become DownloadError, so OSError means disk."""
+    while True:
+        if cancel is not None and cancel():
+            raise DownloadCancelled(f"download of {url} cancelled after {done} bytes; run again to resume")
+        try:
+            chunk = response.read(chunk_size)
+        except (OSError, http.client.HTTPException) as error:
+            raise DownloadError(_interrupted(url, done, total, f": {error}")) from error
+        if not chunk:
+            if total is not None and done < total:
+                raise DownloadError(_interrupted(url, done, total, ": the server closed the connection"))
+            return
+        done += len(chunk)
+        yield chunk
+
+
+def _interrupted(url: str, done: int, total: int | None, reason: str) -> str:
+    of_total = f"{done} of {total}" if total is not None else f"{done}"
+    return f"download of {url} interrupted after {of_total} bytes{reason}; run again to resume"
+
+
+def _verify(url: str, part: Path, expected: dict[str, str]) -> None:
+    """Check the finished file's hashes; a mismatching .part is deleted since resuming it cannot help."""
+    actual = _digests(part, expected)
+    for algorithm, want in expected.items():
+        if actual[algorithm] != want:
+            part.unlink()
+            raise DownloadError(
+                f"{url}: {algorithm} mismatch, expected {want}, got {actual[algorithm]}; "
+                "the download was deleted"
+            )
+
+
+def _matches(path: Path, expected: dict[str, str]) -> bool:
+    return _digests(path, expected) == expected
+
+
+def _digests(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
+    """Hex digests of a file under several algorithms in a single chunked pass."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as file:
+        while chunk := file.read(_HASH_CHUNK):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())
+
+
+def _report(progress: ProgressCallback | None, done: int, total: int | None) -> None:
+    if progress is not None:
+        progress(Progress(done, total))
+
+
+def _file_error(path: Path, error: OSError) -> DownloadError:
+    if error.errno == errno.ENOSPC:
+        return DownloadError(f"the disk is full: cannot write {path}")
+    return DownloadError(f"cannot save {path}: {error.strerror or error}")
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path (created if missing), waiting for other threads or processes."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _lock(fd)
+        try:
+            yield
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+if sys.platform == "win32":
+
+    def _lock(fd: int) -> None:
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError as error:  # LK_LOCK gives up after about 10 s with EDEADLOCK: keep waiting
+                if error.errno != errno.EDEADLOCK:
+                    raise
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,321 @@
+"""Tests for weight downloads against a local HTTP server that can cut connections, fail, or ignore Range."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import pytest
+
+from fcn_viewer.errors import DownloadError
+from fcn_viewer.weights import download as download_module
+from fcn_viewer.weights.download import DownloadCancelled, Progress, cache_dir, download, hash_file
+
+BODY = random.Random(0).randbytes(50_000)
+SHA256 = hashlib.sha256(BODY).hexdigest()
+MD5 = hashlib.md5(BODY).hexdigest()
+FILE_PATH = "/weights.bin"
+
+
+class _Server(ThreadingHTTPServer):
+    """Serves BODY at FILE_PATH; its attributes switch on failure modes and record the requests seen."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.cut_after: int | None = None
+        self.error: int | None = None
+        self.ignore_range = False
+        self.slow = False
+        self.ranges: list[str | None] = []
+
+    def url(self, path: str = FILE_PATH) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}{path}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.ranges.append(self.headers.get("Range"))
+        if self.server.error is not None:
+            self.send_error(self.server.error)
+            return
+        if self.path != FILE_PATH:
+            self.send_error(404)
+            return
+        start = self._range_start()
+        if start >= len(BODY) and start > 0:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(BODY)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if start:
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+        else:
+            self.send_response(200)
+        payload = BODY[start:]
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self._send(payload if self.server.cut_after is None else payload[: self.server.cut_after])
+        self.close_connection = True
+
+    def _range_start(self) -> int:
+        header = self.headers.get("Range")
+        if header is None or self.server.ignore_range:
+            return 0
+        match = re.fullmatch(r"bytes=(\d+)-", header)
+        assert match is not None, header
+        return int(match[1])
+
+    def _send(self, payload: bytes) -> None:
+        for offset in range(0, len(payload), 10_000):
+            self.wfile.write(payload[offset : offset + 10_000])
+            self.wfile.flush()
+            if self.server.slow:
+                time.sleep(0.02)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    httpd = _Server()
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "weights" / "model.pth"
+
+
+def _part(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def test_plain_download_reports_monotonic_progress(server: _Server, dest: Path) -> None:
+    seen: list[Progress] = []
+    assert download(server.url(), dest, progress=seen.append, chunk_size=4096, timeout=5) == dest
+    assert dest.read_bytes() == BODY
+    assert not _part(dest).exists()
+    dones = [p.done for p in seen]
+    assert dones == sorted(dones)
+    assert all(p.total == len(BODY) for p in seen)
+    assert seen[-1] == Progress(len(BODY), len(BODY))
+
+
+@pytest.mark.parametrize("hashes", [{"sha256": SHA256}, {"md5": MD5}, {"sha256": SHA256.upper(), "md5": MD5}])
+def test_hash_verification_succeeds(server: _Server, dest: Path, hashes: dict[str, str]) -> None:
+    assert download(server.url(), dest, timeout=5, **hashes) == dest
+    assert dest.read_bytes() == BODY
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_hash_mismatch_deletes_everything(server: _Server, dest: Path, algorithm: str) -> None:
+    wrong = "0" * len(hashlib.new(algorithm).hexdigest())
+    with pytest.raises(DownloadError) as info:
+        download(server.url(), dest, timeout=5, **{algorithm: wrong})
+    message = str(info.value)
+    assert server.url() in message and wrong in message
+    assert hashlib.new(algorithm, BODY).hexdigest() in message
+    assert not dest.exists() and not _part(dest).exists()
+
+
+def test_cut_connection_keeps_part_and_resumes(server: _Server, dest: Path) -> None:
+    server.cut_after = 12_345
+    with pytest.raises(DownloadError, match=f"interrupted after 12345 of {len(BODY)} bytes.*resume"):
+        download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert not dest.exists()
+    assert _part(dest).read_bytes() == BODY[:12_345]
+
+    server.cut_after = None
+    seen: list[Progress] = []
+    download(server.url(), dest, sha256=SHA256, progress=seen.append, timeout=5)
+    assert server.ranges == [None, "bytes=12345-"]
+    assert dest.read_bytes() == BODY
+    assert not _part(dest).exists()
+    assert seen[0] == Progress(12_345, len(BODY)) and seen[-1] == Progress(len(BODY), len(BODY))
+
+
+def test_server_ignoring_range_restarts_from_zero(server: _Server, dest: Path) -> None:
+    server.cut_after = 20_000
+    with pytest.raises(DownloadError):
+        download(server.url(), dest, timeout=5)
+    server.cut_after = None
+    server.ignore_range = True
+    download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert server.ranges[-1] == "bytes=20000-"
+    assert dest.read_bytes() == BODY
+
+
+def test_complete_part_answered_416_is_accepted(server: _Server, dest: Path) -> None:
+    dest.parent.mkdir(parents=True)
+    _part(dest).write_bytes(BODY)
+    download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert server.ranges == [f"bytes={len(BODY)}-"]
+    assert dest.read_bytes() == BODY and not _part(dest).exists()
+
+
+def test_oversized_part_answered_416_restarts_once(server: _Server, dest: Path) -> None:
+    dest.parent.mkdir(parents=True)
+    _part(dest).write_bytes(BODY + b"junk")
+    download(server.url(), dest, timeout=5)
+    assert server.ranges == [f"bytes={len(BODY) + 4}-", None]
+    assert dest.read_bytes() == BODY
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_http_errors_name_url_and_status(server: _Server, dest: Path, status: int) -> None:
+    server.error = status
+    with pytest.raises(DownloadError, match=str(status)) as info:
+        download(server.url(), dest, timeout=5)
+    assert server.url() in str(info.value)
+    assert not dest.exists()
+
+
+def test_missing_path_is_404(server: _Server, dest: Path) -> None:
+    with pytest.raises(DownloadError, match="404"):
+        download(server.url("/missing.bin"), dest, timeout=5)
+
+
+def test_cancel_keeps_part_for_resume(server: _Server, dest: Path) -> None:
+    calls = 0
+
+    def cancel() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    with pytest.raises(DownloadCancelled):
+        download(server.url(), dest, cancel=cancel, chunk_size=1000, timeout=5)
+    assert not dest.exists()
+    assert _part(dest).read_bytes() == BODY[:3000]
+    download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert server.ranges[-1] == "bytes=3000-"
+    assert dest.read_bytes() == BODY
+
+
+def test_disk_full_is_reported(server: _Server, dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, file: Any) -> None:
+            self._file = file
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._file.close()
+
+    def full_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        opened = real_open(file, mode, *args, **kwargs)
+        return FullDisk(opened) if "w" in mode or "a" in mode else opened
+
+    monkeypatch.setattr(download_module, "open", full_open, raising=False)
+    with pytest.raises(DownloadError, match="disk is full") as info:
+        download(server.url(), dest, timeout=5)
+    assert str(dest.parent) in str(info.value)
+    assert not dest.exists()
+
+
+def test_concurrent_downloads_share_one_transfer(server: _Server, dest: Path) -> None:
+    server.slow = True
+    barrier = threading.Barrier(2)
+    results: list[Path | BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            results.append(download(server.url(), dest, sha256=SHA256, timeout=5))
+        except BaseException as error:  # reported by the assertion below
+            results.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert results == [dest, dest]
+    assert dest.read_bytes() == BODY
+    assert server.ranges == [None]
+
+
+def test_existing_dest_with_right_hash_makes_no_request(server: _Server, dest: Path) -> None:
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(BODY)
+    assert download(server.url(), dest, sha256=SHA256, md5=MD5, timeout=5) == dest
+    assert server.ranges == []
+
+
+def test_existing_dest_with_wrong_hash_is_replaced(server: _Server, dest: Path) -> None:
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"stale")
+    download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert server.ranges == [None]
+    assert dest.read_bytes() == BODY
+
+
+def test_file_url(tmp_path: Path, dest: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(BODY)
+    download(source.as_uri(), dest, md5=MD5)
+    assert dest.read_bytes() == BODY
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/w.pth", "javascript:alert(1)", "/local/path.pth"])
+def test_unsupported_schemes_are_refused(dest: Path, url: str) -> None:
+    with pytest.raises(DownloadError, match="only http, https and file"):
+        download(url, dest)
+
+
+def test_unreachable_server_is_download_error(dest: Path) -> None:
+    httpd = _Server()
+    url = httpd.url()
+    httpd.server_close()
+    with pytest.raises(DownloadError, match="cannot download"):
+        download(url, dest, timeout=5)
+
+
+def test_cache_dir_honours_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "custom"))
+    assert cache_dir() == tmp_path / "custom"
+    assert cache_dir().is_dir()
+
+
+def test_cache_dir_defaults_to_platform_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FCN_VIEWER_CACHE", raising=False)
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda app: str(tmp_path / app))
+    assert cache_dir() == tmp_path / "fcn-viewer"
+    assert cache_dir().is_dir()
+
+
+def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(BODY)
+    assert hash_file(path, "sha256") == SHA256
+    assert hash_file(path, "md5") == MD5
