@@ -1,0 +1,1 @@
+"""Model weights: file formats, the registry of known models, downloads (no Qt)."""
