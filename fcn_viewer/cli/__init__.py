@@ -1,0 +1,1 @@
+"""The `fcn-viewer` command line."""

@@ -1,0 +1,42 @@
+"""`fcn-viewer models` and `fcn-viewer download`: what is known, what is here, and fetching the rest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fcn_viewer.cli.common import print_progress
+from fcn_viewer.weights.download import download
+from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
+
+
+def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    listing = subparsers.add_parser("models", help="list the known models and whether they are available")
+    listing.set_defaults(run=run_models)
+    fetch = subparsers.add_parser("download", help="download registry models into the cache")
+    fetch.add_argument("names", nargs="+", metavar="NAME")
+    fetch.set_defaults(run=run_download)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    for item in ENTRIES:
+        state = "bundled" if item.bundled and item.available else "cached" if item.available else "not downloaded"
+        if item.bundled and not item.available:
+            state = "missing"
+        size = f"{item.size_bytes / 1e6:.0f} MB" if item.size_bytes else ""
+        default = " (default)" if item.name == DEFAULT_MODEL else ""
+        print(f"{item.name:32} {item.variant:13} {'/'.join(item.stages):10} {state:15} {size:>7}  {item.title}{default}")
+        print(f"{'':32} {item.path}")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    for name in args.names:
+        item = entry(name)
+        if item.url is None:
+            print(f"{name}: bundled with the app, nothing to download", file=sys.stderr)
+            continue
+        item.path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"{name}: {item.url} → {item.path}", file=sys.stderr)
+        download(item.url, item.path, md5=item.md5, sha256=item.sha256, progress=print_progress)
+    return 0
