@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.model import FCNConfig, build_fcn, compact_config, vgg16_config
+from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.upsample import bilinear_kernel, bilinear_upsample, bilinear_weight
 from tests.helpers import random_model, tiny_compact_config, tiny_paper_config
 
@@ -197,3 +198,21 @@ def test_compact_config_round_trips_through_dict() -> None:
     assert FCNConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown FCN config keys"):
         FCNConfig.from_dict({**config.to_dict(), "bogus": 1})
+
+
+def test_folding_batchnorm_keeps_every_stage_tensor() -> None:
+    model = random_model(tiny_compact_config())
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-1, 1)
+        x = torch.randn(1, 3, 50, 70)
+        before = model.forward_stages(x)
+        fold_batchnorm(model)
+        after = model.forward_stages(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for name, tensor in before.tensors.items():
+        assert torch.allclose(tensor, after.tensors[name], atol=1e-3, rtol=1e-4), name
