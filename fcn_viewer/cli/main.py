@@ -11,13 +11,15 @@ from fcn_viewer.errors import FCNViewerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fcn_viewer.cli import models, segment
+    from fcn_viewer.cli import evaluate, models, segment, train
 
     parser = argparse.ArgumentParser(prog="fcn-viewer", description="Fully Convolutional Networks, stage by stage.")
     parser.add_argument("--version", action="version", version=f"fcn-viewer {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     segment.add_parser(subparsers)
+    evaluate.add_parser(subparsers)
     models.add_parsers(subparsers)
+    train.add_parser(subparsers)
     gui = subparsers.add_parser("gui", help="open the viewer")
     gui.add_argument("image", nargs="?", help="an image to open")
     gui.set_defaults(run=run_gui)

@@ -1,0 +1,80 @@
+"""The paper's staged recipe: FCN-32s, then 16s from it, then 8s from the 16s; and export to the bundle."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE
+from fcn_viewer.model.config import Variant
+from fcn_viewer.train.checkpoint import load_checkpoint
+from fcn_viewer.train.curves import plot_curves
+from fcn_viewer.train.trainer import RunResult, TrainConfig, train
+from fcn_viewer.weights.meta import ModelMeta, Preprocessing
+from fcn_viewer.weights.native import save_native
+
+STAGED: tuple[Variant, ...] = ("fcn32s", "fcn16s", "fcn8s")
+
+
+def train_family(base: TrainConfig, epochs: dict[str, int], command: str) -> list[RunResult]:
+    """Runs 32s → 16s → 8s, each initialised from the previous run's last checkpoint; resumable at any point."""
+    results: list[RunResult] = []
+    previous: Path | None = base.init
+    for variant in STAGED:
+        config = replace(base, variant=variant, epochs=epochs[variant], init=previous)
+        result = train(config, command)
+        results.append(result)
+        plot_curves(base.out / "curves.png", [r.history for r in results])
+        if not result.finished:
+            break
+        previous = config.run_dir / "last.pt"
+    return results
+
+
+def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset: str) -> Path:
+    """Writes a run's final weights as fp16 safetensors with metadata (classes, palette, provenance)."""
+    state = load_checkpoint(run_dir / "last.pt")
+    config = TrainConfig(**_config_args(state["config"])).fcn_config()
+    classes, palette = (CAMVID_CLASSES, CAMVID_PALETTE) if dataset == "camvid" else (VOC_CLASSES, VOC_PALETTE)
+    meta = ModelMeta(
+        name=name,
+        title=title,
+        config=config,
+        classes=classes[: config.num_classes],
+        palette=palette[: config.num_classes],
+        preprocessing=Preprocessing(),
+        provenance={
+            "command": state.get("command", ""),
+            "commit": git_commit(),
+            "trained_epochs": int(state["epoch"]),
+            "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "dataset": dataset,
+        },
+    )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return save_native(destination, state["model"], meta, half=True)
+
+
+def _config_args(stored: dict[str, Any]) -> dict[str, Any]:
+    args = dict(stored)
+    for key in ("data", "out", "init"):
+        if args.get(key) is not None:
+            args[key] = Path(args[key])
+    for key in ("widths", "depths", "aux_weights"):
+        args[key] = tuple(args[key])
+    return args
+
+
+def git_commit() -> str:
+    """The commit the code was at (with '+dirty' for uncommitted changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

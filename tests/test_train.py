@@ -1,0 +1,110 @@
+"""Training: a step lowers the loss, checkpoints resume exactly, the staged family runs and exports."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fcn_viewer.model import build_fcn
+from fcn_viewer.train.family import export_run, train_family
+from fcn_viewer.train.trainer import (
+    TrainConfig,
+    _StageLogits,
+    initialise_from,
+    median_frequency_weights,
+    stage_loss,
+    train,
+)
+from fcn_viewer.weights.loader import load_weights_file
+from tests.helpers import gradient_image, tiny_compact_config
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """Four train and two val 40×48 pictures whose label is a function of the picture."""
+    root = tmp_path / "data"
+    for split, count in (("train", 4), ("val", 2)):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for index in range(count):
+            image = gradient_image(40, 48, seed=index + (10 if split == "val" else 0))
+            label = (image[:, :, 0] // 64 + 3 * (image[:, :, 1] > 128)).astype(np.uint8)
+            label[:2] = 11
+            Image.fromarray(image).save(root / split / f"{split}{index}.png")
+            Image.fromarray(label).save(root / f"{split}annot" / f"{split}{index}.png")
+    return root
+
+
+def _config(data: Path, out: Path, **changes: object) -> TrainConfig:
+    base = TrainConfig(data=data, out=out, variant="fcn8s", widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1),
+                       fc_width=16, epochs=2, batch_size=2, crop=32, val_every=1, device="cpu", amp="off")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_one_training_step_lowers_the_loss() -> None:
+    torch.manual_seed(0)
+    model = build_fcn(tiny_compact_config()).train()
+    trainable = _StageLogits(model)
+    x = torch.randn(2, 3, 32, 32)
+    y = torch.randint(0, 11, (2, 32, 32))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    before = stage_loss(trainable(x), y, (1.0, 0.4, 0.2), None, 11)
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        torch.manual_seed(0)
+        after = stage_loss(trainable(x), y, (1.0, 0.4, 0.2), None, 11)
+    assert after.item() < before.item()
+
+
+def test_resumed_training_equals_uninterrupted_training(tiny_dataset: Path, tmp_path: Path) -> None:
+    straight = train(_config(tiny_dataset, tmp_path / "straight"))
+    interrupted = train(_config(tiny_dataset, tmp_path / "resumed", time_limit_min=1e-9))
+    assert (interrupted.finished, interrupted.epoch) == (False, 1)
+    resumed = train(_config(tiny_dataset, tmp_path / "resumed"))
+    assert resumed.finished and resumed.epoch == 2
+    a = torch.load(straight.run_dir / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed.run_dir / "last.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows = list(csv.DictReader((resumed.run_dir / "log.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and rows[1]["val_miou_8s"]
+
+
+def test_family_trains_32s_then_16s_then_8s_and_exports(tiny_dataset: Path, tmp_path: Path) -> None:
+    base = _config(tiny_dataset, tmp_path / "run", epochs=1)
+    results = train_family(base, {"fcn32s": 1, "fcn16s": 1, "fcn8s": 1}, "fcn-viewer train (test)")
+    assert [r.run_dir.name for r in results] == ["fcn32s", "fcn16s", "fcn8s"] and all(r.finished for r in results)
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+    path = export_run(results[2].run_dir, tmp_path / "models" / "camvid-fcn8s.safetensors", "camvid-fcn8s",
+                      "FCN-8s CamVid", "camvid")
+    loaded = load_weights_file(path)
+    assert loaded.meta.classes[0] == "Sky" and loaded.meta.config.variant == "fcn8s"
+    assert loaded.meta.provenance["command"] == "fcn-viewer train (test)"
+    assert loaded.meta.provenance["trained_epochs"] == 1
+
+
+def test_finer_net_starts_from_the_coarser_one(tiny_dataset: Path, tmp_path: Path) -> None:
+    coarse = train(_config(tiny_dataset, tmp_path / "run", variant="fcn32s", epochs=1))
+    fine = build_fcn(tiny_compact_config("fcn16s"))
+    copied = initialise_from(fine, coarse.run_dir / "last.pt")
+    assert "conv1_1.weight" in copied and "score_fr.weight" in copied and "upscore.weight" not in copied
+    assert not fine.score_pool4.weight.detach().any()
+    source = torch.load(coarse.run_dir / "last.pt", weights_only=True)["model"]
+    assert torch.equal(fine.fc6.weight, source["fc6.weight"])
+
+
+def test_median_frequency_weights_by_hand() -> None:
+    # Image A: 3 px of class 0, 1 px of class 1. Image B: 4 px of class 0 (+ void).
+    a = torch.tensor([[0, 0], [0, 1]], dtype=torch.uint8)
+    b = torch.tensor([[0, 0, 0, 0, 11]], dtype=torch.uint8)
+    # freq(0) = 7 / 8, freq(1) = 1 / 4 (only image A has class 1); median = 9/16.
+    weights = median_frequency_weights([a, b], num_classes=3, ignore_index=11, cap=10)
+    assert torch.allclose(weights, torch.tensor([(9 / 16) / (7 / 8), (9 / 16) / (1 / 4), 1.0]))
+    assert median_frequency_weights([a, b], 3, 11, cap=2.0)[1] == 2.0
