@@ -12,7 +12,9 @@ import torch
 from PIL import Image
 
 from fcn_viewer.model import build_fcn
-from fcn_viewer.train.family import export_run, train_family
+from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.evaluation import evaluate_model
+from fcn_viewer.train.family import attach_metrics, export_run, train_family
 from fcn_viewer.train.trainer import (
     TrainConfig,
     _StageLogits,
@@ -88,6 +90,12 @@ def test_family_trains_32s_then_16s_then_8s_and_exports(tiny_dataset: Path, tmp_
     assert loaded.meta.classes[0] == "Sky" and loaded.meta.config.variant == "fcn8s"
     assert loaded.meta.provenance["command"] == "fcn-viewer train (test)"
     assert loaded.meta.provenance["trained_epochs"] == 1
+    stored = attach_metrics(path, tiny_dataset, "val", "cpu")
+    reloaded = load_weights_file(path)
+    assert reloaded.meta.metrics["val"] == stored and set(stored) == {"32s", "16s", "8s"}
+    measured = evaluate_model(reloaded, SegmentationFolder(tiny_dataset, "val"), device="cpu")
+    assert measured["8s"]["mean_iou"] == stored["8s"]["mean_iou"]
+    assert measured["8s"]["boundary_f1"] == stored["8s"]["boundary_f1"]
 
 
 def test_finer_net_starts_from_the_coarser_one(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -60,7 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from fcn_viewer.train.family import STAGED, export_run, train_family
+    from fcn_viewer.train.family import STAGED, attach_metrics, export_run, train_family
     from fcn_viewer.train.trainer import train
 
     base = TrainConfig(
@@ -83,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if not all(r.finished for r in results) or len(results) < len(variants):
         print("stopped before the last epoch; run the same command again to resume", file=sys.stderr)
         return 3
-    if args.export is not None:
+    if args.export is not None and int(os.environ.get("RANK", "0")) == 0:
         for variant in variants:
             name = f"{args.export_prefix}-{variant}"
             path = export_run(args.out / variant, args.export / f"{name}.safetensors", name,
                               f"FCN-{variant[3:]} {args.export_prefix}", args.export_prefix)
-            print(f"exported {path}", file=sys.stderr)
+            scores = attach_metrics(path, args.data, "val", args.device)
+            summary = ", ".join(f"{stage} {100 * s['mean_iou']:.1f}" for stage, s in scores.items())
+            print(f"exported {path} (val mIoU {summary})", file=sys.stderr)
     return 0

@@ -58,6 +58,29 @@ def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset:
     return save_native(destination, state["model"], meta, half=True)
 
 
+def attach_metrics(path: Path, data: Path, split: str, device: str = "auto") -> dict[str, Any]:
+    """Evaluates an exported model file exactly as `fcn-viewer evaluate` does and stores the numbers in it."""
+    from fcn_viewer.data.folder import SegmentationFolder
+    from fcn_viewer.evaluation import evaluate_model
+    from fcn_viewer.weights.loader import load_weights_file
+    from fcn_viewer.weights.native import load_native
+
+    dataset = SegmentationFolder(data, split)
+    scores = evaluate_model(load_weights_file(path), dataset, device=device)
+    clean = {stage: {k: _finite(v) for k, v in summary.items()} for stage, summary in scores.items()}
+    state, meta = load_native(path)
+    metrics = {**meta.metrics, split: clean, "images": {split: len(dataset)}}
+    save_native(path, state, replace(meta, metrics=metrics), half=True)
+    return clean
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a class absent from the split) as None, so the stored JSON stays strict."""
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
+
+
 def _config_args(stored: dict[str, Any]) -> dict[str, Any]:
     args = dict(stored)
     for key in ("data", "out", "init"):
