@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.metrics import DEFAULT_TOLERANCE, BoundaryF1, ConfusionMatrix
@@ -71,7 +71,7 @@ class Evaluation:
 
 def evaluate_models(
     models: Sequence[EvaluatedModel],
-    dataset: SegmentationFolder,
+    dataset: SegmentationDataset,
     tolerance: float = DEFAULT_TOLERANCE,
     limit: int | None = None,
     progress: Callable[[EvaluationProgress], None] | None = None,
@@ -118,7 +118,7 @@ def evaluate_models(
 
 def evaluate_model(
     loaded: LoadedModel,
-    dataset: SegmentationFolder,
+    dataset: SegmentationDataset,
     device: str | torch.device = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
     limit: int | None = None,

@@ -116,3 +116,25 @@ def test_median_frequency_weights_by_hand() -> None:
     weights = median_frequency_weights([a, b], num_classes=3, ignore_index=11, cap=10)
     assert torch.allclose(weights, torch.tensor([(9 / 16) / (7 / 8), (9 / 16) / (1 / 4), 1.0]))
     assert median_frequency_weights([a, b], 3, 11, cap=2.0)[1] == 2.0
+
+
+def test_the_paper_vgg16_net_trains_on_a_voc_layout_folder(tmp_path: Path) -> None:
+    """One epoch of the paper-exact FCN-32s (136 M parameters) on a one-image VOCdevkit folder."""
+    root = tmp_path / "VOC2012"
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / folder).mkdir(parents=True)
+    image = gradient_image(36, 36)
+    label = Image.fromarray(np.where(image[:, :, 0] > 128, 15, 0).astype(np.uint8)).convert("P")
+    label.putpixel((0, 0), 255)
+    Image.fromarray(image).save(root / "JPEGImages" / "a.jpg")
+    label.save(root / "SegmentationClass" / "a.png")
+    for split in ("train", "val"):
+        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("a\n")
+    config = TrainConfig(data=root, out=tmp_path / "run", variant="fcn32s", arch="vgg16", num_classes=21,
+                         ignore_index=255, epochs=1, batch_size=1, crop=32, device="cpu", amp="off")
+    result = train(config)
+    assert result.finished and result.history[0]["val_miou_32s"] >= 0
+    path = export_run(result.run_dir, tmp_path / "voc-fcn32s.safetensors", "voc-fcn32s", "FCN-32s VOC", "voc")
+    meta = load_weights_file(path).meta
+    assert meta.classes[15] == "person" and meta.preprocessing.channel_order == "BGR"
+    assert meta.config.fc_width == 4096 and meta.config.padding == "paper"

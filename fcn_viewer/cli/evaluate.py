@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
-from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import Evaluation, EvaluatedModel, EvaluationProgress, evaluate_models
 from fcn_viewer.inference import Segmenter, resolve_device
@@ -71,7 +71,7 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise DatasetError(f"{args.data}: no such dataset folder")
-    dataset = SegmentationFolder(args.data, args.split)
+    dataset = open_dataset(args.data, args.split)
     device = resolve_device(args.device)
     models, rows = select_models(args, device)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
@@ -183,7 +183,7 @@ def _number(value: float) -> float | None:
 
 def json_report(
     args: argparse.Namespace,
-    dataset: SegmentationFolder,
+    dataset: SegmentationDataset,
     evaluation: Evaluation,
     models: list[EvaluatedModel],
     rows: list[Row],

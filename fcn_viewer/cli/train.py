@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from fcn_viewer.data.voc import is_voc_root
 from fcn_viewer.model.config import VARIANTS
 from fcn_viewer.train.trainer import TrainConfig
 
@@ -37,8 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--depths", type=_ints, default=TrainConfig.depths)
     parser.add_argument("--fc-width", type=int, default=TrainConfig.fc_width)
     parser.add_argument("--fc6-kernel", type=int, default=TrainConfig.fc6_kernel)
-    parser.add_argument("--num-classes", type=int, default=TrainConfig.num_classes)
-    parser.add_argument("--ignore-index", type=int, default=TrainConfig.ignore_index)
+    parser.add_argument("--num-classes", type=int, help="default: 11 for CamVid, 21 for a VOCdevkit folder")
+    parser.add_argument("--ignore-index", type=int, help="void label: default 11 for CamVid, 255 for VOC")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--crop", type=int, default=TrainConfig.crop)
     parser.add_argument("--scale", type=_floats, default=(TrainConfig.min_scale, TrainConfig.max_scale),
@@ -56,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--val-every", type=int, default=TrainConfig.val_every)
     parser.add_argument("--time-limit", type=float, help="minutes; stop cleanly after the epoch that passes it")
     parser.add_argument("--export", type=Path, help="when finished, write <prefix>-<variant>.safetensors here")
-    parser.add_argument("--export-prefix", default="camvid")
+    parser.add_argument("--export-prefix", help="model name prefix: default 'camvid', or 'voc' for VOC")
     parser.set_defaults(run=run)
 
 
@@ -64,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from fcn_viewer.train.family import STAGED, attach_metrics, export_run, train_family
     from fcn_viewer.train.trainer import train
 
+    voc = is_voc_root(args.data)
+    num_classes = args.num_classes or (21 if voc else TrainConfig.num_classes)
+    ignore_index = args.ignore_index if args.ignore_index is not None else (255 if voc else TrainConfig.ignore_index)
+    prefix = args.export_prefix or ("voc" if voc else "camvid")
     base = TrainConfig(
         data=args.data, out=args.out, variant="fcn8s" if args.variant == "family" else args.variant,
-        arch=args.arch, num_classes=args.num_classes, ignore_index=args.ignore_index, widths=args.widths,
+        arch=args.arch, num_classes=num_classes, ignore_index=ignore_index, widths=args.widths,
         depths=args.depths, fc_width=args.fc_width, fc6_kernel=args.fc6_kernel, epochs=args.epochs[0],
         batch_size=args.batch_size, crop=args.crop, min_scale=args.scale[0], max_scale=args.scale[-1], lr=args.lr,
         weight_decay=args.weight_decay, aux_weights=args.aux, class_weight_cap=args.class_weight_cap,
@@ -86,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return 3
     if args.export is not None and int(os.environ.get("RANK", "0")) == 0:
         for variant in variants:
-            name = f"{args.export_prefix}-{variant}"
+            name = f"{prefix}-{variant}"
+            dataset = "voc" if voc else "camvid"
             path = export_run(args.out / variant, args.export / f"{name}.safetensors", name,
-                              f"FCN-{variant[3:]} {args.export_prefix}", args.export_prefix)
+                              f"FCN-{variant[3:]} {dataset}", dataset)
             scores = attach_metrics(path, args.data, "val", args.device)
             summary = ", ".join(f"{stage} {100 * s['mean_iou']:.1f}" for stage, s in scores.items())
             print(f"exported {path} (val mIoU {summary})", file=sys.stderr)

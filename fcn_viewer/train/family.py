@@ -13,7 +13,7 @@ from fcn_viewer.model.config import Variant
 from fcn_viewer.train.checkpoint import load_checkpoint
 from fcn_viewer.train.curves import plot_curves
 from fcn_viewer.train.trainer import RunResult, TrainConfig, train
-from fcn_viewer.weights.meta import ModelMeta, Preprocessing
+from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.native import save_native
 
 STAGED: tuple[Variant, ...] = ("fcn32s", "fcn16s", "fcn8s")
@@ -37,7 +37,8 @@ def train_family(base: TrainConfig, epochs: dict[str, int], command: str) -> lis
 def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset: str) -> Path:
     """Writes a run's final weights as fp16 safetensors with metadata (classes, palette, provenance)."""
     state = load_checkpoint(run_dir / "last.pt")
-    config = TrainConfig(**_config_args(state["config"])).fcn_config()
+    train_config = TrainConfig(**_config_args(state["config"]))
+    config = train_config.fcn_config()
     classes, palette = (CAMVID_CLASSES, CAMVID_PALETTE) if dataset == "camvid" else (VOC_CLASSES, VOC_PALETTE)
     meta = ModelMeta(
         name=name,
@@ -45,7 +46,7 @@ def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset:
         config=config,
         classes=classes[: config.num_classes],
         palette=palette[: config.num_classes],
-        preprocessing=Preprocessing(),
+        preprocessing=train_config.preprocessing(),
         provenance={
             "command": state.get("command", ""),
             "commit": git_commit(),
@@ -60,12 +61,12 @@ def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset:
 
 def attach_metrics(path: Path, data: Path, split: str, device: str = "auto") -> dict[str, Any]:
     """Evaluates an exported model file exactly as `fcn-viewer evaluate` does and stores the numbers in it."""
-    from fcn_viewer.data.folder import SegmentationFolder
+    from fcn_viewer.data import open_dataset
     from fcn_viewer.evaluation import evaluate_model
     from fcn_viewer.weights.loader import load_weights_file
     from fcn_viewer.weights.native import load_native
 
-    dataset = SegmentationFolder(data, split)
+    dataset = open_dataset(data, split)
     scores = evaluate_model(load_weights_file(path), dataset, device=device)
     clean = {stage: {k: _finite(v) for k, v in summary.items()} for stage, summary in scores.items()}
     state, meta = load_native(path)

@@ -21,7 +21,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.data import open_dataset
 from fcn_viewer.errors import WeightsError
 from fcn_viewer.metrics import ConfusionMatrix
 from fcn_viewer.model.config import FCNConfig, Variant, compact_config, vgg16_config
@@ -29,7 +29,7 @@ from fcn_viewer.model.fcn import FCN, build_fcn
 from fcn_viewer.train.augment import AugmentConfig, augment_pair
 from fcn_viewer.train.checkpoint import load_checkpoint, save_checkpoint
 from fcn_viewer.train.progress import ProgressLine
-from fcn_viewer.weights.meta import Preprocessing
+from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, Preprocessing
 
 Arch = Literal["compact", "vgg16"]
 # Layers a finer variant adds: zero-initialised when growing from a coarser net, as in the paper.
@@ -77,6 +77,11 @@ class TrainConfig:
             fc6_kernel=self.fc6_kernel,
         )
 
+    def preprocessing(self) -> Preprocessing:
+        """Compact nets: ImageNet-normalised RGB. VGG16 nets: the Caffe convention, so paper weights
+        (``--init`` from a .caffemodel or pytorch-fcn .pth) fine-tune with the input they were trained on."""
+        return CAFFE_PREPROCESSING if self.arch == "vgg16" else Preprocessing()
+
     @property
     def run_dir(self) -> Path:
         return self.out / self.variant
@@ -120,9 +125,9 @@ def _device(choice: str, rank: int) -> torch.device:
     return torch.device(choice)
 
 
-def load_split(data: Path, split: str, ignore_index: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def load_split(data: Path, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The whole split in memory as (3×H×W uint8, H×W uint8) tensors: CamVid is ~200 MB."""
-    dataset = SegmentationFolder(data, split, ignore_index=ignore_index)
+    dataset = open_dataset(data, split)
     pairs = []
     for index in range(len(dataset)):
         image, label = dataset[index]
@@ -189,10 +194,8 @@ def validate(
     """Mean IoU of every stage on full-size images."""
     model.eval()
     matrices = {stage: ConfusionMatrix(num_classes, ignore_index) for stage in model.config.stages}
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
     for image, label in pairs:
-        x = (image.to(device).float().unsqueeze(0) * preprocessing.scale - mean) / std
+        x = preprocessing.normalize(image.to(device).float().unsqueeze(0) / 255.0)
         out = model.forward_stages(x)
         for stage, matrix in matrices.items():
             matrix.update(out.logits(stage)[0].argmax(0).cpu(), label)
@@ -208,9 +211,9 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    preprocessing = Preprocessing()
-    train_pairs = load_split(config.data, "train", config.ignore_index)
-    val_pairs = load_split(config.data, "val", config.ignore_index) if rank == 0 else []
+    preprocessing = config.preprocessing()
+    train_pairs = load_split(config.data, "train")
+    val_pairs = load_split(config.data, "val") if rank == 0 else []
     weights = median_frequency_weights([p[1] for p in train_pairs], config.num_classes, config.ignore_index,
                                        config.class_weight_cap) if config.class_weight_cap > 0 else None
 
@@ -243,8 +246,6 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
             trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
         trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=[device.index] if device.index is not None else None)
     stage_weights = (1.0, *config.aux_weights)
-    mean = torch.tensor(preprocessing.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, device=device).view(1, 3, 1, 1)
     class_weights = weights.to(device) if weights is not None else None
     augment = AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale)
     deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
@@ -259,7 +260,7 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         for step in range(steps_per_epoch):
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
             images, labels = zip(*(augment_pair(*train_pairs[i], augment, generator, config.ignore_index) for i in batch))
-            x = ((torch.stack(images).to(device, non_blocking=True) - mean) / std).contiguous(
+            x = preprocessing.normalize(torch.stack(images).to(device, non_blocking=True)).contiguous(
                 memory_format=torch.channels_last)
             y = torch.stack(labels).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext():

@@ -35,6 +35,13 @@ class Preprocessing:
         std = torch.tensor(self.std).view(3, 1, 1)
         return ((pixels * self.scale - mean) / std).unsqueeze(0)
 
+    def normalize(self, rgb: torch.Tensor) -> torch.Tensor:
+        """N×3×H×W RGB in [0, 1] (any device) → the network's input, as :meth:`to_tensor` makes it."""
+        pixels = rgb.flip(1) if self.channel_order == "BGR" else rgb
+        mean = torch.tensor(self.mean, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
+        return (pixels * (255.0 * self.scale) - mean) / std
+
     def to_dict(self) -> dict[str, Any]:
         return {"channel_order": self.channel_order, "scale": self.scale, "mean": list(self.mean), "std": list(self.std)}
 

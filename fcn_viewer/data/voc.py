@@ -1,0 +1,47 @@
+"""PASCAL VOC segmentation (VOCdevkit/VOC20xx layout), for training the paper's VGG16 FCNs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fcn_viewer.data.folder import Sample, load_label
+from fcn_viewer.errors import DatasetError
+from fcn_viewer.imageio import load_image
+
+VOC_IGNORE = 255
+
+
+class VOCSegmentation:
+    """``JPEGImages/<id>.jpg`` with ``SegmentationClass/<id>.png`` (palette indices, 255 = void),
+    listed by ``ImageSets/Segmentation/<split>.txt``."""
+
+    def __init__(self, root: str | Path, split: str, ignore_index: int = VOC_IGNORE) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.ignore_index = ignore_index
+        listing = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
+        if not listing.is_file():
+            raise DatasetError(f"{listing}: missing; expected a VOCdevkit/VOC20xx folder")
+        stems = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        self.samples = [
+            Sample(stem, self.root / "JPEGImages" / f"{stem}.jpg", self.root / "SegmentationClass" / f"{stem}.png")
+            for stem in stems
+        ]
+        if not self.samples:
+            raise DatasetError(f"{listing}: lists no images")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        sample = self.samples[index]
+        image, label = load_image(sample.image_path), load_label(sample.label_path)
+        if image.shape[:2] != label.shape:
+            raise DatasetError(f"{sample.label_path}: label is {label.shape}, image is {image.shape[:2]}")
+        return image, label
+
+
+def is_voc_root(root: Path) -> bool:
+    return (root / "ImageSets" / "Segmentation").is_dir()
