@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from fcn_viewer.errors import ImageLoadError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-# Refuse images whose header claims more pixels than this (decompression bombs); 100 MP.
-MAX_PIXELS = 100_000_000
 
 
 def is_image_path(path: Path) -> bool:
@@ -20,32 +17,30 @@ def is_image_path(path: Path) -> bool:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Decodes ``path`` with EXIF orientation applied; greyscale, palette, RGBA, CMYK, 16-bit → RGB."""
+    """Decodes ``path`` with EXIF orientation applied; greyscale, palette, RGBA, CMYK, 16-bit → RGB.
+
+    Images whose header claims more than Pillow's ``MAX_IMAGE_PIXELS`` (≈ 89 MP) are refused
+    before decoding, as possible decompression bombs.
+    """
     path = Path(path)
     if path.is_dir():
         raise ImageLoadError(f"{path}: is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageLoadError(
-                        f"{path}: claims {width}×{height} pixels, more than the {MAX_PIXELS // 1_000_000} MP limit"
-                    )
-                image.seek(0)
-                image.load()
-                return _to_rgb(ImageOps.exif_transpose(image))
-    except ImageLoadError:
-        raise
+        with Image.open(path) as image:
+            width, height = image.size
+            if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(f"{width}×{height} = {width * height} pixels")
+            image.seek(0)
+            image.load()
+            return _to_rgb(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
     except PermissionError:
         raise ImageLoadError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image, or a format Pillow cannot read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{path}: too many pixels (possible decompression bomb)") from None
+    except Image.DecompressionBombError as error:
+        raise ImageLoadError(f"{path}: too many pixels, a possible decompression bomb ({error})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageLoadError(f"{path}: damaged or truncated image ({error})") from None
 

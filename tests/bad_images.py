@@ -1,0 +1,69 @@
+"""Generates the corpus of awkward and broken image files that every entry point must survive."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.helpers import gradient_image
+
+# name → (file name, expected outcome): "ok" decodes to RGB, "error" raises ImageLoadError.
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _jpeg_bytes(image: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims width×height pixels but carries almost no data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+
+
+def write_corpus(folder: Path) -> dict[str, str]:
+    """Writes every case into ``folder``; returns file name → "ok" or "error"."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = Image.fromarray(gradient_image(24, 32))
+    cases: dict[str, tuple[bytes | None, str]] = {
+        "truncated.jpg": (_jpeg_bytes(rgb)[:200], "error"),
+        "truncated.png": (_png_bytes(rgb)[:120], "error"),
+        "empty.png": (b"", "error"),
+        "text.png": (b"this is not an image\n", "error"),
+        "cmyk.jpg": (_jpeg_bytes(rgb.convert("CMYK")), "ok"),
+        "sixteen_bit.png": (_png_bytes(Image.fromarray((np.arange(24 * 32).reshape(24, 32) * 80).astype(np.uint16))), "ok"),
+        "grey.png": (_png_bytes(rgb.convert("L")), "ok"),
+        "palette.png": (_png_bytes(rgb.convert("P")), "ok"),
+        "rgba.png": (_png_bytes(rgb.convert("RGBA")), "ok"),
+        "one_pixel.png": (_png_bytes(Image.new("RGB", (1, 1), (200, 10, 10))), "ok"),
+        "thin.png": (_png_bytes(Image.new("RGB", (1, 10000), (10, 200, 10))), "ok"),
+        "bomb.png": (_bomb_png(30000, 30000), "error"),
+    }
+    rotated = rgb.copy()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    cases["exif_rotated.jpg"] = (_jpeg_bytes(rotated, exif=exif.tobytes()), "ok")
+    frames = [Image.new("RGB", (16, 12), colour) for colour in ((255, 0, 0), (0, 255, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    cases["animated.gif"] = (buffer.getvalue(), "ok")
+    outcomes = {}
+    for name, (data, outcome) in cases.items():
+        (folder / name).write_bytes(data or b"")
+        outcomes[name] = outcome
+    (folder / "folder.png").mkdir(exist_ok=True)
+    outcomes["folder.png"] = "error"
+    return outcomes
