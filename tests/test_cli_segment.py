@@ -78,3 +78,23 @@ def test_segment_a_real_camvid_photo(tmp_path: Path, tiny_weights: Path) -> None
     out = tmp_path / "out"
     assert main(["segment", str(photo), "--weights", str(tiny_weights), "--out", str(out), "--save-scores"]) == 0
     _check_outputs(out, photo.stem, (360, 480))
+
+
+def test_segment_survives_the_bad_image_corpus(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.bad_images import write_corpus
+
+    outcomes = write_corpus(tmp_path / "corpus")
+    files = [str(tmp_path / "corpus" / name) for name in outcomes]
+    code = main(["segment", *files, "--weights", str(tiny_weights), "--out", str(tmp_path / "out")])
+    assert code == 1
+    err = capsys.readouterr().err
+    for name, outcome in outcomes.items():
+        stem = Path(name).stem
+        if outcome == "ok":
+            assert (tmp_path / "out" / f"{stem}_mask.png").is_file(), name
+        else:
+            assert f"{name}:" in err, name
+            assert not (tmp_path / "out" / f"{stem}_mask.png").exists()
+    assert f"{sum(o == 'error' for o in outcomes.values())} of {len(outcomes)} image(s) failed" in err
