@@ -38,3 +38,7 @@ class DownloadError(FCNViewerError):
 
 class DatasetError(FCNViewerError):
     """A dataset folder does not have the expected layout."""
+
+
+class OutputExistsError(FCNViewerError):
+    """An output file exists and the user did not ask to overwrite it."""

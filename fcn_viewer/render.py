@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
 
 
@@ -46,8 +47,108 @@ def save_indexed_png(path: str | Path, mask: np.ndarray, palette: Sequence[Color
     height, width = mask.shape
     image = Image.frombytes("P", (width, height), np.ascontiguousarray(mask, dtype=np.uint8).tobytes())
     image.putpalette(palette_lut(palette).reshape(-1).tolist())
-    image.save(path, format="PNG")
+    with atomic_output(path) as handle:
+        image.save(handle, format="PNG")
 
 
 def save_rgb_png(path: str | Path, pixels: np.ndarray) -> None:
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(path, format="PNG")
+    with atomic_output(path) as handle:
+        Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(handle, format="PNG")
+
+
+# Colour-blind-safe class colours: Okabe & Ito's set (without black, which vanishes over dark photos),
+# then Paul Tol's "muted" scheme; both stay distinct under the common colour-vision deficiencies.
+COLORBLIND_BASE: tuple[Color, ...] = (
+    (230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
+    (204, 121, 167), (204, 102, 119), (51, 34, 136), (221, 204, 119), (17, 119, 51), (136, 204, 238),
+    (136, 34, 85), (68, 170, 153), (153, 153, 51), (170, 68, 153), (221, 221, 221),
+)  # fmt: skip
+# Beyond the base set, classes repeat it in lighter, then darker shades (mixed with white / black).
+_SHADE_STEPS = (0.0, 0.5, -0.45, 0.75, -0.7)
+# A viridis-like ramp (dark purple → blue → green → yellow), readable in greyscale and by colour-blind viewers.
+_HEAT_ANCHORS = np.array(
+    [(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141), (39, 173, 129),
+     (92, 200, 99), (170, 220, 50), (253, 231, 37)],
+    dtype=np.float64,
+)  # fmt: skip
+
+
+def colorblind_palette(count: int) -> tuple[Color, ...]:
+    """``count`` colour-blind-safe class colours: the base set, then lighter and darker shades of it."""
+    base = np.asarray(COLORBLIND_BASE, dtype=np.float64)
+    index = np.arange(count)
+    colors = base[index % len(base)]
+    step = np.asarray(_SHADE_STEPS)[(index // len(base)) % len(_SHADE_STEPS)][:, None]
+    target = np.where(step > 0, 255.0, 0.0)
+    shaded = colors + (target - colors) * np.abs(step)
+    return tuple((int(r), int(g), int(b)) for r, g, b in np.rint(shaded).astype(int))
+
+
+def heat_lut() -> np.ndarray:
+    """A 256×3 uint8 lookup table for values 0 (dark purple) … 1 (yellow)."""
+    positions = np.linspace(0.0, 1.0, len(_HEAT_ANCHORS))
+    ramp = np.linspace(0.0, 1.0, 256)
+    channels = [np.interp(ramp, positions, _HEAT_ANCHORS[:, c]) for c in range(3)]
+    return np.rint(np.stack(channels, axis=1)).astype(np.uint8)
+
+
+HEAT_LUT = heat_lut()
+
+
+def heatmap(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """H×W values → H×W×3 heat colours, ``low`` and below darkest, ``high`` and above brightest."""
+    span = (high - low) or 1.0
+    index = np.clip((np.asarray(values, dtype=np.float32) - low) * (255.0 / span) + 0.5, 0, 255).astype(np.uint8)
+    return HEAT_LUT[index]
+
+
+def boundaries(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """H×W bool: pixels with a 4-neighbour of another class (both sides of each edge), grown by ``width // 2``."""
+    edge = np.zeros(mask.shape, dtype=bool)
+    vertical = mask[1:, :] != mask[:-1, :]
+    horizontal = mask[:, 1:] != mask[:, :-1]
+    edge[1:, :] |= vertical
+    edge[:-1, :] |= vertical
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    for _ in range(max(width, 1) // 2):
+        grown = edge.copy()
+        grown[1:, :] |= edge[:-1, :]
+        grown[:-1, :] |= edge[1:, :]
+        grown[:, 1:] |= edge[:, :-1]
+        grown[:, :-1] |= edge[:, 1:]
+        edge = grown
+    return edge
+
+
+def blend(image: np.ndarray, colors: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """``image·(1−alpha) + colors·alpha`` for H×W×3 uint8 pictures and a scalar or H×W alpha in 0…1."""
+    weight = np.asarray(alpha, dtype=np.float32)
+    if weight.ndim == 2:
+        weight = weight[:, :, None]
+    mixed = image.astype(np.float32) * (1.0 - weight) + colors.astype(np.float32) * weight
+    return (mixed + 0.5).astype(np.uint8)
+
+
+def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """C×h×w class scores → (h×w uint8 argmax class, h×w max softmax probability, h×w log-sum-exp)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    classes = scores.argmax(axis=0)
+    best = np.take_along_axis(scores, classes[None], axis=0)[0]
+    log_partition = best + np.log(np.exp(scores - best[None]).sum(axis=0))
+    confidence = np.exp(best - log_partition)
+    return classes.astype(np.uint8), confidence.astype(np.float32), log_partition.astype(np.float32)
+
+
+def class_probability(scores: np.ndarray, log_partition: np.ndarray, index: int) -> np.ndarray:
+    """h×w softmax probability of class ``index``, from the scores and their log-sum-exp."""
+    return np.exp(np.asarray(scores[index], dtype=np.float32) - log_partition)
+
+
+def top_classes(scores: np.ndarray, count: int = 3) -> list[tuple[int, float]]:
+    """The ``count`` most probable classes of one pixel's C scores, as (class index, softmax probability)."""
+    values = np.asarray(scores, dtype=np.float64)
+    probabilities = np.exp(values - values.max())
+    probabilities /= probabilities.sum()
+    order = np.argsort(-probabilities, kind="stable")[:count]
+    return [(int(i), float(probabilities[i])) for i in order]

@@ -98,3 +98,18 @@ def test_segment_survives_the_bad_image_corpus(
             assert f"{name}:" in err, name
             assert not (tmp_path / "out" / f"{stem}_mask.png").exists()
     assert f"{sum(o == 'error' for o in outcomes.values())} of {len(outcomes)} image(s) failed" in err
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path: Path, tiny_weights: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    image = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(20, 30)).save(image)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "photo_mask.png").write_bytes(b"the user's own file")
+    assert main(["segment", str(image), "--weights", str(tiny_weights), "--out", str(out)]) == 1
+    assert "photo_mask.png: already exists; pass --overwrite" in capsys.readouterr().err
+    assert (out / "photo_mask.png").read_bytes() == b"the user's own file"
+    assert main(["segment", str(image), "--weights", str(tiny_weights), "--out", str(out), "--overwrite"]) == 0
+    assert Image.open(out / "photo_mask.png").mode == "P"
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
-from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.atomic import atomic_output
+from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
@@ -28,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--save-scores", action="store_true", help="also write every stage tensor to <stem>.npz")
+    parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     parser.set_defaults(run=run)
 
 
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
             image = load_image(path)
             result = segmenter.segment(image)
             stem = _unique_stem(path.stem, used_stems)
-            write_outputs(args.out, stem, image, result, loaded.meta, args.save_scores)
+            if not args.overwrite:
+                refuse_existing(args.out, stem, args.save_scores)
+            write_outputs(args.out, stem, result, loaded.meta, args.save_scores)
         except FCNViewerError as error:
             failures += 1
             print(f"[{index}/{len(images)}] error: {error}", file=sys.stderr)
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{index}/{len(images)}] error: {path}: inference failed ({error})", file=sys.stderr)
             continue
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"[{index}/{len(images)}] {path} ({elapsed:.0f} ms)", file=sys.stderr)
+        notes = "".join(f"; {note}" for note in result.notes)
+        print(f"[{index}/{len(images)}] {path} ({elapsed:.0f} ms{notes})", file=sys.stderr)
     if failures:
         print(f"{failures} of {len(images)} image(s) failed", file=sys.stderr)
     return 1 if failures else 0
@@ -81,25 +86,32 @@ def _unique_stem(stem: str, used: set[str]) -> str:
     return candidate
 
 
-def write_outputs(
-    out: Path, stem: str, image: np.ndarray, result: Segmentation, meta: ModelMeta, save_scores: bool
-) -> None:
-    """``<stem>_mask.png`` (indexed, finest stage), ``<stem>_overlay.png`` and optionally ``<stem>.npz``."""
+def output_names(stem: str, save_scores: bool) -> list[str]:
+    return [f"{stem}_mask.png", f"{stem}_overlay.png"] + ([f"{stem}.npz"] if save_scores else [])
+
+
+def refuse_existing(out: Path, stem: str, save_scores: bool) -> None:
+    existing = [name for name in output_names(stem, save_scores) if (out / name).exists()]
+    if existing:
+        raise OutputExistsError(f"{out / existing[0]}: already exists; pass --overwrite to replace it")
+
+
+def write_outputs(out: Path, stem: str, result: Segmentation, meta: ModelMeta, save_scores: bool) -> None:
+    """``<stem>_mask.png`` (indexed, finest stage), ``<stem>_overlay.png`` and optionally ``<stem>.npz``,
+    each written atomically, at the size the network saw (see ``result.notes`` for a downscale)."""
     mask = result.mask()
     save_indexed_png(out / f"{stem}_mask.png", mask, meta.palette)
-    save_rgb_png(out / f"{stem}_overlay.png", overlay(image, mask, meta.palette, OVERLAY_OPACITY))
+    save_rgb_png(out / f"{stem}_overlay.png", overlay(result.image, mask, meta.palette, OVERLAY_OPACITY))
     if save_scores:
         arrays = result.arrays()
         info = {
             "model": meta.name,
             "stages": list(result.stages),
             "upsampling": result.outputs.upsampling,
+            "source_size": list(result.source_size),
+            "notes": list(result.notes),
             "crops": [crop.__dict__ for crop in result.outputs.crops],
         }
-        np.savez(
-            out / f"{stem}.npz",
-            **arrays,
-            classes=np.array(meta.classes),
-            info_json=np.array(json.dumps(info)),
-        )
+        with atomic_output(out / f"{stem}.npz") as handle:
+            np.savez(handle, **arrays, classes=np.array(meta.classes), info_json=np.array(json.dumps(info)))
 
