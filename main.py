@@ -2,7 +2,7 @@
 
 import sys
 
-from fcn_viewer.cli.main import main
+from fcn_viewer.cli.main import gui_main
 
 if __name__ == "__main__":
-    sys.exit(main(["gui", *sys.argv[1:]]))
+    sys.exit(gui_main())

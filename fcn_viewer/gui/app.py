@@ -1,0 +1,103 @@
+"""Starts the viewer's Qt application, interactively or to save one screenshot of the window and exit."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from fcn_viewer.gui.main_window import MainWindow
+from fcn_viewer.gui.panel_content import ViewResult
+from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.gui.worker import ModelSource
+
+SETTLE_MS = 300
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x800' → (1280, 800)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1280x800") from None
+    if width < 200 or height < 150:
+        raise ValueError(f"size {text!r} is too small (at least 200x150)")
+    return width, height
+
+
+def application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("fcn-viewer")
+    app.setOrganizationName("fcn-viewer")
+    return app  # type: ignore[return-value]
+
+
+def run_viewer(
+    image: Path | None,
+    source: ModelSource | None = None,
+    device: str | None = None,
+    size: tuple[int, int] | None = None,
+) -> int:
+    """Opens the window and runs until it is closed."""
+    app = application()
+    window = MainWindow(ViewerSettings())
+    if device is not None:
+        window.choose_device(device)
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    window.start(image, source)
+    return app.exec()
+
+
+def save_screenshot(
+    image: Path,
+    target: Path,
+    source: ModelSource | None = None,
+    device: str | None = None,
+    size: tuple[int, int] = (1280, 800),
+) -> int:
+    """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits."""
+    app = application()
+    with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
+        window = MainWindow(ViewerSettings(Path(folder) / "settings.ini"))
+        if device is not None:
+            window.choose_device(device)
+        window.resize(*size)
+        window.show()
+        outcome: dict[str, object] = {}
+        loop = QEventLoop()
+
+        def shown(result: ViewResult) -> None:
+            if result.segmentation is not None:
+                outcome["result"] = result
+                loop.quit()
+
+        def failed(message: str) -> None:
+            outcome.setdefault("error", message)
+            loop.quit()
+
+        window.resultShown.connect(shown)
+        window.jobFailed.connect(failed)
+        source = source or window.initial_model()
+        if source is None:
+            outcome["error"] = "no model to run: the bundled model is not installed; pass --weights or --model"
+        else:
+            window.start(image, source)
+            loop.exec()
+        if "error" not in outcome:
+            QTimer.singleShot(SETTLE_MS, loop.quit)
+            loop.exec()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(target), "PNG"):
+                outcome["error"] = f"cannot write {target}"
+        window.close()
+        app.processEvents()
+    if "error" in outcome:
+        print(f"error: {outcome['error']}", file=sys.stderr)
+        return 1
+    print(f"screenshot saved to {target}", file=sys.stderr)
+    return 0

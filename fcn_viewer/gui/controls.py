@@ -1,0 +1,90 @@
+"""The display toolbar: what the panels show, overlay opacity, outlines and palette, bound to the ViewState."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSlider, QToolBar, QWidget
+
+from fcn_viewer.gui.state import DISPLAY_MODES, PALETTES, DisplayOptions, ViewState
+
+MODE_LABELS = {
+    "classes": "Classes (argmax)",
+    "confidence": "Confidence (max softmax)",
+    "class-probability": "Probability of class",
+}
+PALETTE_LABELS = {"model": "Model palette", "colorblind": "Colour-blind safe"}
+
+
+class DisplayToolbar(QToolBar):
+    """Widgets that write user choices to the state and follow the state when it changes elsewhere."""
+
+    def __init__(self, state: ViewState, parent: QWidget | None = None) -> None:
+        super().__init__("Display", parent)
+        self.setObjectName("displayToolbar")
+        self._state = state
+        self.mode = QComboBox()
+        for mode in DISPLAY_MODES:
+            self.mode.addItem(MODE_LABELS[mode], mode)
+        self.mode.setToolTip("What every panel shows: argmax class colours, confidence, or one class's probability")
+        self.chosen_class = QComboBox()
+        self.chosen_class.setToolTip("The class whose probability is shown")
+        self.chosen_class.setMinimumContentsLength(10)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setFixedWidth(140)
+        self.opacity.setToolTip("Opacity of the masks over the photo")
+        self.opacity_label = QLabel()
+        self.opacity_label.setMinimumWidth(44)
+        self.outline = QCheckBox("Outline")
+        self.outline.setToolTip("Draw class boundaries on the masks (opacity 0 % leaves only the outlines)")
+        self.palette_choice = QComboBox()
+        for name in PALETTES:
+            self.palette_choice.addItem(PALETTE_LABELS[name], name)
+
+        self.addWidget(QLabel(" Show "))
+        self.addWidget(self.mode)
+        self.addWidget(self.chosen_class)
+        self.addSeparator()
+        self.addWidget(QLabel(" Opacity "))
+        self.addWidget(self.opacity)
+        self.addWidget(self.opacity_label)
+        self.addSeparator()
+        self.addWidget(self.outline)
+        self.addSeparator()
+        self.addWidget(QLabel(" Palette "))
+        self.addWidget(self.palette_choice)
+
+        self.mode.currentIndexChanged.connect(lambda: state.set_mode(self.mode.currentData()))
+        self.chosen_class.currentIndexChanged.connect(self._choose_class)
+        self.opacity.valueChanged.connect(lambda value: state.set_opacity(value / 100))
+        self.outline.toggled.connect(state.set_outline)
+        self.palette_choice.currentIndexChanged.connect(lambda: state.set_palette(self.palette_choice.currentData()))
+        state.optionsChanged.connect(self._follow)
+        self._follow(state.options, None)
+
+    def set_class_names(self, names: Sequence[str]) -> None:
+        self.chosen_class.blockSignals(True)
+        self.chosen_class.clear()
+        self.chosen_class.addItems(list(names))
+        self.chosen_class.setCurrentIndex(min(self._state.options.chosen_class, len(names) - 1))
+        self.chosen_class.blockSignals(False)
+
+    def _choose_class(self, index: int) -> None:
+        if index >= 0:
+            self._state.set_chosen_class(index)
+
+    def _follow(self, options: DisplayOptions, previous: DisplayOptions | None) -> None:
+        for widget in (self.mode, self.chosen_class, self.opacity, self.outline, self.palette_choice):
+            widget.blockSignals(True)
+        self.mode.setCurrentIndex(self.mode.findData(options.mode))
+        self.chosen_class.setEnabled(options.mode == "class-probability")
+        if options.chosen_class < self.chosen_class.count():
+            self.chosen_class.setCurrentIndex(options.chosen_class)
+        self.opacity.setValue(round(options.opacity * 100))
+        self.opacity_label.setText(f"{options.opacity:.0%}")
+        self.outline.setChecked(options.outline)
+        self.palette_choice.setCurrentIndex(self.palette_choice.findData(options.palette))
+        for widget in (self.mode, self.chosen_class, self.opacity, self.outline, self.palette_choice):
+            widget.blockSignals(False)

@@ -1,0 +1,655 @@
+"""The viewer window: menus, panels, legend and status bar; it draws results and forwards user intent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QProgressDialog,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.gui import export
+from fcn_viewer.gui.banner import BannerKind, MessageBanner
+from fcn_viewer.gui.controls import DisplayToolbar
+from fcn_viewer.gui.legend import ClassLegend
+from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
+from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
+from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
+from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
+from fcn_viewer.weights.download import Progress
+from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
+
+WEIGHTS_SUFFIXES = frozenset({".safetensors", ".caffemodel", ".pth", ".pt"})
+IMAGE_FILTER = "Images ({})".format(" ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)))
+WEIGHTS_FILTER = "FCN weights (*.safetensors *.caffemodel *.pth *.pt)"
+DEVICE_CHOICES = (("auto", "Auto"), ("cuda", "CUDA"), ("mps", "MPS (Apple)"), ("cpu", "CPU"))
+STYLE = """
+#panelTitle { font-weight: 600; padding: 2px 2px; }
+#infoPanel { color: palette(window-text); padding: 4px; font-size: 11px; }
+"""
+
+
+def _device_available(choice: str) -> bool:
+    if choice == "cuda":
+        return torch.cuda.is_available()
+    if choice == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return True
+
+
+def _megabytes(count: int | None) -> str:
+    return f"{count / 1e6:.0f} MB" if count else "size unknown"
+
+
+class MainWindow(QMainWindow):
+    """The FCN viewer. Dialogs go through small ask_*/show_error methods that tests can replace."""
+
+    resultShown = Signal(object)  # ViewResult now on screen
+    modelChanged = Signal(object)  # ModelInfo now in use
+    jobFailed = Signal(str)  # message of a failed load or inference
+
+    def __init__(self, settings: ViewerSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        palette = settings.palette if settings.palette in PALETTES else "model"
+        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=palette))  # type: ignore[arg-type]
+        self.service = InferenceService(self)
+        self.link = ViewLink(self)
+        self.model: ModelInfo | None = None
+        self.current_path: Path | None = None
+        self.device_choice = settings.device if settings.device in dict(DEVICE_CHOICES) else "auto"
+        self._image_job = 0
+        self._model_job = 0
+        self._pending: set[int] = set()
+        self.download_dialog: QProgressDialog | None = None
+        self._shown_size: tuple[int, int] | None = None
+
+        self.setWindowTitle("fcn-viewer")
+        self.setAcceptDrops(True)
+        self.setStyleSheet(STYLE)
+        self._build_panels()
+        self._build_status_bar()
+        self.toolbar = DisplayToolbar(self.state, self)
+        self.addToolBar(self.toolbar)
+        self.legend = ClassLegend(self.state)
+        dock = QDockWidget("Classes", self)
+        dock.setObjectName("legendDock")
+        dock.setWidget(self.legend)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setMinimumWidth(190)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self._build_menus()
+
+        self.state.optionsChanged.connect(self._options_changed)
+        self.state.resultChanged.connect(self._show_result)
+        self.service.modelReady.connect(self._model_ready)
+        self.service.resultReady.connect(self._result_ready)
+        self.service.failed.connect(self._job_failed)
+        self.service.cancelled.connect(self._job_cancelled)
+        self.service.downloadProgress.connect(self._download_progress)
+        self.link.scaleChanged.connect(self._show_zoom)
+        geometry = settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1400, 860)
+
+    # ---- construction -------------------------------------------------------------------------
+
+    def _build_panels(self) -> None:
+        self.banner = MessageBanner()
+        self.grid = PanelGrid()
+        self.panels: dict[str, Panel] = {}
+        for spec in ALL_PANELS:
+            panel = Panel(spec.key)
+            self.panels[spec.key] = panel
+            self.grid.add(spec.key, panel)
+            self.link.add(panel.view)
+            panel.view.hovered.connect(lambda point, view=panel.view: self._hover(point, view))
+            panel.view.hoverLeft.connect(self._hover_left)
+        self.info = InfoPanel()
+        self.grid.add("info", self.info)
+        self.empty_hint = QLabel("Open an image: File ▸ Open (Ctrl+O), or drop one here.")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setStyleSheet("color: palette(mid); font-size: 15px;")
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.empty_hint, 1)
+        layout.addWidget(self.grid, 1)
+        self.grid.hide()
+        self.setCentralWidget(central)
+
+    def _build_status_bar(self) -> None:
+        self.readout = QLabel("")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setFixedWidth(110)
+        self.busy.setMaximumHeight(14)
+        self.busy.hide()
+        self.zoom_label = QLabel("fit")
+        self.device_label = QLabel("")
+        self.model_label = QLabel("no model")
+        bar = self.statusBar()
+        bar.addWidget(self.readout, 1)
+        bar.addPermanentWidget(self.busy)
+        bar.addPermanentWidget(self.zoom_label)
+        bar.addPermanentWidget(self.model_label)
+        bar.addPermanentWidget(self.device_label)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        self._action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.previous_action = self._action(file_menu, "&Previous Image", lambda: self.step_image(-1), "A")
+        self.next_action = self._action(file_menu, "&Next Image", lambda: self.step_image(1), "D")
+        file_menu.addSeparator()
+        export_menu = file_menu.addMenu("&Export")
+        self.export_actions = [
+            self._action(export_menu, "&Masks (indexed PNG)…", self.export_masks, "Ctrl+E"),
+            self._action(export_menu, "&Overlay PNG…", self.export_overlay),
+            self._action(export_menu, "All Panels as &Figure PNG…", self.export_figure, "Ctrl+Shift+E"),
+            self._action(export_menu, "&Score Maps (.npz)…", self.export_scores),
+        ]
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = menus.addMenu("&View")
+        zoom_in = self._action(view_menu, "Zoom &In", lambda: self.link.zoom_by(1.25))
+        zoom_in.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])
+        self._action(view_menu, "Zoom &Out", lambda: self.link.zoom_by(0.8), "Ctrl+-")
+        self._action(view_menu, "&Fit", self.link.fit, "Ctrl+F")
+        self._action(view_menu, "&Actual Size (100 %)", lambda: self.link.set_scale(1.0), "Ctrl+0")
+        view_menu.addSeparator()
+        view_menu.addAction(self.toolbar.toggleViewAction())
+
+        self.model_menu = menus.addMenu("&Model")
+        self.model_menu.aboutToShow.connect(self._fill_model_menu)
+        self.device_menu = QMenu("&Device", self)
+        self.device_actions = QActionGroup(self)
+        for choice, label in DEVICE_CHOICES:
+            action = self.device_actions.addAction(label)
+            action.setCheckable(True)
+            action.setData(choice)
+            action.setChecked(choice == self.device_choice)
+            action.setEnabled(_device_available(choice))
+            action.triggered.connect(lambda _=False, c=choice: self.choose_device(c))
+            self.device_menu.addAction(action)
+        self._fill_model_menu()
+
+        help_menu = menus.addMenu("&Help")
+        self._action(help_menu, "&About fcn-viewer", self._about)
+
+    def _action(
+        self, menu: QMenu, text: str, slot: Callable[[], object], shortcut: str | QKeySequence.StandardKey = ""
+    ) -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _fill_model_menu(self) -> None:
+        menu = self.model_menu
+        menu.clear()
+        current = self.model.source.setting if self.model else None
+        for bundled, heading in ((True, "Bundled models"), (False, "Paper models (PASCAL VOC)")):
+            menu.addSection(heading)
+            for entry in (e for e in ENTRIES if e.bundled == bundled):
+                action = menu.addAction(self._entry_label(entry))
+                action.setCheckable(True)
+                action.setChecked(entry.name == current)
+                action.setEnabled(entry.available or entry.url is not None)
+                action.setToolTip(entry.citation)
+                action.triggered.connect(lambda _=False, e=entry: self.load_model(ModelSource(entry=e)))
+        menu.addSeparator()
+        self._action(menu, "Load &Local File…", self.load_local_file, "Ctrl+L")
+        menu.addSeparator()
+        menu.addMenu(self.device_menu)
+
+    @staticmethod
+    def _entry_label(entry: RegistryEntry) -> str:
+        stages = "/".join(entry.stages)
+        if entry.available:
+            return f"{entry.title}  [{stages}]"
+        if entry.bundled:
+            return f"{entry.title} — not installed"
+        return f"{entry.title} — download {_megabytes(entry.size_bytes)}…"
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_image(Path(p)))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List").triggered.connect(self._clear_recent)
+        else:
+            self.recent_menu.addAction("(no recent files)").setEnabled(False)
+
+    def _clear_recent(self) -> None:
+        self.settings.recent_files = []
+
+    # ---- dialogs (tests replace these) -------------------------------------------------------
+
+    def ask_open_image(self) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.last_folder, IMAGE_FILTER)
+        return Path(name) if name else None
+
+    def ask_weights_file(self) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(self, "Load FCN weights", self.settings.last_folder, WEIGHTS_FILTER)
+        return Path(name) if name else None
+
+    def ask_save_path(self, title: str, suggested: Path, file_filter: str) -> Path | None:
+        """A save dialog that leaves overwrite questions to :meth:`ask_confirmation`."""
+        options = QFileDialog.Option.DontConfirmOverwrite
+        name, _ = QFileDialog.getSaveFileName(self, title, str(suggested), file_filter, options=options)
+        return Path(name) if name else None
+
+    def ask_confirmation(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def show_error(self, message: str) -> None:
+        """Non-modal: a red banner above the panels and the status bar; the window stays usable."""
+        self.banner.show_message(message, "error")
+        self.statusBar().showMessage(message, 10_000)
+
+    # ---- images -------------------------------------------------------------------------------
+
+    def start(self, image: str | Path | None = None, source: ModelSource | None = None) -> None:
+        """What a fresh window does: load the given (or last, or default) model, then open ``image``."""
+        source = source or self.initial_model()
+        if source is not None:
+            self.load_model(source)
+        else:
+            self._say_no_model()
+        if image is not None:
+            self.open_image(Path(image))
+
+    def initial_model(self) -> ModelSource | None:
+        remembered = self.settings.model
+        for entry in ENTRIES:
+            if entry.name == remembered and entry.available:
+                return ModelSource(entry=entry)
+        if remembered and Path(remembered).is_file():
+            return ModelSource(path=Path(remembered))
+        default = next(entry for entry in ENTRIES if entry.name == DEFAULT_MODEL)
+        return ModelSource(entry=default) if default.available else None
+
+    def _say_no_model(self, reason: str = "", kind: BannerKind = "info") -> None:
+        default = next(entry for entry in ENTRIES if entry.name == DEFAULT_MODEL)
+        text = reason or f"No model is loaded: the bundled model {default.name} is not installed yet."
+        self.banner.show_message(
+            f"{text} Images open without segmentation until you choose one: Model ▸ Load Local File… "
+            "or a paper model from the Model menu.",
+            kind,
+            ("Load local file…", self.load_local_file),
+        )
+        self.model_label.setText("no model")
+
+    def open_dialog(self) -> None:
+        path = self.ask_open_image()
+        if path is not None:
+            self.open_image(path)
+
+    def open_image(self, path: Path) -> None:
+        """Shows ``path`` once the worker has read (and, with a model, segmented) it."""
+        path = Path(path).absolute()
+        self.current_path = path
+        self.settings.last_folder = str(path.parent)
+        self.settings.add_recent_file(str(path))
+        self.setWindowTitle(f"{path.name} — fcn-viewer")
+        self._request_image(path)
+
+    def _request_image(self, path: Path) -> None:
+        self._pending.discard(self._image_job)  # an older image job's answer no longer matters
+        self._image_job = self.service.segment(path)
+        self._pending.add(self._image_job)
+        self._update_busy(f"Segmenting {path.name}…" if self.model else f"Opening {path.name}…")
+
+    def step_image(self, step: int) -> None:
+        """Opens the next (step 1) or previous (step −1) image of the current image's folder, wrapping around."""
+        if self.current_path is None or not self.current_path.parent.is_dir():
+            return
+        images = list_images(self.current_path.parent)
+        if not images:
+            return
+        if self.current_path in images:
+            index = (images.index(self.current_path) + step) % len(images)
+        else:
+            later = [i for i, p in enumerate(images) if p.name > self.current_path.name]
+            index = (later[0] if later else 0) if step > 0 else ((later[0] if later else len(images)) - 1)
+        self.open_image(images[index])
+
+    def _result_ready(self, job: int, result: ViewResult) -> None:
+        self._pending.discard(job)
+        self._update_busy()
+        if job != self._image_job or result.path != self.current_path:
+            return  # a stale answer for an image that is no longer the current one
+        if self.banner.kind == "error":
+            self.banner.dismiss()
+        self.state.set_result(result)
+        self.resultShown.emit(result)
+
+    def _show_result(self, result: ViewResult | None) -> None:
+        if result is None:
+            return
+        keys = [panel.key for panel in result.panels()] + (["info"] if result.stages else [])
+        previous_size, self._shown_size = self._shown_size, result.image_size
+        for panel in result.panels():
+            title, short = result.title(panel), result.title(panel, short=True)
+            self.panels[panel.key].set_title(title, short, result.tooltip(panel))
+        self.info.set_lines(result.summary_lines())
+        self.empty_hint.hide()
+        self.grid.show()
+        self.grid.show_panels(keys, result.stages, result.image_size)
+        self.legend.set_shares(result.class_shares())
+        self._hover_left()
+        self._render(keys)
+        if previous_size != result.image_size or self.link.fitting:
+            self.link.fit()
+        if result.segmentation is not None:
+            stats = "; ".join([f"{result.path.name}: {result.elapsed_ms:.0f} ms on {result.device}", *result.notes])
+            self.statusBar().showMessage(stats, 10_000 if result.notes else 5000)
+
+    def _render(self, keys: list[str]) -> None:
+        """Redraws these panels from the result's cached arrays (no network run)."""
+        result = self.state.result
+        if result is None:
+            return
+        palette = self._palette(result)
+        for key in keys:
+            if key in PANELS_BY_KEY:
+                pixels = render_panel(result, PANELS_BY_KEY[key], self.state.options, palette)
+                self.panels[key].view.set_pixels(pixels, result.image_size)
+
+    def _palette(self, result: ViewResult | None = None) -> tuple[Color, ...]:
+        meta = result.meta if result is not None else None
+        meta = meta or (self.model.meta if self.model else None)
+        return resolve_palette(self.state.options.palette, meta) if meta is not None else ()
+
+    def _options_changed(self, options: DisplayOptions, previous: DisplayOptions) -> None:
+        self.settings.opacity = options.opacity
+        self.settings.palette = options.palette
+        if options.palette != previous.palette and self.model is not None:
+            self.legend.set_palette(self._palette())
+        result = self.state.result
+        if result is None:
+            return
+        overlay_only = replace(previous, opacity=options.opacity, outline=options.outline) == options
+        panels = [p for p in result.panels() if p.kind == "mask" or (p.kind == "scores" and not overlay_only)]
+        self._render([p.key for p in panels])
+
+    # ---- hover readout ------------------------------------------------------------------------
+
+    def _hover(self, point: QPointF, source: object) -> None:
+        result = self.state.result
+        text = result.readout(point.x(), point.y()) if result is not None else None
+        if text is not None:
+            self.statusBar().clearMessage()  # a temporary message would hide the readout
+        self.readout.setText(text or "")
+        inside = text is not None
+        for panel in self.panels.values():
+            panel.view.show_marker(point if inside and panel.view is not source else None)
+
+    def _hover_left(self) -> None:
+        self.readout.setText("")
+        for panel in self.panels.values():
+            panel.view.show_marker(None)
+
+    # ---- models and devices -------------------------------------------------------------------
+
+    def load_local_file(self) -> None:
+        path = self.ask_weights_file()
+        if path is not None:
+            self.settings.last_folder = str(path.parent)
+            self.load_model(ModelSource(path=path))
+
+    def load_model(self, source: ModelSource) -> None:
+        """Loads in the worker (downloading a registry model first, if the user agrees); re-runs the image."""
+        entry = source.entry
+        if entry is not None and not entry.available:
+            if entry.bundled or entry.url is None:
+                self.show_error(f"The bundled model {entry.name} is not installed ({entry.path}).")
+                return
+            question = (
+                f"Download {entry.title} ({_megabytes(entry.size_bytes)}) from {entry.url}?\n\n"
+                f"It is cached in {entry.path.parent}; an interrupted download resumes."
+            )
+            if not source.allow_download and not self.ask_confirmation("Download model", question):
+                return
+            source = ModelSource(entry=entry, allow_download=True)
+            self._open_download_dialog(entry)
+        self._model_job = self.service.load_model(source, self.device_choice)
+        self._pending.add(self._model_job)
+        self._update_busy(f"Loading model {source.label}…")
+
+    def choose_device(self, choice: str) -> None:
+        self.device_choice = choice
+        self.settings.device = choice
+        for action in self.device_actions.actions():
+            action.setChecked(action.data() == choice)
+        if self.model is not None or self._model_job in self._pending:
+            self._model_job = self.service.set_device(choice)
+            self._pending.add(self._model_job)
+            self._update_busy(f"Moving the model to {choice}…")
+        else:
+            self.device_label.setText(f"device: {choice} (no model)")
+
+    def _mark_device_in_use(self, device: str) -> None:
+        for action in self.device_actions.actions():
+            label = dict(DEVICE_CHOICES)[action.data()]
+            action.setText(f"{label} — in use: {device}" if action.data() == self.device_choice else label)
+
+    def _model_ready(self, job: int, info: ModelInfo) -> None:
+        self._pending.discard(job)
+        self._update_busy()
+        if job != self._model_job:
+            return
+        self._close_download_dialog()
+        changed = self.model is None or self.model.meta != info.meta
+        self.model = info
+        self.settings.model = info.source.setting
+        if changed:
+            self.state.set_class_count(len(info.meta.classes))
+            self.legend.set_classes(info.meta.classes, self._palette())
+            self.toolbar.set_class_names(info.meta.classes)
+        self.model_label.setText(info.meta.title)
+        self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}")
+        self.device_label.setText(f"device: {info.device}")
+        self.device_label.setToolTip(f"chosen: {self.device_choice}")
+        self._mark_device_in_use(info.device)
+        if self.banner.kind is not None:
+            self.banner.dismiss()
+        self.statusBar().showMessage(f"Model {info.meta.title} ready on {info.device}", 5000)
+        self.modelChanged.emit(info)
+        image_job_follows = self._image_job > job and self._image_job in self._pending
+        if self.current_path is not None and not image_job_follows:
+            self._request_image(self.current_path)
+
+    def _job_failed(self, job: int, message: str) -> None:
+        self._pending.discard(job)
+        self._update_busy()
+        if job not in (self._image_job, self._model_job):
+            return
+        if job == self._model_job:
+            self._close_download_dialog()
+        elif self.current_path is not None:
+            self.settings.recent_files = [f for f in self.settings.recent_files if f != str(self.current_path)]
+        self.show_error(message)
+        if job == self._model_job and self.model is None:
+            self._say_no_model(f"No model is loaded: {message}.", "error")
+        self.jobFailed.emit(message)
+
+    def _job_cancelled(self, job: int, message: str) -> None:
+        self._pending.discard(job)
+        self._update_busy()
+        self._close_download_dialog()
+        self.statusBar().showMessage(message, 10_000)
+
+    def _open_download_dialog(self, entry: RegistryEntry) -> None:
+        dialog = QProgressDialog(f"Downloading {entry.title}…", "Cancel", 0, 1000, self)
+        dialog.setWindowTitle("Download model")
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(self.service.cancel_download)
+        dialog.show()
+        self.download_dialog = dialog
+
+    def _download_progress(self, job: int, progress: Progress) -> None:
+        dialog = self.download_dialog
+        if dialog is None or job != self._model_job:
+            return
+        if progress.total:
+            dialog.setValue(round(1000 * progress.done / progress.total))
+            dialog.setLabelText(f"Downloading… {_megabytes(progress.done)} of {_megabytes(progress.total)}")
+        else:
+            dialog.setLabelText(f"Downloading… {_megabytes(progress.done)}")
+
+    def _close_download_dialog(self) -> None:
+        if self.download_dialog is not None:
+            self.download_dialog.close()
+            self.download_dialog.deleteLater()
+            self.download_dialog = None
+
+    def _update_busy(self, message: str = "") -> None:
+        self.busy.setVisible(bool(self._pending))
+        if message:
+            self.statusBar().showMessage(message)
+        elif not self._pending:
+            self.statusBar().clearMessage()
+
+    @property
+    def busy_now(self) -> bool:
+        return bool(self._pending)
+
+    def _show_zoom(self, scale: float) -> None:
+        self.zoom_label.setText(("fit " if self.link.fitting else "") + f"{scale:.0%}")
+
+    # ---- export -------------------------------------------------------------------------------
+
+    def _exportable(self) -> ViewResult | None:
+        result = self.state.result
+        if result is None or result.segmentation is None:
+            self.show_error("Nothing to export yet: open an image with a model loaded.")
+            return None
+        return result
+
+    def _target(self, title: str, suffix_name: str, file_filter: str) -> Path | None:
+        result = self.state.result
+        assert result is not None
+        folder = Path(self.settings.last_folder or result.path.parent)
+        return self.ask_save_path(title, folder / f"{result.path.stem}{suffix_name}", file_filter)
+
+    def _confirm_overwrite(self, paths: list[Path]) -> bool:
+        existing = [path for path in paths if path.exists()]
+        if not existing:
+            return True
+        names = "\n".join(str(path) for path in existing)
+        return self.ask_confirmation("Overwrite?", f"These files exist and will be replaced:\n{names}")
+
+    def _write(self, action: str, paths: list[Path], write: object) -> None:
+        if not self._confirm_overwrite(paths):
+            return
+        try:
+            written = write()  # type: ignore[operator]
+        except OSError as error:
+            self.show_error(f"Could not save the {action}: {error}")
+            return
+        files = written if isinstance(written, list) else [written]
+        self.statusBar().showMessage(f"Saved {action}: " + ", ".join(str(f) for f in files), 10_000)
+
+    def export_masks(self) -> None:
+        result = self._exportable()
+        target = self._target("Export masks", "_mask.png", "PNG (*.png)") if result else None
+        if result is None or target is None:
+            return
+        palette = self._palette(result)
+        paths = list(export.mask_paths(target, result.stages).values())
+        self._write("masks", paths, lambda: export.export_masks(target, result, palette))
+
+    def export_overlay(self) -> None:
+        result = self._exportable()
+        target = self._target("Export overlay", "_overlay.png", "PNG (*.png)") if result else None
+        if result is None or target is None:
+            return
+        options, palette = self.state.options, self._palette(result)
+        self._write("overlay", [target], lambda: export.export_overlay(target, result, options, palette))
+
+    def export_figure(self) -> None:
+        result = self._exportable()
+        target = self._target("Export figure", "_figure.png", "PNG (*.png)") if result else None
+        if result is None or target is None:
+            return
+        options, palette = self.state.options, self._palette(result)
+        self._write("figure", [target], lambda: export.export_figure(target, result, options, palette))
+
+    def export_scores(self) -> None:
+        result = self._exportable()
+        target = self._target("Export score maps", ".npz", "NumPy archive (*.npz)") if result else None
+        if result is None or target is None:
+            return
+        self._write("score maps", [target], lambda: export.export_scores(target, result))
+
+    # ---- window events ------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_file(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._dropped_file(event)
+        if path is None:
+            return
+        event.acceptProposedAction()
+        if path.suffix.lower() in WEIGHTS_SUFFIXES:
+            self.load_model(ModelSource(path=path))
+        else:
+            self.open_image(path)
+
+    @staticmethod
+    def _dropped_file(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                path = Path(url.toLocalFile())
+                if is_image_path(path) or path.suffix.lower() in WEIGHTS_SUFFIXES:
+                    return path
+        return None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        self._close_download_dialog()
+        self.service.shutdown()
+        super().closeEvent(event)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About fcn-viewer",
+            "fcn-viewer shows how Fully Convolutional Networks segment an image, stage by stage:\n"
+            "conv7 scores (stride 32), pool4-fused (16), pool3-fused (8) and the 32s/16s/8s predictions.\n\n"
+            "J. Long, E. Shelhamer, T. Darrell. Fully Convolutional Networks for Semantic Segmentation. CVPR 2015.",
+        )
