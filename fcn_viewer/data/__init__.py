@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.data.folder import LabelledImages, SegmentationFolder
 from fcn_viewer.data.voc import VOCSegmentation, is_voc_root
 
 
-SegmentationDataset = SegmentationFolder | VOCSegmentation
+SegmentationDataset = LabelledImages
 
 
 def open_dataset(root: str | Path, split: str) -> SegmentationDataset:
@@ -15,4 +15,4 @@ def open_dataset(root: str | Path, split: str) -> SegmentationDataset:
     return VOCSegmentation(root, split) if is_voc_root(root) else SegmentationFolder(root, split)
 
 
-__all__ = ["SegmentationDataset", "SegmentationFolder", "VOCSegmentation", "open_dataset"]
+__all__ = ["LabelledImages", "SegmentationDataset", "SegmentationFolder", "VOCSegmentation", "open_dataset"]

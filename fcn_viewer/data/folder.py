@@ -19,7 +19,25 @@ class Sample:
     label_path: Path
 
 
-class SegmentationFolder:
+class LabelledImages:
+    """A list of (image, label) file pairs; subclasses find the pairs, this reads them."""
+
+    samples: list[Sample]
+    ignore_index: int
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(H×W×3 uint8 RGB image, H×W uint8 label) of sample ``index``."""
+        sample = self.samples[index]
+        image, label = load_image(sample.image_path), load_label(sample.label_path)
+        if image.shape[:2] != label.shape:
+            raise DatasetError(f"{sample.label_path}: label is {label.shape}, image is {image.shape[:2]}")
+        return image, label
+
+
+class SegmentationFolder(LabelledImages):
     """Pairs ``root/<split>/<stem>.*`` with ``root/<split>annot/<stem>.png`` by stem.
 
     Labels are 8-bit class indices; ``ignore_index`` (CamVid's void, 11) is kept as is and
@@ -42,17 +60,6 @@ class SegmentationFolder:
         ]
         if not self.samples:
             raise DatasetError(f"{images_dir}: no images with a label of the same stem in {labels_dir}")
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(H×W×3 uint8 RGB image, H×W uint8 label) of sample ``index``."""
-        sample = self.samples[index]
-        image, label = load_image(sample.image_path), load_label(sample.label_path)
-        if image.shape[:2] != label.shape:
-            raise DatasetError(f"{sample.label_path}: label is {label.shape}, image is {image.shape[:2]}")
-        return image, label
 
 
 def load_label(path: Path) -> np.ndarray:

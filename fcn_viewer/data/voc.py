@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from fcn_viewer.data.folder import Sample, load_label
+from fcn_viewer.data.folder import LabelledImages, Sample
 from fcn_viewer.errors import DatasetError
-from fcn_viewer.imageio import load_image
 
 VOC_IGNORE = 255
 
 
-class VOCSegmentation:
+class VOCSegmentation(LabelledImages):
     """``JPEGImages/<id>.jpg`` with ``SegmentationClass/<id>.png`` (palette indices, 255 = void),
     listed by ``ImageSets/Segmentation/<split>.txt``."""
 
@@ -31,16 +28,6 @@ class VOCSegmentation:
         ]
         if not self.samples:
             raise DatasetError(f"{listing}: lists no images")
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        sample = self.samples[index]
-        image, label = load_image(sample.image_path), load_label(sample.label_path)
-        if image.shape[:2] != label.shape:
-            raise DatasetError(f"{sample.label_path}: label is {label.shape}, image is {image.shape[:2]}")
-        return image, label
 
 
 def is_voc_root(root: Path) -> bool:
