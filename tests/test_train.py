@@ -138,3 +138,20 @@ def test_the_paper_vgg16_net_trains_on_a_voc_layout_folder(tmp_path: Path) -> No
     meta = load_weights_file(path).meta
     assert meta.classes[15] == "person" and meta.preprocessing.channel_order == "BGR"
     assert meta.config.fc_width == 4096 and meta.config.padding == "paper"
+
+
+def test_finer_nets_fine_tune_at_a_lower_learning_rate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[TrainConfig] = []
+
+    def fake_train(config: TrainConfig, command: str):  # type: ignore[no-untyped-def]
+        from fcn_viewer.train.trainer import RunResult
+
+        seen.append(config)
+        return RunResult(config.run_dir, True, config.epochs, [])
+
+    monkeypatch.setattr("fcn_viewer.train.family.train", fake_train)
+    train_family(_config(tmp_path, tmp_path / "run", lr=1e-3), {"fcn32s": 3, "fcn16s": 2, "fcn8s": 1}, "", 0.25)
+    assert [(c.variant, c.epochs, c.lr) for c in seen] == [("fcn32s", 3, 1e-3), ("fcn16s", 2, 2.5e-4),
+                                                           ("fcn8s", 1, 2.5e-4)]
+    assert seen[1].init == tmp_path / "run" / "fcn32s" / "last.pt"
+    assert seen[2].init == tmp_path / "run" / "fcn16s" / "last.pt"

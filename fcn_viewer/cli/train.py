@@ -45,6 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--scale", type=_floats, default=(TrainConfig.min_scale, TrainConfig.max_scale),
                         help="random scale range, e.g. 0.5,2")
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--finetune-lr-scale", type=float, default=0.25,
+                        help="family: the 16s and 8s nets fine-tune at this fraction of --lr")
     parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     parser.add_argument("--aux", type=_floats, default=TrainConfig.aux_weights,
                         help="loss weights of the coarser stages' outputs, e.g. 0.4,0.2 ('' for none)")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     command = "fcn-viewer " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "fcn-viewer train ..."
     if args.variant == "family":
         epochs = args.epochs if len(args.epochs) == 3 else args.epochs * 3
-        results = train_family(base, dict(zip(STAGED, epochs)), command)
+        results = train_family(base, dict(zip(STAGED, epochs)), command, args.finetune_lr_scale)
         variants = list(STAGED[: len(results)])
     else:
         results = [train(base, command)]

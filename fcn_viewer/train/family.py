@@ -19,12 +19,19 @@ from fcn_viewer.weights.native import save_native
 STAGED: tuple[Variant, ...] = ("fcn32s", "fcn16s", "fcn8s")
 
 
-def train_family(base: TrainConfig, epochs: dict[str, int], command: str) -> list[RunResult]:
-    """Runs 32s → 16s → 8s, each initialised from the previous run's last checkpoint; resumable at any point."""
+def train_family(
+    base: TrainConfig, epochs: dict[str, int], command: str, finetune_lr_scale: float = 0.25
+) -> list[RunResult]:
+    """Runs 32s → 16s → 8s, each initialised from the previous run's last checkpoint; resumable at any point.
+
+    As in the paper, the finer nets fine-tune at a lower learning rate (``finetune_lr_scale`` × lr):
+    a full-size rate would first undo much of what the coarser net learned.
+    """
     results: list[RunResult] = []
     previous: Path | None = base.init
     for variant in STAGED:
-        config = replace(base, variant=variant, epochs=epochs[variant], init=previous)
+        lr = base.lr if previous is None else base.lr * finetune_lr_scale
+        config = replace(base, variant=variant, epochs=epochs[variant], init=previous, lr=lr)
         result = train(config, command)
         results.append(result)
         plot_curves(base.out / "curves.png", [r.history for r in results])
