@@ -43,6 +43,10 @@ class StageScores:
         self.confusion.update(prediction, target)
         self.boundary.update(prediction, target)
 
+    def merge(self, other: StageScores) -> None:
+        self.confusion.merge(other.confusion)
+        self.boundary.merge(other.boundary)
+
     def summary(self) -> dict[str, Any]:
         """:meth:`ConfusionMatrix.summary` plus ``boundary_f1``."""
         return self.confusion.summary() | {"boundary_f1": self.boundary.value}
@@ -57,13 +61,26 @@ class EvaluatedModel:
     stages: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ImageScores:
+    """One image's own scores, ``{model name: {stage: summary}}`` as :meth:`StageScores.summary` gives them
+    (empty when the image was skipped, with ``error`` saying why)."""
+
+    index: int
+    path: Path
+    summaries: dict[str, dict[str, dict[str, Any]]]
+    error: str | None = None
+
+
 @dataclass
 class Evaluation:
-    """Scores per model name and stage, how many images were scored, and why others were skipped."""
+    """Scores per model name and stage, how many images were scored, why others were skipped, and
+    whether the run was cancelled before the end."""
 
     scores: dict[str, dict[str, StageScores]]
     images: int = 0
     failures: list[str] = field(default_factory=list)
+    cancelled: bool = False
 
     def summaries(self) -> dict[str, dict[str, dict[str, Any]]]:
         return {name: {stage: s.summary() for stage, s in stages.items()} for name, stages in self.scores.items()}
@@ -75,11 +92,15 @@ def evaluate_models(
     tolerance: float = DEFAULT_TOLERANCE,
     limit: int | None = None,
     progress: Callable[[EvaluationProgress], None] | None = None,
+    image_scores: Callable[[ImageScores], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> Evaluation:
     """Runs every model once per image of ``dataset`` (its first ``limit`` images) and scores each stage.
 
     An image (or label) that cannot be read, or whose inference fails, is skipped for all models
-    alike and its error recorded in ``failures``. Segmenters put their nets in eval mode.
+    alike and its error recorded in ``failures``. Segmenters put their nets in eval mode. Each image is
+    scored on its own and added to the totals, so ``image_scores`` receives per-image numbers at no extra
+    cost; ``cancel`` is asked before each image and stops the run (``cancelled`` is then set).
     """
     if not models:
         raise ValueError("no models to evaluate")
@@ -95,8 +116,12 @@ def evaluate_models(
     )
     watched = evaluation.scores[models[0].name][models[0].stages[-1]]
     for index in range(count):
+        if cancel is not None and cancel():
+            evaluation.cancelled = True
+            break
         path = dataset.samples[index].image_path
         error = None
+        single: dict[str, dict[str, dict[str, Any]]] = {}
         try:
             image, label = dataset[index]
             results = [model.segmenter.segment(image) for model in models]
@@ -107,10 +132,16 @@ def evaluate_models(
         else:
             for model, result in zip(models, results):
                 for stage in model.stages:
-                    evaluation.scores[model.name][stage].update(result.mask(stage), label)
+                    total = evaluation.scores[model.name][stage]
+                    alone = StageScores.create(total.confusion.num_classes, dataset.ignore_index, tolerance)
+                    alone.update(result.mask(stage), label)
+                    total.merge(alone)
+                    single.setdefault(model.name, {})[stage] = alone.summary()
             evaluation.images += 1
         if error is not None:
             evaluation.failures.append(error)
+        if image_scores is not None:
+            image_scores(ImageScores(index, path, single, error))
         if progress is not None:
             progress(EvaluationProgress(index + 1, count, path, watched.confusion.summary()["mean_iou"], error))
     return evaluation

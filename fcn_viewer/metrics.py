@@ -215,6 +215,11 @@ class BoundaryF1:
                 self.total += score
                 self.images += 1
 
+    def merge(self, other: BoundaryF1) -> None:
+        """Adds another tally's scored images (e.g. one image's) to this one."""
+        self.total += other.total
+        self.images += other.images
+
     @property
     def value(self) -> float:
         return self.total / self.images if self.images else math.nan

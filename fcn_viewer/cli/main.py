@@ -11,7 +11,7 @@ from fcn_viewer.errors import FCNViewerError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fcn_viewer.cli import evaluate, models, segment, train
+    from fcn_viewer.cli import evaluate, figure, models, segment, train
     from fcn_viewer.cli.common import add_model_arguments
 
     parser = argparse.ArgumentParser(prog="fcn-viewer", description="Fully Convolutional Networks, stage by stage.")
@@ -21,12 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(subparsers)
     models.add_parsers(subparsers)
     train.add_parser(subparsers)
+    figure.add_parser(subparsers)
     gui = subparsers.add_parser("gui", help="open the viewer")
     gui.add_argument("image", nargs="?", help="an image to open")
     add_model_arguments(gui)
     gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
     gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
+    gui.add_argument("--teach-step", type=int, metavar="N", help="with --screenshot: show step N of the fusion step-through")
     gui.set_defaults(run=run_gui)
     return parser
 
@@ -77,7 +79,7 @@ def run_gui(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return save_screenshot(image, Path(args.screenshot), source, args.device, size)
+    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step)
 
 
 def gui_main() -> int:

@@ -59,8 +59,12 @@ def save_screenshot(
     source: ModelSource | None = None,
     device: str | None = None,
     size: tuple[int, int] = (1280, 800),
+    teach_step: int | None = None,
 ) -> int:
-    """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits."""
+    """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
+
+    With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels.
+    """
     app = application()
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
         window = MainWindow(ViewerSettings(Path(folder) / "settings.ini"))
@@ -89,6 +93,8 @@ def save_screenshot(
             window.start(image, source)
             loop.exec()
         if "error" not in outcome:
+            if teach_step is not None:
+                window.classroom.show_step(teach_step)
             QTimer.singleShot(SETTLE_MS, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,50 @@
+"""`fcn-viewer figure`: one image's stages, masks and (with a label) their scores as a slide figure, headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fcn_viewer.cli.common import add_model_arguments, load_from_args
+from fcn_viewer.ground_truth import find_label, ignore_index_for
+from fcn_viewer.image_analysis import GroundTruth
+from fcn_viewer.imageio import load_image
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.metrics import DEFAULT_TOLERANCE
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("figure", help="write a slide figure of one image's stages (PNG, SVG or PDF)")
+    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser.add_argument("--out", type=Path, required=True, help="the figure file: .png, .svg or .pdf")
+    add_model_arguments(parser)
+    parser.add_argument("--label", type=Path, metavar="LABEL.png",
+                        help="ground-truth label (default: the CamVid or VOC label beside IMAGE, if there is one)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="PX",
+                        help="boundary F1 distance tolerance in pixels (default 2)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads only for this command
+
+    if args.out.suffix.lower() not in FIGURE_FORMATS:
+        print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)
+        return 2
+    image = load_image(args.image)
+    loaded = load_from_args(args)
+    segmentation = Segmenter(loaded, args.device).segment(image)
+    meta = loaded.meta
+    label = args.label or find_label(args.image)
+    ground_truth = None
+    if label is not None:
+        print(f"ground truth: {label}", file=sys.stderr)
+        void = ignore_index_for(label, meta.classes)
+        ground_truth = GroundTruth(label, meta.config.num_classes, void, args.tolerance)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    title = f"{args.image.name} — {meta.title}"
+    save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
+    print(f"figure saved to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,104 @@
+"""An opened image's ground truth: finding its label file, scoring each mask as `fcn-viewer evaluate` does (no Qt)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_VOID, Color
+from fcn_viewer.data.folder import load_label
+from fcn_viewer.data.voc import VOC_IGNORE
+from fcn_viewer.errors import DatasetError
+from fcn_viewer.evaluation import StageScores
+from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.render import colorize, dimmed_grey
+
+VOID_COLOR: Color = (0, 0, 0)
+ERROR_COLOR: Color = (255, 40, 40)
+
+
+def percent(value: float) -> str:
+    """A 0–1 score as ``61.2 %``; ``n/a`` where it is undefined (NaN)."""
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def find_label(image_path: Path) -> Path | None:
+    """The label next to an image in the CamVid layout (``<dir>annot/<stem>.png`` beside ``<dir>/``) or the
+    VOC layout (``SegmentationClass/<stem>.png`` beside ``JPEGImages/``), if that file exists."""
+    folder = image_path.parent
+    candidates = [folder.with_name(f"{folder.name}annot") / f"{image_path.stem}.png"]
+    if folder.name == "JPEGImages":
+        candidates.append(folder.with_name("SegmentationClass") / f"{image_path.stem}.png")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def ignore_index_for(label_path: Path, classes: Sequence[str]) -> int:
+    """The void label: 255 in the VOC layout, 11 in the CamVid one; for a label elsewhere, by the model's classes."""
+    if label_path.parent.name == "SegmentationClass":
+        return VOC_IGNORE
+    if label_path.parent.name.endswith("annot") or tuple(classes) == CAMVID_CLASSES:
+        return CAMVID_VOID
+    return VOC_IGNORE
+
+
+def load_truth(label_path: Path, image_size: tuple[int, int]) -> np.ndarray:
+    """The label as H×W class indices; a label of another size than the image is an error naming both."""
+    label = load_label(label_path)
+    if label.shape != tuple(image_size):
+        raise DatasetError(
+            f"{label_path}: label is {label.shape[1]}×{label.shape[0]}, the image the net saw is "
+            f"{image_size[1]}×{image_size[0]}"
+        )
+    return label
+
+
+def valid_pixels(label: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+    """Pixels the metrics count: a class in ``[0, num_classes)`` that is not void."""
+    return (label < num_classes) & (label != ignore_index)
+
+
+@dataclass(frozen=True)
+class StageTruth:
+    """One mask against the label: the numbers `evaluate` prints for this image alone, and the wrong pixels."""
+
+    summary: dict[str, Any]
+    errors: np.ndarray
+
+    @property
+    def pixel_accuracy(self) -> float:
+        return float(self.summary["pixel_accuracy"])
+
+    @property
+    def mean_iou(self) -> float:
+        return float(self.summary["mean_iou"])
+
+    @property
+    def boundary_f1(self) -> float:
+        return float(self.summary["boundary_f1"])
+
+
+def score_mask(
+    mask: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int, tolerance: float = DEFAULT_TOLERANCE
+) -> StageTruth:
+    """Pixel accuracy, mIoU, BF (and the rest of `evaluate`'s summary) of one image, and where it is wrong."""
+    scores = StageScores.create(num_classes, ignore_index, tolerance)
+    scores.update(mask, label)
+    return StageTruth(scores.summary(), valid_pixels(label, num_classes, ignore_index) & (mask != label))
+
+
+def label_picture(label: np.ndarray, palette: Sequence[Color], num_classes: int, ignore_index: int) -> np.ndarray:
+    """The label in class colours, void pixels black."""
+    valid = valid_pixels(label, num_classes, ignore_index)
+    return np.where(valid[:, :, None], colorize(label, palette), np.asarray(VOID_COLOR, dtype=np.uint8))
+
+
+def error_picture(image: np.ndarray, truth: StageTruth, valid: np.ndarray) -> np.ndarray:
+    """Wrong pixels in red over the dimmed grey photo; void pixels (not scored) black."""
+    dimmed = dimmed_grey(image)
+    marked = np.where(truth.errors[:, :, None], np.asarray(ERROR_COLOR, dtype=np.uint8), dimmed)
+    return np.where(valid[:, :, None], marked, np.asarray(VOID_COLOR, dtype=np.uint8))

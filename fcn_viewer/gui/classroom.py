@@ -1,0 +1,345 @@
+"""Teaching and comparison mode: puts the step-through, compare, ground-truth and dataset views into the viewer
+and keeps them in step with the image and model it shows; the numbers come from the analysis worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QWidget
+
+from fcn_viewer.compare import CompareMode, family_of
+from fcn_viewer.data import SegmentationDataset, available_splits, open_dataset
+from fcn_viewer.dataset_table import dataset_row, image_row
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.evaluation import Evaluation, ImageScores
+from fcn_viewer.ground_truth import find_label, ignore_index_for
+from fcn_viewer.gui.analysis_worker import AnalysisRequest, AnalysisService, DatasetRequest, Nets
+from fcn_viewer.gui.compare_view import CompareView
+from fcn_viewer.gui.dataset_view import DatasetView
+from fcn_viewer.gui.panel_content import ViewResult, resolve_palette
+from fcn_viewer.gui.state import DisplayOptions
+from fcn_viewer.gui.teaching_view import StepThroughView
+from fcn_viewer.gui.truth_view import TruthView
+from fcn_viewer.gui.worker import ModelInfo
+from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
+from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.weights.registry import RegistryEntry
+
+if TYPE_CHECKING:
+    from fcn_viewer.gui.main_window import MainWindow
+
+LABEL_FILTER = "Label images (*.png)"
+FIGURE_FILTER = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+DATASET_DOCK_HEIGHT = 230
+NO_LABEL = ("No label found next to this image (CamVid: <folder>annot/<stem>.png beside <folder>/; VOC: "
+            "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with Open Label….")
+
+
+class Classroom(QObject):
+    """Owns the teaching views and the analysis worker; the window only hosts them."""
+
+    analysisShown = Signal(object)  # ImageAnalysis now drawn
+    datasetScored = Signal(object)  # Evaluation of a finished (or stopped) dataset run
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.service = AnalysisService(self)
+        self.mode: CompareMode = "stages"
+        self.family: tuple[RegistryEntry, ...] = ()
+        self.result: ViewResult | None = None
+        self.analysis: ImageAnalysis | None = None
+        self.ground_truth: GroundTruth | None = None
+        self.picked_labels: dict[Path, Path] = {}
+        self.dataset: SegmentationDataset | None = None
+        self.dataset_root: Path | None = None
+        self._dataset_nets: Nets | None = None
+        self._analysis_job = 0
+        self._dataset_job = 0
+
+        self.steps = StepThroughView()
+        self.compare = CompareView()
+        self.truth = TruthView()
+        self.datasets = DatasetView()
+        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth")):
+            window.tabs.addTab(view, title)
+        self.dataset_dock = QDockWidget("Dataset", window)
+        self.dataset_dock.setObjectName("datasetDock")
+        self.dataset_dock.setWidget(self.datasets)
+        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dataset_dock)
+        self.dataset_dock.hide()
+        self.menu = self._build_menu()
+
+        window.resultShown.connect(self._result_shown)
+        window.modelChanged.connect(self._model_changed)
+        window.state.optionsChanged.connect(self._options_changed)
+        for toggle in (self.compare.toggle, self.truth.toggle):
+            toggle.modeChanged.connect(self.set_mode)
+        self.compare.radiusChanged.connect(lambda _: self._request_analysis())
+        self.truth.pickLabel.connect(self.pick_label)
+        self.datasets.openImage.connect(window.open_image)
+        self.datasets.scoreRequested.connect(self.score_dataset)
+        self.datasets.stopRequested.connect(self.service.cancel_dataset)
+        self.datasets.splitChanged.connect(self._split_changed)
+        self.service.analysed.connect(self._analysed)
+        self.service.imageScored.connect(self._image_scored)
+        self.service.datasetDone.connect(self._dataset_done)
+        self.service.failed.connect(self._failed)
+        self._update_toggles()
+
+    def _build_menu(self) -> QMenu:
+        menu = QMenu("&Teaching", self.window)
+        for title, view, shortcut in (
+            ("Fusion &Step-Through", self.steps, "Ctrl+1"),
+            ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
+            ("&Ground Truth", self.truth, "Ctrl+3"),
+        ):
+            action = menu.addAction(title)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(lambda _=False, v=view: self.show_view(v))
+        menu.addSeparator()
+        menu.addAction("Open Ground-Truth &Label…").triggered.connect(self.pick_label)
+        dataset = menu.addAction("Open &Dataset Folder…")
+        dataset.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        dataset.triggered.connect(self.open_dataset_dialog)
+        menu.addAction(self.dataset_dock.toggleViewAction())
+        menu.addSeparator()
+        menu.addAction("Export Slide &Figure (PNG, SVG, PDF)…").triggered.connect(self.export_slide)
+        return menu
+
+    # ---- dialogs (tests replace these) -------------------------------------------------------
+
+    def ask_label_file(self) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(self.window, "Open ground-truth label", self._folder(), LABEL_FILTER)
+        return Path(name) if name else None
+
+    def ask_dataset_folder(self) -> Path | None:
+        name = QFileDialog.getExistingDirectory(self.window, "Open dataset folder (CamVid layout or VOCdevkit/VOC20xx)",
+                                                self._folder())
+        return Path(name) if name else None
+
+    def _folder(self) -> str:
+        return self.window.settings.last_folder
+
+    # ---- what the window shows -----------------------------------------------------------------
+
+    def show_view(self, view: QWidget) -> None:
+        self.window.tabs.setCurrentWidget(view)
+
+    def show_step(self, number: int) -> None:
+        """Shows the step-through at step ``number`` (1-based)."""
+        self.show_view(self.steps)
+        self.steps.set_step(number - 1)
+
+    def _palette(self) -> tuple[tuple[int, int, int], ...]:
+        meta = self.result.meta if self.result is not None else None
+        return resolve_palette(self.window.state.options.palette, meta) if meta is not None else ()
+
+    def _result_shown(self, result: ViewResult) -> None:
+        if result.segmentation is None or result.meta is None:
+            self.result, self.analysis = None, None
+            self.steps.clear()
+            self.compare.clear("Load a model to compare its stages.")
+            self.truth.clear(None, "Load a model to score it against the ground truth.")
+            return
+        self.result = result
+        self.steps.set_result(result, self._palette(), self.window.state.options.opacity)
+        self._request_analysis()
+
+    def _model_changed(self, info: ModelInfo) -> None:
+        name = info.source.label if info.source.entry is not None else info.meta.name
+        self.family = family_of(name, info.meta.classes)
+        self.service.pool.clear()
+        self._update_toggles()
+
+    def _update_toggles(self) -> None:
+        available = [member for member in self.family if member.available]
+        why = ("No separately trained FCN-32s/16s/8s family is installed for this model's classes"
+               if not available else "")
+        if not available and self.mode == "separate":
+            self.mode = "stages"
+        for toggle in (self.compare.toggle, self.truth.toggle):
+            toggle.set_separate_available(bool(available), why)
+            toggle.set_mode(self.mode)
+
+    def set_mode(self, mode: CompareMode) -> None:
+        """Stages of the one net, or the separately trained nets, in both the compare and ground-truth tabs."""
+        self.mode = mode
+        self._update_toggles()
+        self._request_analysis()
+
+    def _nets(self) -> Nets:
+        model = self.window.model
+        return Nets(self.mode, model.source if model is not None else None, self.family, self.window.device_choice)
+
+    def _request_analysis(self) -> None:
+        result = self.result
+        if result is None or result.meta is None:
+            return
+        label = self.picked_labels.get(result.path) or find_label(result.path)
+        meta = result.meta
+        self.ground_truth = None if label is None else GroundTruth(
+            label, meta.config.num_classes, ignore_index_for(label, meta.classes), DEFAULT_TOLERANCE
+        )
+        if self.analysis is None or self.analysis.path != result.path:
+            self.compare.clear("Comparing…")
+            self.truth.clear(label, "Scoring…" if label is not None else NO_LABEL)
+        else:
+            self.compare.set_status("Updating…")
+        request = AnalysisRequest(result, self._nets(), self.compare.radius.value(), self.ground_truth)
+        self._analysis_job = self.service.analyse(request)
+
+    def _analysed(self, job: int, analysis: ImageAnalysis) -> None:
+        result = self.result
+        if job != self._analysis_job or result is None or analysis.path != result.path:
+            return
+        self.analysis = analysis
+        self._draw_analysis()
+        self.analysisShown.emit(analysis)
+
+    def _draw_analysis(self) -> None:
+        analysis, result = self.analysis, self.result
+        if analysis is None or result is None:
+            return
+        palette, opacity = self._palette(), self.window.state.options.opacity
+        self.compare.set_analysis(analysis, result.image, palette, opacity)
+        if self.ground_truth is None:
+            self.truth.clear(None, NO_LABEL)
+        else:
+            self.truth.set_analysis(analysis, self.ground_truth, result.image, palette, self.mode)
+
+    def _failed(self, job: int, message: str) -> None:
+        if job == self._dataset_job:
+            self.datasets.set_running(False)
+            self.datasets.status.setText(message)
+        elif job == self._analysis_job:
+            self.compare.clear(message)
+            self.truth.clear(self.ground_truth.path if self.ground_truth else None, message)
+
+    def _options_changed(self, options: DisplayOptions, previous: DisplayOptions) -> None:
+        if (options.palette, options.opacity) != (previous.palette, previous.opacity) and self.result is not None:
+            self.steps.set_colors(self._palette(), options.opacity)
+            self._draw_analysis()
+
+    # ---- ground truth --------------------------------------------------------------------------
+
+    def pick_label(self) -> None:
+        if self.result is None:
+            self.window.show_error("Open an image with a model loaded first, then pick its label.")
+            return
+        path = self.ask_label_file()
+        if path is None:
+            return
+        self.picked_labels[self.result.path] = path
+        self.show_view(self.truth)
+        self._request_analysis()
+
+    # ---- datasets ------------------------------------------------------------------------------
+
+    def open_dataset_dialog(self) -> None:
+        folder = self.ask_dataset_folder()
+        if folder is not None:
+            self.open_dataset(folder)
+
+    def open_dataset(self, root: Path, split: str | None = None) -> None:
+        """Lists a split's images (and opens the first); scores them all when a model is loaded."""
+        splits = available_splits(root)
+        if not splits:
+            self.window.show_error(f"{root}: not a dataset folder; expected <split>/ with <split>annot/ beside it "
+                                   "(CamVid layout) or a VOCdevkit/VOC20xx folder")
+            return
+        split = split if split in splits else ("val" if "val" in splits else splits[0])
+        try:
+            dataset = open_dataset(root, split)
+        except FCNViewerError as error:
+            self.window.show_error(str(error))
+            return
+        self.service.cancel_dataset()
+        self._dataset_job = 0
+        self.dataset, self.dataset_root = dataset, Path(root)
+        self.datasets.set_dataset(Path(root), splits, split)
+        self.datasets.set_running(False)
+        if not self.dataset_dock.isVisible():
+            self.dataset_dock.show()
+            self.window.resizeDocks([self.dataset_dock], [DATASET_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self._list_images("Load a model to score the images.")
+        self.window.open_image(dataset.samples[0].image_path)
+        if self.window.model is not None:
+            self.score_dataset()
+
+    def _split_changed(self, split: str) -> None:
+        if self.dataset_root is not None:
+            self.open_dataset(self.dataset_root, split)
+
+    def _dataset_stages(self, nets: Nets) -> tuple[str, ...]:
+        if nets.mode == "separate":
+            return tuple(member.stages[-1] for member in nets.family if member.available)
+        return self.window.model.meta.config.stages if self.window.model is not None else ()
+
+    def _list_images(self, status: str, nets: Nets | None = None) -> None:
+        assert self.dataset is not None
+        stages = self._dataset_stages(nets) if nets is not None else ()
+        self.datasets.list_images([sample.image_path for sample in self.dataset.samples], stages, status)
+
+    def _describe(self, nets: Nets) -> str:
+        if nets.mode == "separate":
+            return "the separately trained " + ", ".join(m.name for m in nets.family if m.available)
+        return f"every stage of {self.window.model.meta.title}" if self.window.model else "no model"
+
+    def score_dataset(self) -> None:
+        if self.dataset is None:
+            return
+        if self.window.model is None:
+            self.datasets.status.setText("Load a model to score the images.")
+            return
+        nets = self._nets()
+        self._dataset_nets = nets
+        self._list_images("", nets)
+        self.datasets.start(self._describe(nets))
+        self._dataset_job = self.service.score_dataset(DatasetRequest(self.dataset, nets, DEFAULT_TOLERANCE))
+
+    def _image_scored(self, job: int, scores: ImageScores) -> None:
+        if job == self._dataset_job and self._dataset_nets is not None:
+            self.datasets.add_image(image_row(scores, self._dataset_stages(self._dataset_nets)), scores.index + 1)
+
+    def _dataset_done(self, job: int, evaluation: Evaluation) -> None:
+        if job != self._dataset_job or self._dataset_nets is None:
+            return
+        nets = self._dataset_nets
+        self.datasets.finish(dataset_row(evaluation, self._dataset_stages(nets)), self._describe(nets))
+        self.datasetScored.emit(evaluation)
+
+    # ---- export --------------------------------------------------------------------------------
+
+    def export_slide(self) -> None:
+        """Photo, stage maps, masks, and with a label its image and the scores, as a slide (PNG, SVG or PDF)."""
+        result = self.result
+        if result is None or result.segmentation is None or result.meta is None:
+            self.window.show_error("Nothing to export yet: open an image with a model loaded.")
+            return
+        from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads on first use
+
+        folder = Path(self._folder() or result.path.parent)
+        target = self.window.ask_save_path("Export slide figure", folder / f"{result.path.stem}_slide.png",
+                                           FIGURE_FILTER)
+        if target is None:
+            return
+        if target.suffix.lower() not in FIGURE_FORMATS:
+            self.window.show_error(f"{target.name}: a slide figure is a .png, .svg or .pdf file")
+            return
+        if target.exists() and not self.window.ask_confirmation("Overwrite?", f"{target} exists and will be replaced."):
+            return
+        title = f"{result.path.name} — {result.meta.title}"
+        try:
+            save_slide(target, result.path, result.segmentation, result.meta, self._palette(), title,
+                       self.ground_truth)
+        except OSError as error:
+            self.window.show_error(f"Could not save the slide figure: {error}")
+            return
+        self.window.statusBar().showMessage(f"Saved slide figure: {target}", 10_000)
+
+    def shutdown(self) -> None:
+        self.service.shutdown()

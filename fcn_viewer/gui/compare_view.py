@@ -1,0 +1,171 @@
+"""Compare tab: the stages of one net or the separately trained nets, and where the finest mask changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, change_picture
+from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.image_analysis import ImageAnalysis
+from fcn_viewer.render import overlay
+
+MODES: tuple[tuple[CompareMode, str, str], ...] = (
+    ("stages", "Stages of one net", "The loaded net's own conv7, pool4-fused and pool3-fused predictions"),
+    ("separate", "Separately trained nets", "FCN-32s, FCN-16s and FCN-8s, each its own trained net (paper, Table 2)"),
+)
+STAGES = ("32s", "16s", "8s")
+
+
+class ModeToggle(QWidget):
+    """'Stages of one net' or 'Separately trained nets'; several toggles show one shared choice."""
+
+    modeChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.group = QButtonGroup(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.buttons: dict[str, QRadioButton] = {}
+        for number, (mode, label, tip) in enumerate(MODES):
+            button = QRadioButton(label)
+            button.setToolTip(tip)
+            self.group.addButton(button, number)
+            self.buttons[mode] = button
+            layout.addWidget(button)
+        self.buttons["stages"].setChecked(True)
+        self.group.idClicked.connect(lambda number: self.modeChanged.emit(MODES[number][0]))
+
+    @property
+    def mode(self) -> CompareMode:
+        return MODES[self.group.checkedId()][0]
+
+    def set_mode(self, mode: CompareMode) -> None:
+        """Shows ``mode`` as chosen (modeChanged fires only for the user's clicks)."""
+        self.buttons[mode].setChecked(True)
+
+    def set_separate_available(self, available: bool, why: str) -> None:
+        self.buttons["separate"].setEnabled(available)
+        self.buttons["separate"].setToolTip(MODES[1][2] if available else why)
+
+
+def swatch_text(color: Color, text: str) -> str:
+    return f"<span style='color: rgb{tuple(color)}; font-size: 18px'>■</span> {text}"
+
+
+class CompareView(QWidget):
+    """Row 1: the masks coarse to fine; row 2: where the finest differs from each coarser one, with counts."""
+
+    radiusChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.toggle = ModeToggle()
+        self.radius = QDoubleSpinBox()
+        self.radius.setRange(0.0, 50.0)
+        self.radius.setDecimals(1)
+        self.radius.setSingleStep(1.0)
+        self.radius.setValue(DEFAULT_BOUNDARY_RADIUS)
+        self.radius.setSuffix(" px")
+        self.radius.setToolTip("A changed pixel counts as 'near a boundary' within this distance of one")
+        self.radius.valueChanged.connect(self.radiusChanged)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.link = ViewLink(self)
+        self.masks: dict[str, Panel] = {}
+        self.changes: dict[str, Panel] = {}
+        self.change_stats: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        for column, stage in enumerate(STAGES):
+            self.masks[stage] = self._panel(f"mask-{stage}")
+            grid.addWidget(self.masks[stage], 0, column)
+            grid.setColumnStretch(column, 1)
+        for column, stage in enumerate(STAGES[:2]):
+            self.changes[stage] = self._panel(f"change-{stage}")
+            stats = QLabel()
+            stats.setWordWrap(True)
+            self.change_stats[stage] = stats
+            cell = QVBoxLayout()
+            cell.addWidget(self.changes[stage], 1)
+            cell.addWidget(stats)
+            grid.addLayout(cell, 1, column)
+        self.key = QLabel()
+        self.key.setWordWrap(True)
+        self.key.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        grid.addWidget(self.key, 1, 2)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.toggle)
+        top.addSpacing(20)
+        top.addWidget(QLabel("Boundary zone"))
+        top.addWidget(self.radius)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addLayout(grid, 1)
+        self.clear("Open an image with a model loaded to compare its stages.")
+
+    def _panel(self, key: str) -> Panel:
+        panel = Panel(key)
+        self.link.add(panel.view)
+        return panel
+
+    def clear(self, message: str) -> None:
+        """No comparison to show (yet): every panel hidden, ``message`` in the status line."""
+        self.set_status(message)
+        for widget in [*self.masks.values(), *self.changes.values(), *self.change_stats.values(), self.key]:
+            widget.hide()
+
+    def set_analysis(
+        self, analysis: ImageAnalysis, image: np.ndarray, palette: Sequence[Color], opacity: float
+    ) -> None:
+        finest = analysis.finest if analysis.masks else ""
+        for stage, panel in self.masks.items():
+            mask = analysis.masks.get(stage)
+            panel.setVisible(mask is not None)
+            if mask is not None:
+                panel.set_title(analysis.titles[stage], stage, analysis.titles[stage])
+                panel.view.set_pixels(overlay(image, mask, palette, opacity), mask.shape)
+        for stage, panel in self.changes.items():
+            change = analysis.changes.get(stage)
+            panel.setVisible(change is not None)
+            self.change_stats[stage].setVisible(change is not None)
+            if change is not None:
+                title = f"where {finest} differs from {stage}"
+                panel.set_title(title, f"{finest} ≠ {stage}", "")
+                panel.view.set_pixels(change_picture(image, change), change.changed.shape)
+                self.change_stats[stage].setText(change.describe() + f" of the {finest} mask.")
+        near = f"changed, within {self.radius.value():g} px of a class boundary of the {finest} mask"
+        self.key.setText(
+            "<p>" + swatch_text(NEAR_COLOR, near) + "<br>"
+            + swatch_text(FAR_COLOR, "changed, farther from any boundary") + "</p>"
+            "<p>When most changed pixels sit next to a boundary, the finer skips mainly sharpened the edges.</p>"
+        )
+        self.key.setVisible(bool(analysis.changes))
+        notes = [f"Not installed: {', '.join(analysis.missing)}."] if analysis.missing else []
+        if len(analysis.masks) == 1:
+            notes.append("Only one mask: nothing to compare it with. Load an FCN-16s or FCN-8s, or a family.")
+        self.set_status(" ".join(notes))
+        self.link.fit()
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))

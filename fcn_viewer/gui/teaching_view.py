@@ -1,0 +1,218 @@
+"""The fusion step-through: one step of the FCN path at a time, its real tensor at its own resolution, Back/Next."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.gui.panel_content import ViewResult
+from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
+from fcn_viewer.teaching import FusionStep, StepDisplay, fusion_steps, step_pixels
+
+CROP_PEN = QColor(255, 214, 0)
+OUTSIDE_SHADE = QColor(0, 0, 0, 150)
+DISPLAYS: tuple[tuple[StepDisplay, str], ...] = (("classes", "Argmax classes"), ("class-score", "Score of class"))
+
+
+class StepThroughView(QWidget):
+    """Draws the step list of :func:`fusion_steps` for the shown result; it computes nothing about the net."""
+
+    stepChanged = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.steps: list[FusionStep] = []
+        self.index = 0
+        self._result: ViewResult | None = None
+        self._arrays: dict[str, np.ndarray] = {}
+        self._palette: tuple[Color, ...] = ()
+        self._opacity = 0.6
+
+        self.heading = QLabel()
+        self.heading.setObjectName("stepHeading")
+        self.heading.setStyleSheet("font-size: 17px; font-weight: 600;")
+        self.strip = QHBoxLayout()
+        self.strip.setSpacing(2)
+        self.strip_buttons = QButtonGroup(self)
+        self.strip_buttons.setExclusive(True)
+        self.strip_buttons.idClicked.connect(self.set_step)
+        self.view = PanelView()
+        self.link = ViewLink(self)
+        self.link.add(self.view)
+        self.photo = Panel("photo")
+        self.photo.setToolTip("The photo, for reference: every map above covers it")
+        self.photo_link = ViewLink(self)
+        self.photo_link.add(self.photo.view)
+        self.crop_rect = QGraphicsRectItem()
+        pen = QPen(CROP_PEN, 3)
+        pen.setCosmetic(True)
+        self.crop_rect.setPen(pen)
+        self.crop_rect.setZValue(2)
+        self.outside = QGraphicsPathItem()
+        self.outside.setBrush(OUTSIDE_SHADE)
+        self.outside.setPen(QPen(Qt.PenStyle.NoPen))
+        self.outside.setZValue(1)
+        for item in (self.outside, self.crop_rect):
+            item.hide()
+            self.view.scene().addItem(item)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setStyleSheet("font-size: 16px;")
+        self.caption.setMinimumHeight(3 * self.caption.fontMetrics().height())
+        self.back = QPushButton("◀  Back")
+        self.next = QPushButton("Next  ▶")
+        self.back.clicked.connect(lambda: self.set_step(self.index - 1))
+        self.next.clicked.connect(lambda: self.set_step(self.index + 1))
+        self.display = QComboBox()
+        for key, label in DISPLAYS:
+            self.display.addItem(label, key)
+        self.display.setToolTip("Draw each tensor as its argmax class colours, or one class's raw score")
+        self.chosen_class = QComboBox()
+        self.chosen_class.setMinimumContentsLength(10)
+        self.display.currentIndexChanged.connect(self._render)
+        self.chosen_class.currentIndexChanged.connect(self._render)
+        for arrow, delta in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_Left, -1)):
+            shortcut = QShortcut(QKeySequence(arrow), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(lambda d=delta: self.set_step(self.index + d))
+        self.empty = QLabel("Open an image with a model loaded to walk through its fusion path.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.back)
+        controls.addWidget(self.next)
+        controls.addStretch(1)
+        controls.addWidget(QLabel("Draw tensors as"))
+        controls.addWidget(self.display)
+        controls.addWidget(self.chosen_class)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(self.strip)
+        layout.addWidget(self.heading)
+        maps = QHBoxLayout()
+        maps.addWidget(self.photo, 1)
+        maps.addWidget(self.view, 3)
+        layout.addLayout(maps, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(controls)
+        self._show_empty(True)
+
+    @property
+    def step(self) -> FusionStep | None:
+        return self.steps[self.index] if self.steps else None
+
+    def set_result(self, result: ViewResult, palette: Sequence[Color], opacity: float) -> None:
+        """Shows ``result``'s path; stays at the same step when the new path has the same steps."""
+        assert result.segmentation is not None and result.meta is not None
+        steps = fusion_steps(result.segmentation.outputs)
+        same_path = [s.kind for s in steps] == [s.kind for s in self.steps]
+        self._result, self.steps = result, steps
+        self._palette, self._opacity = tuple(palette), opacity
+        height, width = result.image_size
+        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.view.set_pixels(result.image, result.image_size)
+        self._arrays = result.segmentation.arrays()
+        self.chosen_class.blockSignals(True)
+        chosen = self.chosen_class.currentIndex()
+        self.chosen_class.clear()
+        self.chosen_class.addItems(list(result.meta.classes))
+        self.chosen_class.setCurrentIndex(chosen if 0 <= chosen < len(result.meta.classes) else 0)
+        self.chosen_class.blockSignals(False)
+        self._build_strip()
+        self._show_empty(False)
+        self.set_step(self.index if same_path else 0)
+        self.photo_link.fit()
+
+    def clear(self) -> None:
+        self._result, self.steps, self._arrays = None, [], {}
+        self._build_strip()
+        self._show_empty(True)
+
+    def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
+        """Redraws with the viewer's palette and mask opacity."""
+        self._palette, self._opacity = tuple(palette), opacity
+        self._render()
+
+    def set_step(self, index: int) -> None:
+        if not self.steps:
+            return
+        self.index = min(max(index, 0), len(self.steps) - 1)
+        self._render()
+        self.link.fit()
+        self.stepChanged.emit(self.index)
+
+    def _show_empty(self, empty: bool) -> None:
+        self.empty.setVisible(empty)
+        widgets = (self.view, self.photo, self.heading, self.caption, self.back, self.next, self.display,
+                   self.chosen_class)
+        for widget in widgets:
+            widget.setVisible(not empty)
+
+    def _build_strip(self) -> None:
+        for button in self.strip_buttons.buttons():
+            self.strip_buttons.removeButton(button)
+            self.strip.removeWidget(button)
+            button.deleteLater()
+        for number, step in enumerate(self.steps):
+            button = QToolButton()
+            button.setText(f"{number + 1} {step.short}")
+            button.setToolTip(step.heading)
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            self.strip_buttons.addButton(button, number)
+            self.strip.addWidget(button)
+
+    def _render(self) -> None:
+        step, result = self.step, self._result
+        if step is None or result is None:
+            return
+        display: StepDisplay = self.display.currentData()
+        chosen = max(self.chosen_class.currentIndex(), 0)
+        scores = self._arrays[step.tensor]
+        pixels = step_pixels(step, scores, result.image, self._palette, display, chosen, self._opacity)
+        self.view.set_pixels(pixels, step.shape[1:])
+        self._show_crop(step)
+        self.chosen_class.setEnabled(display == "class-score")
+        self.heading.setText(f"Step {self.index + 1} of {len(self.steps)}:  {step.heading}")
+        shown = ""
+        if display == "class-score":
+            channel = scores[chosen]
+            shown = (f"  Showing the score of {result.meta.classes[chosen]}: "  # type: ignore[union-attr]
+                     f"{channel.min():.2f} (dark) … {channel.max():.2f} (bright).")
+        self.caption.setText(step.caption + shown)
+        self.back.setEnabled(self.index > 0)
+        self.next.setEnabled(self.index < len(self.steps) - 1)
+        button = self.strip_buttons.button(self.index)
+        if button is not None:
+            button.setChecked(True)
+
+    def _show_crop(self, step: FusionStep) -> None:
+        """The kept window as a rectangle on the larger map, the cut-off border shaded."""
+        crop = step.crop
+        self.crop_rect.setVisible(crop is not None)
+        self.outside.setVisible(crop is not None)
+        if crop is None:
+            return
+        kept = QRectF(crop.offset, crop.offset, crop.size[1], crop.size[0])
+        self.crop_rect.setRect(kept)
+        shade = QPainterPath()
+        shade.addRect(QRectF(0, 0, crop.source_size[1], crop.source_size[0]))
+        shade.addRect(kept)
+        shade.setFillRule(Qt.FillRule.OddEvenFill)
+        self.outside.setPath(shade)

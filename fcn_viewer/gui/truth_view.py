@@ -1,0 +1,141 @@
+"""Ground-truth tab: the label beside the photo, each stage's pixel accuracy, mIoU and BF, and its wrong pixels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.compare import CompareMode
+from fcn_viewer.ground_truth import error_picture, label_picture, percent
+from fcn_viewer.gui.compare_view import STAGES, ModeToggle
+from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
+
+METRIC_COLUMNS = (("pixel acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", "boundary_f1"))
+
+
+class TruthView(QWidget):
+    """Draws an analysis's label, scores and error maps; asks the window for a label file through ``pickLabel``."""
+
+    pickLabel = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.toggle = ModeToggle()
+        self.label_path = QLabel()
+        self.label_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pick = QPushButton("Open Label…")
+        self.pick.setToolTip("Choose the ground-truth label image (class indices, CamVid or VOC palette PNG)")
+        self.pick.clicked.connect(self.pickLabel)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.link = ViewLink(self)
+        self.photo = self._panel("photo")
+        self.truth = self._panel("truth")
+        self.table = QTableWidget(0, len(METRIC_COLUMNS))
+        self.table.setHorizontalHeaderLabels([title for title, _ in METRIC_COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setStyleSheet("font-size: 15px;")
+        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.table.setToolTip("This image alone, scored as `fcn-viewer evaluate` scores a split (void ignored)")
+        self.errors = {stage: self._panel(f"errors-{stage}") for stage in STAGES}
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        grid.addWidget(self.photo, 0, 0)
+        grid.addWidget(self.truth, 0, 1)
+        grid.addWidget(self.table, 0, 2)
+        for column, stage in enumerate(STAGES):
+            grid.addWidget(self.errors[stage], 1, column)
+            grid.setColumnStretch(column, 1)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.toggle)
+        top.addSpacing(20)
+        top.addWidget(self.label_path, 1)
+        top.addWidget(self.pick)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addLayout(grid, 1)
+        self.clear(None, "Open an image with a model loaded; its label is found next to it or picked here.")
+
+    def _panel(self, key: str) -> Panel:
+        panel = Panel(key)
+        self.link.add(panel.view)
+        return panel
+
+    def clear(self, label: Path | None, message: str) -> None:
+        """Nothing scored (yet): the label file in use (if any) and ``message``."""
+        self.label_path.setText(f"Label: {label}" if label is not None else "Label: none")
+        self.status.setText(message)
+        for widget in [self.photo, self.truth, self.table, *self.errors.values()]:
+            widget.hide()
+
+    def set_analysis(
+        self,
+        analysis: ImageAnalysis,
+        ground_truth: GroundTruth,
+        image: np.ndarray,
+        palette: Sequence[Color],
+        mode: CompareMode,
+    ) -> None:
+        self.label_path.setText(f"Label: {ground_truth.path}")
+        if analysis.label is None or analysis.valid is None:
+            self.clear(ground_truth.path, analysis.truth_error or "The label could not be used.")
+            return
+        height, width = analysis.label.shape
+        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.view.set_pixels(image, (height, width))
+        void = int((~analysis.valid).sum())
+        self.truth.set_title(f"ground truth · {void:,} void px (black)", "ground truth")
+        self.truth.view.set_pixels(
+            label_picture(analysis.label, palette, ground_truth.num_classes, ground_truth.ignore_index), (height, width)
+        )
+        self.table.setRowCount(len(analysis.truth))
+        for row, (stage, scored) in enumerate(analysis.truth.items()):
+            heading = QTableWidgetItem(stage)
+            heading.setToolTip(analysis.titles[stage])
+            self.table.setVerticalHeaderItem(row, heading)
+            for column, (_, key) in enumerate(METRIC_COLUMNS):
+                item = QTableWidgetItem(percent(float(scored.summary[key])))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setToolTip(analysis.titles[stage])
+                self.table.setItem(row, column, item)
+        scored_pixels = int(analysis.valid.sum())
+        for stage, panel in self.errors.items():
+            truth = analysis.truth.get(stage)
+            panel.setVisible(truth is not None)
+            if truth is not None:
+                wrong = int(truth.errors.sum()) / scored_pixels if scored_pixels else math.nan
+                title = f"{stage} errors · {percent(wrong)} of scored px wrong (red)"
+                panel.set_title(title, f"{stage} errors · {percent(wrong)}", analysis.titles[stage])
+                panel.view.set_pixels(error_picture(image, truth, analysis.valid), (height, width))
+        for widget in (self.photo, self.truth, self.table):
+            widget.show()
+        which = "the loaded net's stages" if mode == "stages" else "the separately trained nets"
+        missing = f" Not installed: {', '.join(analysis.missing)}." if analysis.missing else ""
+        self.status.setText(
+            f"Scoring {which} against the label, void ignored; BF tolerance {ground_truth.tolerance:g} px.{missing}"
+        )
+        self.link.fit()

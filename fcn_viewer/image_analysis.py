@@ -1,0 +1,69 @@
+"""One image's masks side by side: how the finest differs from the coarser ones, and each against the label (no Qt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fcn_viewer.compare import CompareMode, MaskChange, mask_change
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.ground_truth import StageTruth, load_truth, score_mask, valid_pixels
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A label file for the image, and how masks are scored against it."""
+
+    path: Path
+    num_classes: int
+    ignore_index: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    """Masks per stage (coarse to fine) with what made each, the finest mask's changes against every coarser
+    one, and, with a label, each mask's scores; ``missing`` names nets that could not take part."""
+
+    path: Path
+    mode: CompareMode
+    masks: dict[str, np.ndarray]
+    titles: dict[str, str]
+    changes: dict[str, MaskChange]
+    missing: tuple[str, ...] = ()
+    label: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    truth: dict[str, StageTruth] = field(default_factory=dict)
+    truth_error: str | None = None
+
+    @property
+    def finest(self) -> str:
+        return list(self.masks)[-1]
+
+
+def analyse(
+    path: Path,
+    mode: CompareMode,
+    masks: dict[str, np.ndarray],
+    titles: dict[str, str],
+    radius: float,
+    ground_truth: GroundTruth | None = None,
+    missing: tuple[str, ...] = (),
+) -> ImageAnalysis:
+    """Compares the finest of ``masks`` (ordered coarse to fine) with each coarser one; scores all against the label."""
+    stages = list(masks)
+    finest = masks[stages[-1]] if stages else None
+    changes = {stage: mask_change(finest, masks[stage], radius) for stage in stages[:-1] if finest is not None}
+    if ground_truth is None or finest is None:
+        return ImageAnalysis(path, mode, masks, titles, changes, missing)
+    try:
+        label = load_truth(ground_truth.path, finest.shape)
+    except FCNViewerError as error:
+        return ImageAnalysis(path, mode, masks, titles, changes, missing, truth_error=str(error))
+    gt = ground_truth
+    truth = {stage: score_mask(mask, label, gt.num_classes, gt.ignore_index, gt.tolerance)
+             for stage, mask in masks.items()}
+    valid = valid_pixels(label, gt.num_classes, gt.ignore_index)
+    return ImageAnalysis(path, mode, masks, titles, changes, missing, label, valid, truth)

@@ -1,0 +1,255 @@
+"""Teaching mode in the viewer, offscreen with tiny random-weight models: step-through, compare, ground truth,
+dataset table and slide export."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QRectF, Qt
+from pytestqt.qtbot import QtBot
+
+import fcn_viewer.gui.analysis_worker as analysis_module
+from fcn_viewer.cli.main import main
+from fcn_viewer.compare import NEAR_COLOR
+from fcn_viewer.data import SegmentationFolder
+from fcn_viewer.evaluation import evaluate_model
+from fcn_viewer.ground_truth import ERROR_COLOR, percent
+from fcn_viewer.gui.main_window import MainWindow
+from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.gui.worker import ModelSource
+from fcn_viewer.image_analysis import ImageAnalysis
+from fcn_viewer.weights.loader import load_weights_file
+from fcn_viewer.weights.native import save_native
+from fcn_viewer.weights.registry import entry
+from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
+from tests.test_evaluate import make_dataset
+from tests.test_gui import (  # noqa: F401  (fixtures)
+    WAIT_MS,
+    isolated,
+    load,
+    open_image,
+    save_tiny,
+    segment_independently,
+    settings_path,
+    window,
+)
+
+METRICS = ("pixel_accuracy", "mean_iou", "boundary_f1")
+
+
+def open_and_analyse(qtbot: QtBot, window: MainWindow, path: Path, mode: str = "stages") -> ImageAnalysis:
+    with qtbot.waitSignal(
+        window.classroom.analysisShown, timeout=WAIT_MS, check_params_cb=lambda a: a.path == path and a.mode == mode
+    ) as blocker:
+        window.open_image(path)
+    return blocker.args[0]
+
+
+def pixels(panel: object) -> np.ndarray:
+    return rgb_from_pixmap(panel.view.pixmap_item.pixmap())  # type: ignore[attr-defined]
+
+
+def walk(qtbot: QtBot, window: MainWindow) -> list[tuple[str, tuple[int, ...], object]]:
+    """Clicks Next through every step; per step its tensor, the drawn map's size and the crop rectangle shown."""
+    view = window.classroom.steps
+    seen = []
+    for number in range(len(view.steps)):
+        step = view.step
+        assert step is not None and view.index == number
+        assert view.heading.text() == f"Step {number + 1} of {len(view.steps)}:  {step.heading}"
+        assert view.caption.text() == step.caption
+        assert view.back.isEnabled() == (number > 0) and view.next.isEnabled() == (number < len(view.steps) - 1)
+        assert view.strip_buttons.checkedId() == number
+        rect = view.crop_rect.rect().getRect() if view.crop_rect.isVisible() else None
+        seen.append((step.tensor, pixels(view).shape[:2], rect))
+        if view.next.isEnabled():
+            qtbot.mouseClick(view.next, Qt.MouseButton.LeftButton)
+    return seen
+
+
+def test_the_step_through_walks_a_paper_fcn8s_with_its_crops(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    load(qtbot, window, save_tiny(tmp_path / "paper.safetensors", "fcn8s", paper=True, classes=5))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(500, 500)).save(photo)
+    open_image(qtbot, window, photo)
+    window.classroom.menu.actions()[0].trigger()  # Teaching ▸ Fusion Step-Through
+    view = window.classroom.steps
+    assert window.tabs.currentWidget() is view and view.isVisible()
+    assert walk(qtbot, window) == [
+        ("score_fr", (16, 16), None), ("upscore2", (34, 34), None),
+        ("score_pool4", (44, 44), (5, 5, 34, 34)), ("score_pool4c", (34, 34), None), ("fuse_pool4", (34, 34), None),
+        ("upscore_pool4", (70, 70), None), ("score_pool3", (88, 88), (9, 9, 70, 70)),
+        ("score_pool3c", (70, 70), None), ("fuse_pool3", (70, 70), None), ("upscore8", (568, 568), None),
+        ("upscore8", (568, 568), (31, 31, 500, 500)), ("logits_8s", (500, 500), None),
+    ]
+    qtbot.mouseClick(view.back, Qt.MouseButton.LeftButton)
+    assert view.index == 10 and "offset 31" in view.caption.text() and view.outside.isVisible()
+    view.strip_buttons.button(2).click()
+    assert view.index == 2 and view.crop_rect.rect() == QRectF(5, 5, 34, 34)
+    view.display.setCurrentIndex(view.display.findData("class-score"))
+    view.chosen_class.setCurrentIndex(1)
+    assert view.chosen_class.isEnabled() and "score of Building" in view.caption.text()
+
+
+def test_a_compact_net_crops_at_offset_zero_and_the_screenshot_can_show_a_step(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    load(qtbot, window, tiny_weights)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    open_image(qtbot, window, photo)
+    window.classroom.show_step(1)
+    seen = walk(qtbot, window)
+    # (x, y, width, height) on the larger map: upscore2 4×4 → 3×4, upscore_pool4 6×8 → 5×7, upscore8 as is
+    assert [rect for _, _, rect in seen if rect is not None] == [(0, 0, 4, 3), (0, 0, 7, 5), (0, 0, 56, 40)]
+    assert [seen[2][:2], seen[6][:2]] == [("upscore2", (4, 4)), ("upscore_pool4", (6, 8))]
+    shot = tmp_path / "step.png"
+    argv = ["gui", str(photo), "--weights", str(tiny_weights), "--screenshot", str(shot), "--size", "900x600",
+            "--teach-step", "3"]
+    assert main(argv) == 0 and Image.open(shot).size[0] >= 900
+
+
+def test_changed_pixels_and_ground_truth_scores_equal_a_direct_computation_and_evaluate(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    data = make_dataset(tmp_path / "camvid", count=1)
+    photo = data / "val" / "frame0.png"
+    load(qtbot, window, tiny_weights)
+    analysis = open_and_analyse(qtbot, window, photo)
+    classroom = window.classroom
+    assert not classroom.compare.toggle.buttons["separate"].isEnabled()  # no family for this model
+    expected = segment_independently(tiny_weights, photo)
+    for coarse in ("32s", "16s"):
+        changed = expected.mask("8s") != expected.mask(coarse)
+        assert analysis.changes[coarse].count == int(changed.sum())
+        stats = classroom.compare.change_stats[coarse].text()
+        assert f"{int(changed.sum()):,} px changed ({changed.mean():.1%})" in stats
+        shown = pixels(classroom.compare.changes[coarse])
+        assert ((shown == NEAR_COLOR).all(axis=2) <= changed).all()
+
+    scores = evaluate_model(load_weights_file(tiny_weights), SegmentationFolder(data, "val"), "cpu")
+    table = classroom.truth.table
+    assert table.rowCount() == 3
+    for row, stage in enumerate(("32s", "16s", "8s")):
+        assert table.verticalHeaderItem(row).text().startswith(stage)
+        assert [table.item(row, c).text() for c in range(3)] == [  # type: ignore[union-attr]
+            percent(scores[stage][k]) for k in METRICS
+        ]
+        assert analysis.truth[stage].mean_iou == pytest.approx(scores[stage]["mean_iou"])
+    label = np.array(Image.open(data / "valannot" / "frame0.png"))
+    wrong = (label != 11) & (expected.mask("8s") != label)
+    np.testing.assert_array_equal((pixels(classroom.truth.errors["8s"]) == ERROR_COLOR).all(axis=2), wrong)
+    assert str(data / "valannot" / "frame0.png") in classroom.truth.label_path.text()
+
+    slide = tmp_path / "slide.png"
+    window.ask_save_path = lambda title, suggested, file_filter: slide  # type: ignore[method-assign]
+    classroom.export_slide()
+    assert Image.open(slide).size == (1920, 1080) and "slide.png" in window.statusBar().currentMessage()
+
+
+def test_a_picked_label_is_used_for_an_image_without_one(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    load(qtbot, window, tiny_weights)
+    analysis = open_and_analyse(qtbot, window, photo)
+    assert analysis.truth == {} and "No label found" in window.classroom.truth.status.text()
+    label = tmp_path / "mine.png"
+    Image.fromarray(np.full((40, 56), 3, np.uint8), mode="L").save(label)
+    window.classroom.ask_label_file = lambda: label  # type: ignore[method-assign]
+    with qtbot.waitSignal(window.classroom.analysisShown, timeout=WAIT_MS):
+        window.classroom.pick_label()
+    assert window.tabs.currentWidget() is window.classroom.truth
+    accuracy = float((segment_independently(tiny_weights, photo).mask("8s") == 3).mean())
+    assert window.classroom.truth.table.item(2, 0).text() == percent(accuracy)  # type: ignore[union-attr]
+
+
+def test_the_toggle_switches_to_the_separately_trained_nets_run_in_the_worker(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "resources" / "models"  # FCN_VIEWER_RESOURCES points here (see `isolated`)
+    for seed, variant in enumerate(("fcn8s", "fcn16s", "fcn32s")):
+        config = tiny_compact_config(variant)
+        meta = replace(tiny_meta(config, name=f"camvid-{variant}"), title=f"camvid {variant}")
+        save_native(models / f"camvid-{variant}.safetensors", random_model(config, seed).state_dict(), meta, half=False)
+    threads: list[threading.Thread] = []
+    original = analysis_module.load_entry
+    monkeypatch.setattr(analysis_module, "load_entry",
+                        lambda item: threads.append(threading.current_thread()) or original(item))  # type: ignore
+    with qtbot.waitSignal(window.modelChanged, timeout=WAIT_MS):
+        window.load_model(ModelSource(entry=entry("camvid-fcn8s")))
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    stages = open_and_analyse(qtbot, window, photo)
+    compare = window.classroom.compare
+    assert stages.titles == {s: f"{s} stage of camvid-fcn8s" for s in ("32s", "16s", "8s")}
+    assert compare.masks["32s"].title.text() == "32s stage of camvid-fcn8s"
+
+    with qtbot.waitSignal(window.classroom.analysisShown, timeout=WAIT_MS) as blocker:
+        compare.toggle.buttons["separate"].click()
+    separate: ImageAnalysis = blocker.args[0]
+    assert separate.mode == "separate" and window.classroom.truth.toggle.mode == "separate"
+    assert separate.titles == {s: f"camvid-fcn{s} (own net)" for s in ("32s", "16s", "8s")}
+    assert window.classroom.truth.table.rowCount() == 0  # no label for this photo: nothing scored
+    for variant, stage in (("fcn32s", "32s"), ("fcn16s", "16s"), ("fcn8s", "8s")):
+        own = segment_independently(models / f"camvid-{variant}.safetensors", photo).mask()
+        np.testing.assert_array_equal(separate.masks[stage], own)
+    assert not np.array_equal(separate.masks["32s"], stages.masks["32s"])
+    assert separate.changes["32s"].count == int((separate.masks["8s"] != separate.masks["32s"]).sum())
+    assert threads and all(thread is not threading.main_thread() for thread in threads)
+    assert len(threads) == 2  # the 8s net is the viewer's own model: its pass is reused
+
+    with qtbot.waitSignal(window.classroom.analysisShown, timeout=WAIT_MS) as blocker:
+        window.classroom.truth.toggle.buttons["stages"].click()
+    assert blocker.args[0].mode == "stages" and compare.toggle.mode == "stages"
+
+
+def test_the_dataset_table_scores_sorts_pins_its_dataset_row_and_opens_images(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    data = make_dataset(tmp_path / "camvid", count=3)
+    load(qtbot, window, tiny_weights)
+    classroom = window.classroom
+    classroom.ask_dataset_folder = lambda: data  # type: ignore[method-assign]
+    with qtbot.waitSignal(classroom.datasetScored, timeout=WAIT_MS):
+        classroom.open_dataset_dialog()
+    view = classroom.datasets
+    assert classroom.dataset_dock.isVisible() and not view.progress.isVisible()
+    assert view.split.currentText() == "val" and "Scored every stage" in view.status.text()
+    proxy = view.proxy
+    headers = [proxy.headerData(c, Qt.Orientation.Horizontal) for c in range(proxy.columnCount())]
+    assert headers == ["image"] + [f"{s} {m}" for s in ("32s", "16s", "8s") for m in ("acc", "mIoU", "BF")]
+    assert proxy.rowCount() == 4
+
+    def column(row: int, name: str) -> str:
+        return proxy.index(row, headers.index(name)).data()
+
+    expected = evaluate_model(load_weights_file(tiny_weights), SegmentationFolder(data, "val"), "cpu")
+    miou = headers.index("8s mIoU")
+    view.table.sortByColumn(miou, Qt.SortOrder.AscendingOrder)
+    assert column(0, "image") == "dataset (3 images)"
+    assert [column(0, f"{s} {m}") for s in ("32s", "8s") for m in ("acc", "mIoU", "BF")] == [
+        percent(expected[s][k]) for s in ("32s", "8s") for k in METRICS
+    ]
+    values = [proxy.index(row, miou).data(Qt.ItemDataRole.UserRole) for row in range(1, 4)]
+    assert values == sorted(values)
+    header = view.table.horizontalHeader()
+    x = header.sectionViewportPosition(miou) + header.sectionSize(miou) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    descending = [proxy.index(row, miou).data(Qt.ItemDataRole.UserRole) for row in range(1, 4)]
+    assert column(0, "image").startswith("dataset") and descending == sorted(values, reverse=True)
+
+    best = data / "val" / column(1, "image")
+    rect = view.table.visualRect(proxy.index(1, 0))
+    with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == best):
+        qtbot.mouseClick(view.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    following = data / "val" / column(2, "image")
+    with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == following):
+        qtbot.mouseClick(view.next, Qt.MouseButton.LeftButton)
