@@ -32,6 +32,10 @@ class ShapeMismatchError(WeightsError):
         self.found = tuple(found)
 
 
+class DeviceError(FCNViewerError):
+    """A device was asked for (CUDA, MPS) that this machine does not have."""
+
+
 class DownloadError(FCNViewerError):
     """A download failed: network error, server error, hash mismatch or disk full."""
 

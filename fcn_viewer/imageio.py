@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,14 @@ def load_image(path: str | Path) -> np.ndarray:
     Images whose header claims more than Pillow's ``MAX_IMAGE_PIXELS`` (≈ 89 MP) are refused
     before decoding, as possible decompression bombs.
     """
+    with decoded(path) as image:
+        return _to_rgb(ImageOps.exif_transpose(image))
+
+
+@contextmanager
+def decoded(path: str | Path) -> Iterator[Image.Image]:
+    """The first frame of ``path``, decoded; any failure, in here or in the caller's block, becomes an
+    ImageLoadError that names the file (decompression bombs are refused before decoding)."""
     path = Path(path)
     if path.is_dir():
         raise ImageLoadError(f"{path}: is a folder, not an image")
@@ -32,7 +42,7 @@ def load_image(path: str | Path) -> np.ndarray:
                 raise Image.DecompressionBombError(f"{width}×{height} = {width * height} pixels")
             image.seek(0)
             image.load()
-            return _to_rgb(ImageOps.exif_transpose(image))
+            yield image
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
     except PermissionError:

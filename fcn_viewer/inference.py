@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fcn_viewer.errors import DeviceError
 from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.weights.loader import LoadedModel
@@ -21,16 +22,24 @@ from fcn_viewer.weights.meta import ModelMeta
 DEFAULT_MAX_PIXELS = 4_000_000
 
 
+def device_available(choice: str) -> bool:
+    """Whether this machine has the device 'cuda' or 'mps' (the CPU and 'auto' always are)."""
+    if choice == "cuda":
+        return torch.cuda.is_available()
+    if choice == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return True
+
+
 def resolve_device(choice: str = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; 'cuda'/'cpu'/'mps' are taken as asked."""
+    """'auto' picks CUDA, then Apple MPS, then the CPU; 'cuda'/'cpu'/'mps' are taken as asked.
+
+    Raises DeviceError when the device asked for is not on this machine.
+    """
     if choice == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was asked for, but no CUDA device is available")
+        return next(torch.device(kind) for kind in ("cuda", "mps", "cpu") if device_available(kind))
+    if not device_available(choice):
+        raise DeviceError(f"{choice.upper()} was asked for, but this machine has no {choice.upper()} device")
     return torch.device(choice)
 
 
@@ -90,6 +99,15 @@ class Segmenter:
     def meta(self) -> ModelMeta:
         return self.loaded.meta
 
+    def moved_to(self, device: torch.device) -> Segmenter:
+        """A segmenter of the same model on ``device``. If the move fails (e.g. out of memory), this one
+        still works where it was; once it succeeds, use only the new one (they may share the net)."""
+        try:
+            return Segmenter(self.loaded, device, self.max_pixels)
+        except BaseException:
+            self.model.to(self.device, memory_format=torch.channels_last)  # layers a cut-short move took along
+            raise
+
     def segment(self, image: np.ndarray) -> Segmentation:
         """Runs every stage of the net on an H×W×3 uint8 RGB image in one forward pass.
 
@@ -101,7 +119,7 @@ class Segmenter:
         if image.shape[0] * image.shape[1] > self.max_pixels:
             image = downscale(image, self.max_pixels)
             notes.append(f"downscaled from {source_size[1]}×{source_size[0]} to {image.shape[1]}×{image.shape[0]} "
-                         f"to stay within {self.max_pixels / 1e6:.0f} MP")
+                         f"to stay within {self.max_pixels / 1e6:g} MP")
         try:
             outputs = self._forward(image, self.device)
         except torch.OutOfMemoryError:
@@ -132,7 +150,11 @@ def downscale(image: np.ndarray, max_pixels: int) -> np.ndarray:
 
 
 def release_device_memory() -> None:
-    """Returns cached GPU blocks to the driver (after an out-of-memory error or a model change)."""
-    gc.collect()
+    """Returns cached GPU blocks to the driver (after an out-of-memory error or a model change).
+
+    The full garbage collection first (tensors held in reference cycles) runs only where there is a GPU
+    cache to empty: it holds the GIL for ~100 ms, which stalls the viewer's window.
+    """
     if torch.cuda.is_available():
+        gc.collect()
         torch.cuda.empty_cache()

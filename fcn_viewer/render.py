@@ -20,8 +20,8 @@ def palette_lut(palette: Sequence[Color]) -> np.ndarray:
 
 
 def colorize(mask: np.ndarray, palette: Sequence[Color]) -> np.ndarray:
-    """H×W class indices → H×W×3 colours, by one table lookup."""
-    return palette_lut(palette)[mask]
+    """H×W class indices → H×W×3 colours, by one table lookup (np.take: several times faster than indexing)."""
+    return np.take(palette_lut(palette), mask, axis=0)
 
 
 def overlay(
@@ -37,9 +37,7 @@ def overlay(
     alpha = np.full(256, float(np.clip(opacity, 0.0, 1.0)), dtype=np.float32)
     if visible is not None:
         alpha[: len(visible)] *= np.asarray(visible, dtype=np.float32)
-    weight = alpha[mask][:, :, None]
-    blended = image.astype(np.float32) * (1.0 - weight) + colorize(mask, palette).astype(np.float32) * weight
-    return (blended + 0.5).astype(np.uint8)
+    return blend(image, colorize(mask, palette), np.take(alpha, mask))
 
 
 def save_indexed_png(path: str | Path, mask: np.ndarray, palette: Sequence[Color]) -> None:
@@ -99,7 +97,7 @@ def heatmap(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarr
     """H×W values → H×W×3 heat colours, ``low`` and below darkest, ``high`` and above brightest."""
     span = (high - low) or 1.0
     index = np.clip((np.asarray(values, dtype=np.float32) - low) * (255.0 / span) + 0.5, 0, 255).astype(np.uint8)
-    return HEAT_LUT[index]
+    return np.take(HEAT_LUT, index, axis=0)
 
 
 def boundaries(mask: np.ndarray, width: int = 1) -> np.ndarray:
@@ -126,8 +124,17 @@ def blend(image: np.ndarray, colors: np.ndarray, alpha: np.ndarray | float) -> n
     weight = np.asarray(alpha, dtype=np.float32)
     if weight.ndim == 2:
         weight = weight[:, :, None]
-    mixed = image.astype(np.float32) * (1.0 - weight) + colors.astype(np.float32) * weight
-    return (mixed + 0.5).astype(np.uint8)
+    mixed = np.subtract(colors, image, dtype=np.float32)  # image + (colors − image)·alpha, in place: fewer passes
+    mixed *= weight
+    mixed += image
+    mixed += 0.5
+    return mixed.astype(np.uint8)
+
+
+def dimmed_grey(image: np.ndarray, dimming: float = 0.55) -> np.ndarray:
+    """The photo in grey, darkened by ``dimming``: a quiet background for highlighted pixels."""
+    grey = np.asarray(image, dtype=np.float32).mean(axis=2, keepdims=True) * (1.0 - dimming)
+    return np.repeat((grey + 0.5).astype(np.uint8), 3, axis=2)
 
 
 def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

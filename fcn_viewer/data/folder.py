@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from fcn_viewer.errors import DatasetError
-from fcn_viewer.imageio import is_image_path, load_image
+from fcn_viewer.errors import DatasetError, ImageLoadError
+from fcn_viewer.imageio import decoded, is_image_path, load_image
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,9 @@ class SegmentationFolder(LabelledImages):
 def load_label(path: Path) -> np.ndarray:
     """An 8-bit label PNG as H×W uint8 class indices (palette PNGs keep their indices)."""
     try:
-        with Image.open(path) as label:
+        with decoded(path) as label:
             if label.mode not in ("L", "P"):
                 raise DatasetError(f"{path}: label image has mode {label.mode}; expected 8-bit class indices")
-            array = np.asarray(label, dtype=np.uint8).copy()
-    except OSError as error:
-        raise DatasetError(f"{path}: unreadable label image ({error})") from None
-    return array
+            return np.asarray(label, dtype=np.uint8).copy()
+    except ImageLoadError as error:
+        raise DatasetError(f"unreadable label image {error}") from None

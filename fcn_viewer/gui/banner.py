@@ -8,9 +8,12 @@ from typing import Literal
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-BannerKind = Literal["info", "error"]
+# info: what is missing (e.g. no model yet); warning: a choice the app made for the user (defaults,
+# another device) that stays until dismissed; error: what just failed.
+BannerKind = Literal["info", "warning", "error"]
 STYLES = {
     "info": "background: #e8f1fb; color: #0b3a66; border: 1px solid #9cc3ea;",
+    "warning": "background: #fff6dd; color: #5c4300; border: 1px solid #e6c96b;",
     "error": "background: #fdecea; color: #7a1010; border: 1px solid #eba3a3;",
 }
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QProgressDialog,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from fcn_viewer.classes import Color
 from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
+from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
@@ -33,6 +34,7 @@ from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
+from fcn_viewer.inference import device_available
 from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
 
@@ -44,14 +46,6 @@ STYLE = """
 #panelTitle { font-weight: 600; padding: 2px 2px; }
 #infoPanel { color: palette(window-text); padding: 4px; font-size: 11px; }
 """
-
-
-def _device_available(choice: str) -> bool:
-    if choice == "cuda":
-        return torch.cuda.is_available()
-    if choice == "mps":
-        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    return True
 
 
 def _megabytes(count: int | None) -> str:
@@ -95,6 +89,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(190)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.classroom = Classroom(self)
         self._build_menus()
 
         self.state.optionsChanged.connect(self._options_changed)
@@ -108,6 +103,8 @@ class MainWindow(QMainWindow):
         geometry = settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1400, 860)
+        if settings.problem:
+            self.banner.show_message(settings.problem, "warning")
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -132,8 +129,11 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.banner)
         layout.addWidget(self.empty_hint, 1)
-        layout.addWidget(self.grid, 1)
-        self.grid.hide()
+        self.tabs = QTabWidget()  # the stage panels, then the teaching views (gui/classroom.py)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.grid, "Stages")
+        layout.addWidget(self.tabs, 1)
+        self.tabs.hide()
         self.setCentralWidget(central)
 
     def _build_status_bar(self) -> None:
@@ -191,11 +191,12 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setData(choice)
             action.setChecked(choice == self.device_choice)
-            action.setEnabled(_device_available(choice))
+            action.setEnabled(device_available(choice))
             action.triggered.connect(lambda _=False, c=choice: self.choose_device(c))
             self.device_menu.addAction(action)
         self._fill_model_menu()
 
+        menus.addMenu(self.classroom.menu)
         help_menu = menus.addMenu("&Help")
         self._action(help_menu, "&About fcn-viewer", self._about)
 
@@ -362,7 +363,7 @@ class MainWindow(QMainWindow):
             self.panels[panel.key].set_title(title, short, result.tooltip(panel))
         self.info.set_lines(result.summary_lines())
         self.empty_hint.hide()
-        self.grid.show()
+        self.tabs.show()
         self.grid.show_panels(keys, result.stages, result.image_size)
         self.legend.set_shares(result.class_shares())
         self._hover_left()
@@ -480,8 +481,10 @@ class MainWindow(QMainWindow):
         self.device_label.setText(f"device: {info.device}")
         self.device_label.setToolTip(f"chosen: {self.device_choice}")
         self._mark_device_in_use(info.device)
-        if self.banner.kind is not None:
+        if self.banner.kind in ("info", "error"):  # what was missing or failed; warnings stay until dismissed
             self.banner.dismiss()
+        if info.note:
+            self.banner.show_message(info.note, "warning")
         self.statusBar().showMessage(f"Model {info.meta.title} ready on {info.device}", 5000)
         self.modelChanged.emit(info)
         image_job_follows = self._image_job > job and self._image_job in self._pending
@@ -497,7 +500,8 @@ class MainWindow(QMainWindow):
             self._close_download_dialog()
         elif self.current_path is not None:
             self.settings.recent_files = [f for f in self.settings.recent_files if f != str(self.current_path)]
-        self.show_error(message)
+        kept = self.model if job == self._model_job else None
+        self.show_error(f"{message} — still using {kept.meta.title} on {kept.device}." if kept else message)
         if job == self._model_job and self.model is None:
             self._say_no_model(f"No model is loaded: {message}.", "error")
         self.jobFailed.emit(message)
@@ -643,6 +647,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self._close_download_dialog()
         self.service.shutdown()
+        self.classroom.shutdown()
         super().closeEvent(event)
 
     def _about(self) -> None:

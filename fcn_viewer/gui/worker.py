@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.errors import DeviceError, FCNViewerError
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.imageio import load_image
 from fcn_viewer.inference import Segmenter, release_device_memory, resolve_device
@@ -48,11 +48,20 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model the worker has ready, and the device it runs on."""
+    """A model the worker has ready, the device it runs on, and why that is not the device chosen (if not)."""
 
     meta: ModelMeta
     source: ModelSource
     device: str
+    note: str = ""
+
+
+def device_or_cpu(choice: str) -> tuple[torch.device, str]:
+    """The device chosen or, when this machine lacks it, the CPU and a note saying so."""
+    try:
+        return resolve_device(choice), ""
+    except DeviceError as error:
+        return torch.device("cpu"), f"{error}: the model runs on the CPU instead."
 
 
 def describe_device(device: torch.device) -> str:
@@ -64,7 +73,8 @@ def describe_device(device: torch.device) -> str:
 class InferenceWorker(QObject):
     """Lives on the inference thread: loads models, moves them between devices, segments images.
 
-    Requests arrive in order; an image request older than the newest one is skipped unrun.
+    Requests arrive in order; an image request older than the newest one is skipped unrun. A model
+    load or device move that fails, for whatever reason, leaves the previous model in use.
     """
 
     modelReady = Signal(int, object)  # job id, ModelInfo
@@ -77,47 +87,47 @@ class InferenceWorker(QObject):
         super().__init__()
         self.cancel_download = threading.Event()
         self.latest_image_job = 0  # written by the GUI thread before each image request
-        self._loaded: LoadedModel | None = None
         self._segmenter: Segmenter | None = None
         self._source: ModelSource | None = None
 
     @Slot(int, object, str)
     def load_model(self, job: int, source: ModelSource, device_choice: str) -> None:
         self.cancel_download.clear()
+        device, note = device_or_cpu(device_choice)
         try:
-            device = resolve_device(device_choice)
             loaded = source.load(lambda p: self.downloadProgress.emit(job, p), self.cancel_download.is_set)
-            self._use(loaded, device)
-            self._source = source
+            segmenter = Segmenter(loaded, device)
         except DownloadCancelled as error:
             self.cancelled.emit(job, str(error))
             return
-        except (FCNViewerError, RuntimeError, OSError) as error:
-            self.failed.emit(job, f"cannot load model {source.label}: {error}")
+        except Exception as error:  # a hostile or broken file must never take the worker (or its model) down
+            release_device_memory()
+            self.failed.emit(job, f"cannot load model {source.label}: {_reason(error)}")
             return
-        assert self._segmenter is not None
-        self.modelReady.emit(job, ModelInfo(loaded.meta, source, describe_device(self._segmenter.device)))
+        self._use(segmenter, source)
+        self.modelReady.emit(job, ModelInfo(loaded.meta, source, describe_device(segmenter.device), note))
 
     @Slot(int, str)
     def set_device(self, job: int, device_choice: str) -> None:
-        if self._loaded is None or self._source is None:
+        current, source = self._segmenter, self._source
+        if current is None or source is None:
             self.failed.emit(job, "no model is loaded: the device is used for the next model you load")
             return
+        device, note = device_or_cpu(device_choice)
         try:
-            self._use(self._loaded, resolve_device(device_choice))
-        except RuntimeError as error:
-            self.failed.emit(job, f"cannot use device {device_choice!r}: {error}")
+            segmenter = current.moved_to(device)
+        except Exception as error:  # e.g. out of GPU memory: the model stays where it was
+            release_device_memory()
+            where = describe_device(current.device)
+            self.failed.emit(job, f"cannot move the model to {device.type}: {_reason(error)}; it stays on {where}")
             return
-        assert self._segmenter is not None
-        self.modelReady.emit(job, ModelInfo(self._loaded.meta, self._source, describe_device(self._segmenter.device)))
+        self._use(segmenter, source)
+        self.modelReady.emit(job, ModelInfo(current.meta, source, describe_device(segmenter.device), note))
 
-    def _use(self, loaded: LoadedModel, device: torch.device) -> None:
-        """Makes ``loaded`` the model, on ``device``; the previous model's GPU memory is given back."""
-        self._segmenter, self._loaded = None, None
+    def _use(self, segmenter: Segmenter, source: ModelSource) -> None:
+        """Swaps in a ready segmenter; the previous model's device memory is given back."""
+        self._segmenter, self._source = segmenter, source
         release_device_memory()
-        self._segmenter = Segmenter(loaded, device)
-        self._loaded = loaded
-        release_device_memory()  # what the model left on the device it moved away from
 
     @Slot(int, object)
     def segment(self, job: int, path: Path) -> None:
@@ -136,11 +146,16 @@ class InferenceWorker(QObject):
         except FCNViewerError as error:
             self.failed.emit(job, str(error))
             return
-        except RuntimeError as error:  # e.g. out of GPU memory: report it and free what can be freed
+        except Exception as error:  # e.g. out of GPU memory: report it and free what can be freed
             release_device_memory()
-            self.failed.emit(job, f"{path}: inference failed ({error})")
+            self.failed.emit(job, f"{path}: inference failed ({_reason(error)})")
             return
         self.resultReady.emit(job, result)
+
+
+def _reason(error: Exception) -> str:
+    """The message of one of our errors; other exceptions are named too, as their text alone may be cryptic."""
+    return str(error) if isinstance(error, FCNViewerError) else f"{type(error).__name__}: {error}"
 
 
 class InferenceService(QObject):
