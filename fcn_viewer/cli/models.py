@@ -20,9 +20,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 
 def run_models(args: argparse.Namespace) -> int:
     for item in ENTRIES:
-        state = "bundled" if item.bundled and item.available else "cached" if item.available else "not downloaded"
-        if item.bundled and not item.available:
-            state = "missing"
+        if item.bundled:
+            state = "bundled" if item.available else "missing"
+        else:
+            state = "cached" if item.available else "not downloaded"
         size = f"{item.size_bytes / 1e6:.0f} MB" if item.size_bytes else ""
         default = " (default)" if item.name == DEFAULT_MODEL else ""
         print(f"{item.name:32} {item.variant:13} {'/'.join(item.stages):10} {state:15} {size:>7}  {item.title}{default}")

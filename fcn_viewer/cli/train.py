@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             name = f"{prefix}-{variant}"
             dataset = "voc" if voc else "camvid"
             path = export_run(args.out / variant, args.export / f"{name}.safetensors", name,
-                              f"FCN-{variant[3:]} {dataset}", dataset)
+                              f"FCN-{variant[3:]} {'VOC' if voc else 'CamVid'} ({args.arch})", dataset)
             scores = attach_metrics(path, args.data, "val", args.device)
             summary = ", ".join(f"{stage} {100 * s['mean_iou']:.1f}" for stage, s in scores.items())
             print(f"exported {path} (val mIoU {summary})", file=sys.stderr)
