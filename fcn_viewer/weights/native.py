@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
+from fcn_viewer.atomic import atomic_output
 from fcn_viewer.errors import WeightsError
 from fcn_viewer.weights.meta import ModelMeta
 
@@ -24,9 +25,8 @@ def save_native(path: str | Path, state_dict: dict[str, torch.Tensor], meta: Mod
         for key, value in state_dict.items()
     }
     metadata = {METADATA_KEY: json.dumps(meta.to_dict()), "format_version": str(FORMAT_VERSION)}
-    temporary = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(temporary), metadata=metadata)
-    temporary.replace(path)
+    with atomic_output(path) as handle:
+        handle.write(save(tensors, metadata=metadata))
     return path
 
 
