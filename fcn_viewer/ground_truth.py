@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_VOID, Color
+from fcn_viewer.compare import marked_grey
 from fcn_viewer.data.folder import load_label
 from fcn_viewer.data.voc import VOC_IGNORE
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import StageScores
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.render import colorize, dimmed_grey
+from fcn_viewer.render import palette_lut
 
 VOID_COLOR: Color = (0, 0, 0)
 ERROR_COLOR: Color = (255, 40, 40)
@@ -92,13 +93,46 @@ def score_mask(
 
 
 def label_picture(label: np.ndarray, palette: Sequence[Color], num_classes: int, ignore_index: int) -> np.ndarray:
-    """The label in class colours, void pixels black."""
-    valid = valid_pixels(label, num_classes, ignore_index)
-    return np.where(valid[:, :, None], colorize(label, palette), np.asarray(VOID_COLOR, dtype=np.uint8))
+    """The label (uint8 class indices) in class colours, void pixels black, by one table lookup."""
+    lut = palette_lut(palette)
+    lut[~valid_pixels(np.arange(len(lut)), num_classes, ignore_index)] = VOID_COLOR
+    return np.take(lut, label, axis=0)
 
 
-def error_picture(image: np.ndarray, truth: StageTruth, valid: np.ndarray) -> np.ndarray:
-    """Wrong pixels in red over the dimmed grey photo; void pixels (not scored) black."""
-    dimmed = dimmed_grey(image)
-    marked = np.where(truth.errors[:, :, None], np.asarray(ERROR_COLOR, dtype=np.uint8), dimmed)
-    return np.where(valid[:, :, None], marked, np.asarray(VOID_COLOR, dtype=np.uint8))
+def error_picture(level: np.ndarray, truth: StageTruth, valid: np.ndarray) -> np.ndarray:
+    """Wrong pixels in red over the dimmed grey photo (its ``level``, see :func:`~fcn_viewer.compare.dimmed_level`);
+    void pixels (not scored) black."""
+    return marked_grey(level, [(truth.errors, ERROR_COLOR), (~valid, VOID_COLOR)])
+
+
+@dataclass(frozen=True)
+class TruthPictures:
+    """The ground-truth tab's pixels: ``label`` in ``palette``'s colours (``colored``, see :func:`label_picture`)
+    and each mask's wrong pixels (:func:`error_picture`)."""
+
+    label: np.ndarray
+    num_classes: int
+    ignore_index: int
+    palette: tuple[Color, ...]
+    colored: np.ndarray
+    errors: dict[str, np.ndarray]
+
+    def recolored(self, palette: Sequence[Color]) -> TruthPictures:
+        """The label in another palette; the error maps are kept."""
+        colored = label_picture(self.label, palette, self.num_classes, self.ignore_index)
+        return replace(self, palette=tuple(palette), colored=colored)
+
+
+def truth_pictures(
+    level: np.ndarray,
+    label: np.ndarray,
+    valid: np.ndarray,
+    truth: dict[str, StageTruth],
+    palette: Sequence[Color],
+    num_classes: int,
+    ignore_index: int,
+) -> TruthPictures:
+    """The ground-truth tab's pixels (``level``: the photo's :func:`~fcn_viewer.compare.dimmed_level`)."""
+    colored = label_picture(label, palette, num_classes, ignore_index)
+    errors = {stage: error_picture(level, scored, valid) for stage, scored in truth.items()}
+    return TruthPictures(label, num_classes, ignore_index, tuple(palette), colored, errors)

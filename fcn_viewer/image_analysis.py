@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fcn_viewer.compare import CompareMode, MaskChange, mask_change
+from fcn_viewer.classes import Color
+from fcn_viewer.compare import CompareMode, ComparePictures, MaskChange, compare_pictures, dimmed_level, mask_change
 from fcn_viewer.errors import FCNViewerError
-from fcn_viewer.ground_truth import StageTruth, load_truth, score_mask, valid_pixels
+from fcn_viewer.ground_truth import StageTruth, TruthPictures, load_truth, score_mask, truth_pictures, valid_pixels
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,28 @@ def analyse(
              for stage, mask in masks.items()}
     valid = valid_pixels(label, gt.num_classes, gt.ignore_index)
     return ImageAnalysis(path, mode, masks, titles, changes, missing, label, valid, truth)
+
+
+@dataclass(frozen=True)
+class AnalysisPictures:
+    """An analysis's pixels, made off the GUI thread: the compare tab's, and with a usable label the ground truth's."""
+
+    compare: ComparePictures
+    truth: TruthPictures | None
+
+
+def analysis_pictures(
+    analysis: ImageAnalysis,
+    photo: np.ndarray,
+    palette: Sequence[Color],
+    opacity: float,
+    ground_truth: GroundTruth | None,
+) -> AnalysisPictures:
+    """Every picture the compare and ground-truth tabs show of ``analysis``, in ``palette`` at ``opacity``."""
+    level = dimmed_level(photo)
+    compare = compare_pictures(photo, level, analysis.masks, analysis.changes, palette, opacity)
+    if ground_truth is None or analysis.label is None or analysis.valid is None:
+        return AnalysisPictures(compare, None)
+    truth = truth_pictures(level, analysis.label, analysis.valid, analysis.truth, palette,
+                           ground_truth.num_classes, ground_truth.ignore_index)
+    return AnalysisPictures(compare, truth)

@@ -158,6 +158,11 @@ def _final(outputs: FCNOutputs, stage: str) -> list[FusionStep]:
     ]
 
 
+def step_classes(scores: np.ndarray) -> np.ndarray:
+    """A step's C×h×w ``scores`` as their h×w uint8 argmax classes."""
+    return scores.argmax(axis=0).astype(np.uint8)
+
+
 def step_pixels(
     step: FusionStep,
     scores: np.ndarray,
@@ -166,11 +171,13 @@ def step_pixels(
     display: StepDisplay = "classes",
     chosen_class: int = 0,
     opacity: float = 0.6,
+    classes: np.ndarray | None = None,
 ) -> np.ndarray:
     """The h×w×3 picture of a step's C×h×w ``scores``: argmax colours (the mask blended over the photo at
-    ``opacity``) or one class's raw score from darkest (its minimum) to brightest (its maximum) on this map."""
+    ``opacity``) or one class's raw score from darkest (its minimum) to brightest (its maximum) on this map.
+    ``classes``: :func:`step_classes` of ``scores`` when already known, so a redraw skips the argmax."""
     if display == "class-score":
         channel = scores[chosen_class]
         return heatmap(channel, float(channel.min()), float(channel.max()))
-    colors = colorize(scores.argmax(axis=0).astype(np.uint8), palette)
+    colors = colorize(step_classes(scores) if classes is None else classes, palette)
     return blend(image, colors, opacity) if step.kind == "mask" else colors

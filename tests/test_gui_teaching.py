@@ -18,11 +18,14 @@ from fcn_viewer.cli.main import main
 from fcn_viewer.compare import NEAR_COLOR
 from fcn_viewer.data import SegmentationFolder
 from fcn_viewer.evaluation import evaluate_model
-from fcn_viewer.ground_truth import ERROR_COLOR, percent
+from fcn_viewer.ground_truth import ERROR_COLOR, label_picture, percent
 from fcn_viewer.gui.main_window import MainWindow
-from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.gui.panel_content import resolve_palette
+from fcn_viewer.gui.panels import PanelView, rgb_from_pixmap
 from fcn_viewer.gui.worker import ModelSource
 from fcn_viewer.image_analysis import ImageAnalysis
+from fcn_viewer.render import overlay
+from fcn_viewer.teaching import step_pixels
 from fcn_viewer.weights.loader import load_weights_file
 from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
@@ -150,6 +153,50 @@ def test_changed_pixels_and_ground_truth_scores_equal_a_direct_computation_and_e
     window.ask_save_path = lambda title, suggested, file_filter: slide  # type: ignore[method-assign]
     classroom.export_slide()
     assert Image.open(slide).size == (1920, 1080) and "slide.png" in window.statusBar().currentMessage()
+
+
+def test_hidden_teaching_tabs_are_redrawn_only_when_shown_and_then_in_the_current_colours(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = make_dataset(tmp_path / "camvid", count=1) / "val" / "frame0.png"
+    load(qtbot, window, tiny_weights)
+    analysis = open_and_analyse(qtbot, window, photo)
+    classroom, result = window.classroom, window.state.result
+    assert result is not None and result.meta is not None and window.tabs.currentIndex() == 0  # the stage panels
+    drawn: list[PanelView] = []
+    set_pixels = PanelView.set_pixels
+    monkeypatch.setattr(PanelView, "set_pixels", lambda view, *args: drawn.append(view) or set_pixels(view, *args))
+
+    def drawn_in(tab: object) -> list[PanelView]:
+        return [view for view in drawn if tab.isAncestorOf(view)]  # type: ignore[attr-defined]
+
+    window.state.set_opacity(0.25)
+    assert drawn and all(drawn_in(tab) == [] for tab in (classroom.steps, classroom.compare, classroom.truth))
+
+    classroom.show_view(classroom.compare)  # shown: re-blended at the opacity chosen while it was hidden
+    palette = resolve_palette("model", result.meta)
+    assert drawn_in(classroom.compare) == [classroom.compare.masks[s].view for s in ("32s", "16s", "8s")]
+    for stage, mask in analysis.masks.items():
+        expected = overlay(result.image, mask, palette, 0.25)
+        np.testing.assert_array_equal(pixels(classroom.compare.masks[stage]), expected)
+    drawn.clear()
+    classroom.show_view(classroom.compare)  # already up to date: nothing to draw
+    assert drawn == []
+    window.state.set_palette("colorblind")  # the visible tab follows at once, the hidden ones wait
+    assert drawn_in(classroom.compare) and drawn_in(classroom.steps) == drawn_in(classroom.truth) == []
+
+    palette = resolve_palette("colorblind", result.meta)
+    classroom.show_view(classroom.truth)
+    assert drawn_in(classroom.truth) == [classroom.truth.truth.view]
+    assert analysis.label is not None
+    colored = label_picture(analysis.label, palette, len(result.meta.classes), 11)
+    np.testing.assert_array_equal(pixels(classroom.truth.truth), colored)
+    steps = classroom.steps
+    classroom.show_step(len(steps.steps))  # the mask, blended over the photo
+    assert steps.step is not None and steps.step.kind == "mask"
+    arrays = result.segmentation.arrays()  # type: ignore[union-attr]
+    drawn_step = step_pixels(steps.step, arrays[steps.step.tensor], result.image, palette, opacity=0.25)
+    np.testing.assert_array_equal(pixels(steps), drawn_step)
 
 
 def test_a_picked_label_is_used_for_an_image_without_one(

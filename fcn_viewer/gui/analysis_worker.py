@@ -1,4 +1,4 @@
-"""The teaching views' worker threads: one compares and scores the shown image, one scores whole datasets, so
+"""The teaching views' worker threads: one compares, scores and draws the shown image, one scores whole datasets, so
 neither the window, nor opening an image, nor the shown image's comparison waits for a dataset run."""
 
 from __future__ import annotations
@@ -7,15 +7,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from fcn_viewer.classes import Color
 from fcn_viewer.compare import CompareMode
 from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import EvaluatedModel, evaluate_models
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.worker import ModelSource, device_or_cpu
-from fcn_viewer.image_analysis import GroundTruth, analyse
+from fcn_viewer.image_analysis import GroundTruth, analyse, analysis_pictures
 from fcn_viewer.inference import Segmenter, release_device_memory
 from fcn_viewer.weights.loader import LoadedModel, load_entry
 from fcn_viewer.weights.registry import RegistryEntry
@@ -37,12 +38,15 @@ class Nets:
 
 @dataclass(frozen=True)
 class AnalysisRequest:
-    """Analyse the shown result: compare its masks and score them against ``ground_truth``."""
+    """Analyse the shown result: compare its masks, score them against ``ground_truth``, and draw both in
+    ``palette`` at ``opacity``."""
 
     result: ViewResult
     nets: Nets
     radius: float
     ground_truth: GroundTruth | None
+    palette: tuple[Color, ...]
+    opacity: float
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,9 @@ class SegmenterPool:
 
 
 class ImageAnalyst(QObject):
-    """Lives on the image thread: masks of the chosen nets for the shown image, compared and scored."""
+    """Lives on the image thread: masks of the chosen nets for the shown image, compared, scored and drawn."""
 
-    analysed = Signal(int, object)  # job, ImageAnalysis
+    analysed = Signal(int, object, object)  # job, ImageAnalysis, AnalysisPictures
     failed = Signal(int, str)
 
     def __init__(self, pool: SegmenterPool) -> None:
@@ -98,19 +102,20 @@ class ImageAnalyst(QObject):
         if job < self.latest:
             return
         result, nets = request.result, request.nets
-        assert result.segmentation is not None and result.meta is not None
+        assert result.segmentation is not None and result.meta is not None and result.masks is not None
         segmentation = result.segmentation
+        own = {stage: arrays.classes for stage, arrays in result.masks.items()}  # the viewer's pass, argmax done
         missing: list[str] = []
         try:
             if nets.mode == "stages":
-                masks = {stage: segmentation.mask(stage) for stage in segmentation.stages}
+                masks = {stage: own[stage] for stage in segmentation.stages}
                 titles = {stage: f"{stage} stage of {result.meta.name}" for stage in masks}
             else:
                 masks, titles = {}, {}
                 for member in nets.family:
                     stage = member.stages[-1]
                     if member.name == nets.model_name and segmentation.stages[-1] == stage:
-                        masks[stage] = segmentation.mask(stage)  # the viewer's own pass
+                        masks[stage] = own[stage]  # the viewer's own pass
                     elif member.available:
                         masks[stage] = self.pool.member(member, nets.device).segment(result.image).mask()
                     else:
@@ -119,11 +124,13 @@ class ImageAnalyst(QObject):
                     titles[stage] = f"{member.name} (own net)"
             analysis = analyse(result.path, nets.mode, masks, titles, request.radius, request.ground_truth,
                                tuple(missing))
+            pictures = analysis_pictures(analysis, result.image, request.palette, request.opacity,
+                                         request.ground_truth)
         except Exception as error:  # a broken family file or out of memory: report it, keep the thread alive
             release_device_memory()
             self.failed.emit(job, f"{result.path.name}: comparison failed ({reason(error)})")
             return
-        self.analysed.emit(job, analysis)
+        self.analysed.emit(job, analysis, pictures)
 
 
 class DatasetScorer(QObject):
@@ -171,7 +178,7 @@ class DatasetScorer(QObject):
 class AnalysisService(QObject):
     """The GUI thread's handle on both workers: numbers requests and forwards the answers."""
 
-    analysed = Signal(int, object)
+    analysed = Signal(int, object, object)
     imageScored = Signal(int, object)
     datasetDone = Signal(int, object)
     failed = Signal(int, str)
@@ -181,6 +188,11 @@ class AnalysisService(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._last_job = 0
+        self._pending: tuple[int, AnalysisRequest] | None = None
+        # Waking the image thread hands it the GIL; sent from the event loop, that does not lengthen the caller's
+        # event (such as the window's handling of a new result), and requests made meanwhile go as the latest one.
+        self._send_timer = QTimer(self, singleShot=True, interval=0)
+        self._send_timer.timeout.connect(self._send_analysis)
         self.pool = SegmenterPool()
         self._analyst, self._scorer = ImageAnalyst(self.pool), DatasetScorer(self.pool)
         self._threads: list[QThread] = []
@@ -203,10 +215,17 @@ class AnalysisService(QObject):
         return self._last_job
 
     def analyse(self, request: AnalysisRequest) -> int:
+        """Numbers the request now and sends it to the image thread on the event loop's next pass."""
         job = self._new_job()
         self._analyst.latest = job
-        self._analyseRequested.emit(job, request)
+        self._pending = (job, request)
+        self._send_timer.start()
         return job
+
+    def _send_analysis(self) -> None:
+        if self._pending is not None:
+            self._analyseRequested.emit(*self._pending)
+            self._pending = None
 
     def score_dataset(self, request: DatasetRequest) -> int:
         job = self._new_job()
@@ -218,7 +237,8 @@ class AnalysisService(QObject):
         self._scorer.stop_through = self._last_job
 
     def shutdown(self) -> None:
-        """Stops both threads after the jobs in hand (a dataset run is cancelled first)."""
+        """Stops both threads after the jobs in hand (a dataset run is cancelled first, an unsent request dropped)."""
+        self._send_timer.stop()
         self.cancel_dataset()
         for thread in self._threads:
             thread.quit()

@@ -1,5 +1,5 @@
 """Teaching and comparison mode: puts the step-through, compare, ground-truth and dataset views into the viewer
-and keeps them in step with the image and model it shows; the numbers come from the analysis worker."""
+and keeps them in step with the image and model it shows; the numbers and pictures come from the analysis worker."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from fcn_viewer.gui.state import DisplayOptions
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
 from fcn_viewer.gui.worker import ModelInfo
-from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
+from fcn_viewer.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.weights.registry import RegistryEntry
 
@@ -189,27 +189,22 @@ class Classroom(QObject):
             self.truth.clear(label, "Scoring…" if label is not None else NO_LABEL)
         else:
             self.compare.set_status("Updating…")
-        request = AnalysisRequest(result, self._nets(), self.compare.radius.value(), self.ground_truth)
+        request = AnalysisRequest(result, self._nets(), self.compare.radius.value(), self.ground_truth,
+                                  self._palette(), self.window.state.options.opacity)
         self._analysis_job = self.service.analyse(request)
 
-    def _analysed(self, job: int, analysis: ImageAnalysis) -> None:
+    def _analysed(self, job: int, analysis: ImageAnalysis, pictures: AnalysisPictures) -> None:
         result = self.result
         if job != self._analysis_job or result is None or analysis.path != result.path:
             return
         self.analysis = analysis
-        self._draw_analysis()
-        self.analysisShown.emit(analysis)
-
-    def _draw_analysis(self) -> None:
-        analysis, result = self.analysis, self.result
-        if analysis is None or result is None:
-            return
         palette, opacity = self._palette(), self.window.state.options.opacity
-        self.compare.set_analysis(analysis, result.image, palette, opacity)
+        self.compare.set_analysis(analysis, pictures.compare, palette, opacity)
         if self.ground_truth is None:
             self.truth.clear(None, NO_LABEL)
         else:
-            self.truth.set_analysis(analysis, self.ground_truth, result.image, palette, self.mode)
+            self.truth.set_analysis(analysis, self.ground_truth, pictures.truth, result.image, palette, self.mode)
+        self.analysisShown.emit(analysis)
 
     def _failed(self, job: int, message: str) -> None:
         if job == self._dataset_job:
@@ -220,9 +215,12 @@ class Classroom(QObject):
             self.truth.clear(self.ground_truth.path if self.ground_truth else None, message)
 
     def _options_changed(self, options: DisplayOptions, previous: DisplayOptions) -> None:
+        """Passes new colours on; each view redraws only while visible (hidden ones when next shown)."""
         if (options.palette, options.opacity) != (previous.palette, previous.opacity) and self.result is not None:
-            self.steps.set_colors(self._palette(), options.opacity)
-            self._draw_analysis()
+            palette = self._palette()
+            self.steps.set_colors(palette, options.opacity)
+            self.compare.set_colors(palette, options.opacity)
+            self.truth.set_palette(palette)
 
     # ---- ground truth --------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -18,10 +18,9 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, change_picture
+from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, ComparePictures
 from fcn_viewer.gui.panels import Panel, ViewLink
 from fcn_viewer.image_analysis import ImageAnalysis
-from fcn_viewer.render import overlay
 
 MODES: tuple[tuple[CompareMode, str, str], ...] = (
     ("stages", "Stages of one net", "The loaded net's own conv7, pool4-fused and pool3-fused predictions"),
@@ -68,12 +67,17 @@ def swatch_text(color: Color, text: str) -> str:
 
 
 class CompareView(QWidget):
-    """Row 1: the masks coarse to fine; row 2: where the finest differs from each coarser one, with counts."""
+    """Row 1: the masks coarse to fine; row 2: where the finest differs from each coarser one, with counts.
+
+    It shows pictures made off the GUI thread; a colour change re-blends the masks only while the tab is visible
+    (else when it is next shown)."""
 
     radiusChanged = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._pictures: ComparePictures | None = None
+        self._colors: tuple[tuple[Color, ...], float] = ((), 0.0)  # the palette and opacity to show
         self.toggle = ModeToggle()
         self.radius = QDoubleSpinBox()
         self.radius.setRange(0.0, 50.0)
@@ -130,20 +134,22 @@ class CompareView(QWidget):
 
     def clear(self, message: str) -> None:
         """No comparison to show (yet): every panel hidden, ``message`` in the status line."""
+        self._pictures = None
         self.set_status(message)
         for widget in [*self.masks.values(), *self.changes.values(), *self.change_stats.values(), self.key]:
             widget.hide()
 
     def set_analysis(
-        self, analysis: ImageAnalysis, image: np.ndarray, palette: Sequence[Color], opacity: float
+        self, analysis: ImageAnalysis, pictures: ComparePictures, palette: Sequence[Color], opacity: float
     ) -> None:
+        """Shows ``analysis`` by its ``pictures``, re-blended if they were made with another palette or opacity."""
+        self._pictures, self._colors = pictures, (tuple(palette), opacity)
         finest = analysis.finest if analysis.masks else ""
         for stage, panel in self.masks.items():
-            mask = analysis.masks.get(stage)
-            panel.setVisible(mask is not None)
-            if mask is not None:
+            panel.setVisible(stage in analysis.masks)
+            if stage in analysis.masks:
                 panel.set_title(analysis.titles[stage], stage, analysis.titles[stage])
-                panel.view.set_pixels(overlay(image, mask, palette, opacity), mask.shape)
+        self._show_overlays()
         for stage, panel in self.changes.items():
             change = analysis.changes.get(stage)
             panel.setVisible(change is not None)
@@ -151,7 +157,7 @@ class CompareView(QWidget):
             if change is not None:
                 title = f"where {finest} differs from {stage}"
                 panel.set_title(title, f"{finest} ≠ {stage}", "")
-                panel.view.set_pixels(change_picture(image, change), change.changed.shape)
+                panel.view.set_pixels(pictures.changes[stage], change.changed.shape)
                 self.change_stats[stage].setText(change.describe() + f" of the {finest} mask.")
         near = f"changed, within {self.radius.value():g} px of a class boundary of the {finest} mask"
         self.key.setText(
@@ -164,7 +170,31 @@ class CompareView(QWidget):
         if len(analysis.masks) == 1:
             notes.append("Only one mask: nothing to compare it with. Load an FCN-16s or FCN-8s, or a family.")
         self.set_status(" ".join(notes))
+        self._refresh()
         self.link.fit()
+
+    def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
+        """Shows the masks in ``palette`` at ``opacity``: now if the tab is visible, else when it is next shown."""
+        self._colors = (tuple(palette), opacity)
+        self._refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Re-blends the masks if the tab is visible and they are not in the chosen colours."""
+        pictures = self._pictures
+        if pictures is None or not self.isVisible() or (pictures.palette, pictures.opacity) == self._colors:
+            return
+        self._pictures = pictures.recolored(*self._colors)
+        self._show_overlays()
+
+    def _show_overlays(self) -> None:
+        assert self._pictures is not None
+        for stage, overlay in self._pictures.overlays.items():
+            if stage in self.masks:
+                self.masks[stage].view.set_pixels(overlay, overlay.shape[:2])
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)

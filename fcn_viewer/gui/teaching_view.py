@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut
+from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
-from fcn_viewer.teaching import FusionStep, StepDisplay, fusion_steps, step_pixels
+from fcn_viewer.teaching import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
 
 CROP_PEN = QColor(255, 214, 0)
 OUTSIDE_SHADE = QColor(0, 0, 0, 150)
@@ -31,7 +31,10 @@ DISPLAYS: tuple[tuple[StepDisplay, str], ...] = (("classes", "Argmax classes"), 
 
 
 class StepThroughView(QWidget):
-    """Draws the step list of :func:`fusion_steps` for the shown result; it computes nothing about the net."""
+    """Draws the step list of :func:`fusion_steps` for the shown result; it computes nothing about the net.
+
+    The step is drawn while the view is visible, else when it is next shown; each map's argmax classes are kept
+    for the result, so a colour change only recolours and re-blends."""
 
     stepChanged = Signal(int)
 
@@ -41,8 +44,11 @@ class StepThroughView(QWidget):
         self.index = 0
         self._result: ViewResult | None = None
         self._arrays: dict[str, np.ndarray] = {}
+        self._classes: dict[str, np.ndarray] = {}  # argmax classes per tensor, as drawn
         self._palette: tuple[Color, ...] = ()
         self._opacity = 0.6
+        self._stale = False  # the step needs drawing
+        self._refit = False  # ... and fitting to the view, as it is another step
 
         self.heading = QLabel()
         self.heading.setObjectName("stepHeading")
@@ -85,8 +91,8 @@ class StepThroughView(QWidget):
         self.display.setToolTip("Draw each tensor as its argmax class colours, or one class's raw score")
         self.chosen_class = QComboBox()
         self.chosen_class.setMinimumContentsLength(10)
-        self.display.currentIndexChanged.connect(self._render)
-        self.chosen_class.currentIndexChanged.connect(self._render)
+        self.display.currentIndexChanged.connect(self._refresh)
+        self.chosen_class.currentIndexChanged.connect(self._refresh)
         for arrow, delta in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_Left, -1)):
             shortcut = QShortcut(QKeySequence(arrow), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(lambda d=delta: self.set_step(self.index + d))
@@ -127,7 +133,7 @@ class StepThroughView(QWidget):
         height, width = result.image_size
         self.photo.set_title(f"photo · {width}×{height}", "photo")
         self.photo.view.set_pixels(result.image, result.image_size)
-        self._arrays = result.segmentation.arrays()
+        self._arrays, self._classes = result.segmentation.arrays(), {}
         self.chosen_class.blockSignals(True)
         chosen = self.chosen_class.currentIndex()
         self.chosen_class.clear()
@@ -140,22 +146,33 @@ class StepThroughView(QWidget):
         self.photo_link.fit()
 
     def clear(self) -> None:
-        self._result, self.steps, self._arrays = None, [], {}
+        self._result, self.steps, self._arrays, self._classes = None, [], {}, {}
         self._build_strip()
         self._show_empty(True)
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         """Redraws with the viewer's palette and mask opacity."""
         self._palette, self._opacity = tuple(palette), opacity
-        self._render()
+        self._refresh()
 
     def set_step(self, index: int) -> None:
         if not self.steps:
             return
         self.index = min(max(index, 0), len(self.steps) - 1)
-        self._render()
-        self.link.fit()
+        self._refit = True
+        self._refresh()
         self.stepChanged.emit(self.index)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._render()
+
+    def _refresh(self) -> None:
+        """Draws the step now if the view is visible, else when it is next shown."""
+        self._stale = True
+        if self.isVisible():
+            self._render()
 
     def _show_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)
@@ -165,27 +182,35 @@ class StepThroughView(QWidget):
             widget.setVisible(not empty)
 
     def _build_strip(self) -> None:
-        for button in self.strip_buttons.buttons():
-            self.strip_buttons.removeButton(button)
-            self.strip.removeWidget(button)
-            button.deleteLater()
+        """One button per step; the buttons stay (relabelled) while the number of steps does."""
+        if len(self.strip_buttons.buttons()) != len(self.steps):
+            for button in self.strip_buttons.buttons():
+                self.strip_buttons.removeButton(button)
+                self.strip.removeWidget(button)
+                button.deleteLater()
+            for number in range(len(self.steps)):
+                button = QToolButton()
+                button.setCheckable(True)
+                button.setAutoRaise(True)
+                self.strip_buttons.addButton(button, number)
+                self.strip.addWidget(button)
         for number, step in enumerate(self.steps):
-            button = QToolButton()
+            button = self.strip_buttons.button(number)
             button.setText(f"{number + 1} {step.short}")
             button.setToolTip(step.heading)
-            button.setCheckable(True)
-            button.setAutoRaise(True)
-            self.strip_buttons.addButton(button, number)
-            self.strip.addWidget(button)
 
     def _render(self) -> None:
         step, result = self.step, self._result
+        self._stale = False
         if step is None or result is None:
             return
         display: StepDisplay = self.display.currentData()
         chosen = max(self.chosen_class.currentIndex(), 0)
         scores = self._arrays[step.tensor]
-        pixels = step_pixels(step, scores, result.image, self._palette, display, chosen, self._opacity)
+        if display == "classes" and step.tensor not in self._classes:
+            self._classes[step.tensor] = step_classes(scores)
+        pixels = step_pixels(step, scores, result.image, self._palette, display, chosen, self._opacity,
+                             self._classes.get(step.tensor))
         self.view.set_pixels(pixels, step.shape[1:])
         self._show_crop(step)
         self.chosen_class.setEnabled(display == "class-score")
@@ -201,6 +226,9 @@ class StepThroughView(QWidget):
         button = self.strip_buttons.button(self.index)
         if button is not None:
             button.setChecked(True)
+        if self._refit:
+            self._refit = False
+            self.link.fit()
 
     def _show_crop(self, step: FusionStep) -> None:
         """The kept window as a rectangle on the larger map, the cut-off border shaded."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.compare import CompareMode
-from fcn_viewer.ground_truth import error_picture, label_picture, percent
+from fcn_viewer.ground_truth import TruthPictures, percent
 from fcn_viewer.gui.compare_view import STAGES, ModeToggle
 from fcn_viewer.gui.panels import Panel, ViewLink
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
@@ -33,12 +34,17 @@ METRIC_COLUMNS = (("pixel acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", 
 
 
 class TruthView(QWidget):
-    """Draws an analysis's label, scores and error maps; asks the window for a label file through ``pickLabel``."""
+    """Draws an analysis's label, scores and error maps; asks the window for a label file through ``pickLabel``.
+
+    It shows pictures made off the GUI thread; a palette change recolours the label only while the tab is visible
+    (else when it is next shown)."""
 
     pickLabel = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._pictures: TruthPictures | None = None
+        self._palette: tuple[Color, ...] = ()  # the palette to show the label in
         self.toggle = ModeToggle()
         self.label_path = QLabel()
         self.label_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -87,6 +93,7 @@ class TruthView(QWidget):
 
     def clear(self, label: Path | None, message: str) -> None:
         """Nothing scored (yet): the label file in use (if any) and ``message``."""
+        self._pictures = None
         self.label_path.setText(f"Label: {label}" if label is not None else "Label: none")
         self.status.setText(message)
         for widget in [self.photo, self.truth, self.table, *self.errors.values()]:
@@ -96,22 +103,24 @@ class TruthView(QWidget):
         self,
         analysis: ImageAnalysis,
         ground_truth: GroundTruth,
+        pictures: TruthPictures | None,
         image: np.ndarray,
         palette: Sequence[Color],
         mode: CompareMode,
     ) -> None:
+        """Shows ``analysis``'s scores and ``pictures`` (none: the label was not usable), recoloured if they were
+        made with another palette."""
         self.label_path.setText(f"Label: {ground_truth.path}")
-        if analysis.label is None or analysis.valid is None:
+        if pictures is None or analysis.label is None or analysis.valid is None:
             self.clear(ground_truth.path, analysis.truth_error or "The label could not be used.")
             return
+        self._pictures, self._palette = pictures, tuple(palette)
         height, width = analysis.label.shape
         self.photo.set_title(f"photo · {width}×{height}", "photo")
         self.photo.view.set_pixels(image, (height, width))
         void = int((~analysis.valid).sum())
         self.truth.set_title(f"ground truth · {void:,} void px (black)", "ground truth")
-        self.truth.view.set_pixels(
-            label_picture(analysis.label, palette, ground_truth.num_classes, ground_truth.ignore_index), (height, width)
-        )
+        self.truth.view.set_pixels(pictures.colored, (height, width))
         self.table.setRowCount(len(analysis.truth))
         for row, (stage, scored) in enumerate(analysis.truth.items()):
             heading = QTableWidgetItem(stage)
@@ -130,7 +139,7 @@ class TruthView(QWidget):
                 wrong = int(truth.errors.sum()) / scored_pixels if scored_pixels else math.nan
                 title = f"{stage} errors · {percent(wrong)} of scored px wrong (red)"
                 panel.set_title(title, f"{stage} errors · {percent(wrong)}", analysis.titles[stage])
-                panel.view.set_pixels(error_picture(image, truth, analysis.valid), (height, width))
+                panel.view.set_pixels(pictures.errors[stage], (height, width))
         for widget in (self.photo, self.truth, self.table):
             widget.show()
         which = "the loaded net's stages" if mode == "stages" else "the separately trained nets"
@@ -138,4 +147,22 @@ class TruthView(QWidget):
         self.status.setText(
             f"Scoring {which} against the label, void ignored; BF tolerance {ground_truth.tolerance:g} px.{missing}"
         )
+        self._refresh()
         self.link.fit()
+
+    def set_palette(self, palette: Sequence[Color]) -> None:
+        """Shows the label in ``palette``: now if the tab is visible, else when it is next shown."""
+        self._palette = tuple(palette)
+        self._refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Recolours the label if the tab is visible and it is not in the chosen palette."""
+        pictures = self._pictures
+        if pictures is None or not self.isVisible() or pictures.palette == self._palette:
+            return
+        self._pictures = pictures.recolored(self._palette)
+        self.truth.view.set_pixels(self._pictures.colored, pictures.label.shape)
