@@ -5,14 +5,18 @@ from __future__ import annotations
 import copy
 import gc
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from PIL import Image
 
 from fcn_viewer.errors import DeviceError
+from fcn_viewer.model.fcn import FCN
 from fcn_viewer.model.fold import fold_batchnorm
+from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
 from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.weights.loader import LoadedModel
 from fcn_viewer.weights.meta import ModelMeta
@@ -77,36 +81,73 @@ class Segmentation:
         return self.outputs.numpy(0)
 
 
-class Segmenter:
-    """Keeps one model on one device and segments images with it.
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-    The model runs with BatchNorm folded into its convolutions (on a copy: the loaded model
-    keeps its layers) and in channels-last memory layout, which is faster on CPUs and GPUs.
+
+def resolve_precision(choice: Precision, device: torch.device) -> torch.dtype:
+    """'auto' is bf16 on CUDA (fp16 where the GPU has no bf16) and exact fp32 elsewhere.
+
+    Raises DeviceError for fp16 on the CPU, which has no fast fp16 convolutions.
+    """
+    if choice == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if choice == "fp16" and device.type == "cpu":
+        raise DeviceError("fp16 needs a GPU; on the CPU use fp32 or bf16")
+    return _DTYPES[choice]
+
+
+def configure_cuda(dtype: torch.dtype) -> None:
+    """cuDNN autotuning on; TF32 off when fp32 was asked for, so 'fp32' means exact fp32."""
+    torch.backends.cudnn.benchmark = True
+    exact = dtype == torch.float32
+    torch.backends.cudnn.allow_tf32 = not exact
+    torch.backends.cuda.matmul.allow_tf32 = not exact
+
+
+class Segmenter:
+    """Keeps one model on one device, at one precision, and segments images with it.
+
+    The net runs with BatchNorm folded into its convolutions, in channels-last memory layout, under
+    ``torch.inference_mode``; on the CPU fc6/fc7 run as matrix products; on CUDA in bf16 by default
+    (``precision="fp32"`` is exact), with cuDNN autotuning and pinned, non-blocking copies.
+    ``compile=True`` compiles the pass with torch.compile, once per input size (CUDA graphs on
+    CUDA): worth it for many images of one size, not for a viewer opening photos of every size.
+    The loaded model is never moved or cast: on the CPU in fp32 the segmenter shares its weights,
+    elsewhere it runs a copy.
     """
 
     def __init__(
-        self, loaded: LoadedModel, device: str | torch.device = "auto", max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        loaded: LoadedModel,
+        device: str | torch.device = "auto",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        precision: Precision = "auto",
+        compile: bool = False,
     ) -> None:
         self.loaded = loaded
         self.max_pixels = max_pixels
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
-        model = loaded.model.eval()
-        if model.config.batch_norm:
-            model = fold_batchnorm(copy.deepcopy(model))
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.precision = precision
+        self.dtype = resolve_precision(precision, self.device)
+        self.compiled = compile
+        if self.device.type == "cuda":
+            configure_cuda(self.dtype)
+        self.model = prepare_model(loaded.model, self.device, self.dtype)
+        self._run = self._compiled_pass() if compile else None
+        self._cpu_fallback: Segmenter | None = None
 
     @property
     def meta(self) -> ModelMeta:
         return self.loaded.meta
 
     def moved_to(self, device: torch.device) -> Segmenter:
-        """A segmenter of the same model on ``device``. If the move fails (e.g. out of memory), this one
-        still works where it was; once it succeeds, use only the new one (they may share the net)."""
-        try:
-            return Segmenter(self.loaded, device, self.max_pixels)
-        except BaseException:
-            self.model.to(self.device, memory_format=torch.channels_last)  # layers a cut-short move took along
-            raise
+        """A segmenter of the same model, precision and compile setting on ``device``. If making it fails
+        (e.g. out of memory), this one is untouched and still works."""
+        return Segmenter(self.loaded, device, self.max_pixels, self.precision, self.compiled)
 
     def segment(self, image: np.ndarray) -> Segmentation:
         """Runs every stage of the net on an H×W×3 uint8 RGB image in one forward pass.
@@ -115,30 +156,92 @@ class Segmenter:
         retried at half the pixels, then on the CPU; each fallback is recorded in ``notes``.
         """
         source_size = (image.shape[0], image.shape[1])
-        notes: list[str] = []
-        if image.shape[0] * image.shape[1] > self.max_pixels:
-            image = downscale(image, self.max_pixels)
-            notes.append(f"downscaled from {source_size[1]}×{source_size[0]} to {image.shape[1]}×{image.shape[0]} "
-                         f"to stay within {self.max_pixels / 1e6:g} MP")
+        image, notes = self._within_budget(image)
         try:
-            outputs = self._forward(image, self.device)
+            outputs = self._forward(image[None])
         except torch.OutOfMemoryError:
             release_device_memory()
             smaller = downscale(image, image.shape[0] * image.shape[1] // 2)
             try:
-                outputs, image = self._forward(smaller, self.device), smaller
+                outputs, image = self._forward(smaller[None]), smaller
                 notes.append(f"out of {self.device.type} memory: ran at {image.shape[1]}×{image.shape[0]}")
             except torch.OutOfMemoryError:
                 release_device_memory()
-                outputs = self._forward(image, torch.device("cpu"))
+                outputs = self._on_cpu()._forward(image[None])
                 notes.append(f"out of {self.device.type} memory: ran on the CPU")
         return Segmentation(outputs=outputs, image=image, source_size=source_size, notes=tuple(notes))
 
+    def segment_batch(self, images: Sequence[np.ndarray]) -> list[Segmentation]:
+        """:meth:`segment` for images of one size, in one forward pass; a batch that does not fit in
+        memory is split in halves (down to single images, which fall back as :meth:`segment` does)."""
+        if len({image.shape for image in images}) > 1:
+            raise ValueError("a batch holds images of one size; group them first (fcn_viewer.batching)")
+        if len(images) <= 1:
+            return [self.segment(image) for image in images]
+        source_size = (images[0].shape[0], images[0].shape[1])
+        prepared = [self._within_budget(image) for image in images]
+        try:
+            outputs = self._forward(np.stack([image for image, _ in prepared]))
+        except torch.OutOfMemoryError:
+            release_device_memory()
+            half = len(images) // 2
+            return self.segment_batch(images[:half]) + self.segment_batch(images[half:])
+        return [
+            Segmentation(outputs.sample(index), image, source_size, tuple(notes))
+            for index, (image, notes) in enumerate(prepared)
+        ]
+
+    def _within_budget(self, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        height, width = image.shape[:2]
+        if height * width <= self.max_pixels:
+            return image, []
+        small = downscale(image, self.max_pixels)
+        return small, [f"downscaled from {width}×{height} to {small.shape[1]}×{small.shape[0]} "
+                       f"to stay within {self.max_pixels / 1e6:g} MP"]
+
+    def _on_cpu(self) -> Segmenter:
+        if self._cpu_fallback is None:
+            self._cpu_fallback = Segmenter(self.loaded, "cpu", self.max_pixels)
+        return self._cpu_fallback
+
+    def _compiled_pass(self) -> Callable[[torch.Tensor], FCNOutputs]:
+        mode = "reduce-overhead" if self.device.type == "cuda" else None  # reduce-overhead = CUDA graphs
+        return torch.compile(self.model.forward_stages, mode=mode, dynamic=False)
+
     @torch.inference_mode()
-    def _forward(self, image: np.ndarray, device: torch.device) -> FCNOutputs:
-        model = self.model if device == self.device else copy.deepcopy(self.model).to(device)
-        tensor = self.meta.preprocessing.to_tensor(image).to(device, memory_format=torch.channels_last)
-        return model.forward_stages(tensor).to("cpu", torch.float32)
+    def _forward(self, batch: np.ndarray) -> FCNOutputs:
+        """N×H×W×3 uint8 → every stage, as float32 on the CPU. Pixels travel as uint8 (a quarter of the
+        bytes) through pinned memory and are normalised on the device."""
+        pixels = torch.from_numpy(np.require(batch, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"]))
+        cuda = self.device.type == "cuda"
+        if cuda:
+            pixels = pixels.pin_memory()
+        x = self.meta.preprocessing.from_uint8(pixels.to(self.device, non_blocking=cuda), self.dtype)
+        outputs = self._run(x) if self._run is not None else self.model.forward_stages(x)
+        return to_host(outputs)
+
+
+def prepare_model(model: FCN, device: torch.device, dtype: torch.dtype) -> FCN:
+    """The net ``Segmenter`` runs: eval, BatchNorm folded, on ``device`` at ``dtype``, channels-last,
+    and on the CPU with fc6/fc7 as matrix products. ``model`` itself is changed at most in memory layout."""
+    model.eval()
+    shared = device.type == "cpu" and dtype == torch.float32 and not model.config.batch_norm
+    net = model if shared else fold_batchnorm(copy.deepcopy(model))
+    net = net.to(device, dtype, memory_format=torch.channels_last)
+    return fc_layers_as_matmul(net) if device.type == "cpu" else net
+
+
+def to_host(outputs: FCNOutputs) -> FCNOutputs:
+    """Every tensor as float32 on the CPU; from a GPU through pinned buffers with one synchronisation."""
+    first = next(iter(outputs.tensors.values()))
+    if first.device.type != "cuda":
+        return outputs.to("cpu", torch.float32)
+    on_device = {name: tensor.float() for name, tensor in outputs.tensors.items()}  # alive until the sync
+    host = {name: torch.empty(t.shape, dtype=torch.float32, pin_memory=True) for name, t in on_device.items()}
+    for name, tensor in on_device.items():
+        host[name].copy_(tensor, non_blocking=True)
+    torch.cuda.current_stream(first.device).synchronize()
+    return FCNOutputs(outputs.input_size, outputs.stages, host, outputs.crops, dict(outputs.upsampling))
 
 
 def downscale(image: np.ndarray, max_pixels: int) -> np.ndarray:

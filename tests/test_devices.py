@@ -44,26 +44,27 @@ def test_the_command_line_says_when_the_device_asked_for_is_missing(
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_a_move_that_fails_half_way_leaves_the_segmenter_working(
+def test_a_move_that_fails_half_way_leaves_the_segmenter_and_the_loaded_model_working(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tiny_paper_config("fcn8s", 5)  # no BatchNorm: the segmenter runs the loaded net itself, not a copy
-    segmenter = Segmenter(LoadedModel(random_model(config), tiny_meta(config), "test"), "cpu")
+    config = tiny_paper_config("fcn8s", 5)
+    loaded = LoadedModel(random_model(config), tiny_meta(config), "test")
+    segmenter = Segmenter(loaded, "cpu")
     image = gradient_image(40, 48)
     expected = segmenter.segment(image).mask()
-    fc7 = segmenter.model.fc7
-    real_apply = fc7._apply
+    real_apply = torch.nn.Conv2d._apply
     calls: list[int] = []
 
-    def full_at_fc7(fn, recurse=True):  # type: ignore[no-untyped-def]
+    def full_after_a_few_layers(module, fn, recurse=True):  # type: ignore[no-untyped-def]
         calls.append(1)
-        if len(calls) == 1:  # the layers before fc7 have moved by now
+        if len(calls) == 4:  # three layers have moved by now
             raise torch.OutOfMemoryError("out of memory (simulated, half-way through the move)")
-        return real_apply(fn, recurse)
+        return real_apply(module, fn, recurse)
 
-    monkeypatch.setattr(fc7, "_apply", full_at_fc7)
+    monkeypatch.setattr(torch.nn.Conv2d, "_apply", full_after_a_few_layers)
     with pytest.raises(torch.OutOfMemoryError):
         segmenter.moved_to(torch.device(target))
-    assert len(calls) == 2  # the net was put back together where the segmenter runs it
-    assert {parameter.device for parameter in segmenter.model.parameters()} == {torch.device("cpu")}
+    monkeypatch.undo()
+    assert {(p.device, p.dtype) for p in loaded.model.parameters()} == {(torch.device("cpu"), torch.float32)}
     np.testing.assert_array_equal(segmenter.segment(image).mask(), expected)
+    np.testing.assert_array_equal(Segmenter(loaded, "cpu").segment(image).mask(), expected)

@@ -80,11 +80,11 @@ def test_an_out_of_memory_fallback_is_reported(
     real = Segmenter._forward
     calls: list[int] = []
 
-    def full_once(self: Segmenter, image: np.ndarray, device: torch.device):  # type: ignore[no-untyped-def]
-        calls.append(image.shape[0] * image.shape[1])
+    def full_once(self: Segmenter, batch: np.ndarray):  # type: ignore[no-untyped-def]
+        calls.append(batch.shape[1] * batch.shape[2])
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, image, device)
+        return real(self, batch)
 
     monkeypatch.setattr(Segmenter, "_forward", full_once)
     open_image(qtbot, ready, images[0])

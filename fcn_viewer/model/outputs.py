@@ -62,6 +62,11 @@ class FCNOutputs:
         moved = {k: v.to(device=device, dtype=dtype or v.dtype) for k, v in self.tensors.items()}
         return FCNOutputs(self.input_size, self.stages, moved, self.crops, dict(self.upsampling))
 
+    def sample(self, index: int) -> FCNOutputs:
+        """Image ``index`` of the batch as a batch of one (views of these tensors)."""
+        picked = {k: v[index : index + 1] for k, v in self.tensors.items()}
+        return FCNOutputs(self.input_size, self.stages, picked, self.crops, dict(self.upsampling))
+
     def numpy(self, index: int = 0) -> dict[str, np.ndarray]:
         """Image ``index`` of the batch as float32 C×h×w arrays, named as in ``tensors``."""
         return {k: v[index].detach().float().cpu().numpy() for k, v in self.tensors.items()}

@@ -28,12 +28,21 @@ class Preprocessing:
         """H×W×3 uint8 RGB → 1×3×H×W float32 in the network's channel order and range."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an H×W×3 RGB image, got shape {image.shape}")
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32).transpose(2, 0, 1).copy())
+        return self.from_uint8(torch.from_numpy(np.require(image, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"]))[None])
+
+    def from_uint8(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """N×H×W×3 uint8 RGB (any device) → N×3×H×W network input of ``dtype``, channels-last in memory.
+
+        The arithmetic runs in float32 whatever ``dtype`` is, so every precision sees the same input
+        up to its own rounding.
+        """
+        pixels = batch.permute(0, 3, 1, 2).float()
         if self.channel_order == "BGR":
-            pixels = pixels.flip(0)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return ((pixels * self.scale - mean) / std).unsqueeze(0)
+            pixels = pixels.flip(1)
+        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
+        normalized = (pixels * self.scale - mean) / std
+        return normalized.to(dtype=dtype, memory_format=torch.channels_last)
 
     def normalize(self, rgb: torch.Tensor) -> torch.Tensor:
         """N×3×H×W RGB in [0, 1] (any device) → the network's input, as :meth:`to_tensor` makes it."""
