@@ -1,14 +1,18 @@
-"""Inference speed of the FCN stage pass: latency, throughput, memory, FLOPs, and the eager-fp32 baseline.
+"""Inference speed of the FCN stage pass: latency, throughput, memory, FLOPs, agreement, and the eager-fp32 baseline.
 
 Prints numbers; it is not a pass/fail test. Examples:
 
     python benchmarks/bench_inference.py                        # CPU (and CUDA when present), both nets
     python benchmarks/bench_inference.py --device cpu --nets bundled --runs 30
+    python benchmarks/bench_inference.py --device cuda --compile   # adds torch.compile + CUDA graphs
 
 "Optimised" is the app's own path (fcn_viewer.inference.Segmenter: BatchNorm folded, channels-last,
-inference mode, every stage); on CUDA it also runs under bf16 autocast with cuDNN autotuning.
-"Baseline" is the same network run the straightforward way, as pytorch-fcn does: eager fp32,
-NCHW, `model(x)` for the final output only.
+inference mode, every stage; fc6/fc7 as matrix products on the CPU; on CUDA bf16 weights, cuDNN
+autotuning, and with --compile torch.compile with CUDA graphs). "Baseline" is the same network run the
+straightforward way, as pytorch-fcn does: eager fp32, NCHW, `model(x)` for the final output only,
+PyTorch's default backend settings. The two are timed alternately, run by run, so a noisy machine
+slows both alike. Inputs are CamVid photos when ../shared/data/camvid is there (random noise otherwise);
+"agreement" is the share of pixels whose argmax class is the same in both paths.
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ import copy
 import resource
 import statistics
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from fcn_viewer.inference import Segmenter
+from fcn_viewer.imageio import list_images
+from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
 from fcn_viewer.model import build_fcn, vgg16_config
 from fcn_viewer.weights.loader import LoadedModel, load_entry
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta
@@ -32,6 +40,8 @@ from fcn_viewer.weights.registry import entry
 
 # Dense bf16 tensor-core peaks (TFLOP/s) for the fraction-of-peak figure.
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
+_ROOT = Path(__file__).resolve().parents[1]
+CAMVID_FOLDERS = (_ROOT.parent / "shared" / "data" / "camvid" / "val", _ROOT / "data" / "camvid" / "val")
 
 
 def paper_fcn8s() -> LoadedModel:
@@ -46,18 +56,23 @@ def bundled_fcn8s() -> LoadedModel:
     return load_entry(entry("camvid-fcn8s"))
 
 
-def timed(run: Callable[[], object], device: torch.device, runs: int, warmup: int) -> list[float]:
+def timed_alternately(
+    runs: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, calling them in turn so that machine noise hits all alike."""
     for _ in range(warmup):
-        run()
-    samples = []
-    for _ in range(runs):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - started)
+        for run in runs.values():
+            run()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            samples[name].append(time.perf_counter() - started)
     return samples
 
 
@@ -66,62 +81,80 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench(loaded: LoadedModel, size: tuple[int, int], device: torch.device, batch: int, runs: int) -> None:
+@contextmanager
+def pytorch_defaults(device: torch.device) -> Iterator[None]:
+    """PyTorch's out-of-the-box CUDA settings (no cuDNN autotuning, TF32 convolutions) for the baseline."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = False, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved
+
+
+def photos(size: tuple[int, int], count: int) -> np.ndarray:
+    """``count`` CamVid photos resized to ``size`` (H, W) as N×H×W×3 uint8; seeded noise without the data."""
+    folder = next((f for f in CAMVID_FOLDERS if f.is_dir()), None)
+    paths = list_images(folder)[:count] if folder else []
+    if len(paths) < count:
+        return np.random.default_rng(0).integers(0, 256, (count, *size, 3), dtype=np.uint8)
+    return np.stack([np.asarray(Image.open(p).convert("RGB").resize(size[::-1], Image.Resampling.BILINEAR))
+                     for p in paths])
+
+
+def bench(loaded: LoadedModel, size: tuple[int, int], device: torch.device, batch: int, runs: int,
+          precision: Precision, compile: bool) -> None:
     height, width = size
     name = loaded.meta.title
-    x = torch.randn(1, 3, height, width)
-    xb = torch.randn(batch, 3, height, width)
-    use_bf16 = device.type == "cuda"
+    images = photos(size, batch)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
 
-    segmenter = Segmenter(LoadedModel(copy.deepcopy(loaded.model), loaded.meta, loaded.source), device)
-    fast = segmenter.model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
-
-    def optimised(inputs: torch.Tensor) -> Callable[[], object]:
-        staged = inputs.to(device).contiguous(memory_format=torch.channels_last)
-
-        def run() -> object:
-            with torch.inference_mode(), autocast:
-                return fast.forward_stages(staged)
-
-        return run
-
+    segmenter = Segmenter(LoadedModel(copy.deepcopy(loaded.model), loaded.meta, loaded.source), device,
+                          precision=precision, compile=compile)
+    x, xb = segmenter.network_input(images[:1]), segmenter.network_input(images)
     baseline_model = copy.deepcopy(loaded.model).to(device).eval()
+    preprocessing = loaded.meta.preprocessing
+    x_plain, xb_plain = (preprocessing.from_uint8(torch.from_numpy(a)).contiguous().to(device) for a in (images[:1], images))
 
-    def baseline(inputs: torch.Tensor) -> Callable[[], object]:
-        staged = inputs.to(device)
-
-        def run() -> object:
-            with torch.no_grad():
-                return baseline_model(staged)
-
+    def baseline(inputs: torch.Tensor) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.no_grad(), pytorch_defaults(device):
+                return baseline_model(inputs)
         return run
 
-    warmup = 3 if device.type == "cpu" else 10
-    latency = timed(optimised(x), device, runs, warmup)
-    base_latency = timed(baseline(x), device, runs, warmup)
+    with torch.inference_mode():
+        optimised_classes = segmenter.run_stages(xb).logits().argmax(1)
+    agreement = (optimised_classes == baseline(xb_plain)().argmax(1)).float().mean().item()
+
+    warmup = 2 if device.type == "cpu" else 10
+    latency = timed_alternately({"optimised": lambda: segmenter.run_stages(x), "baseline": baseline(x_plain)},
+                                device, runs, warmup)
     throughput_runs = max(2, runs // 5)
-    batch_time = statistics.median(timed(optimised(xb), device, throughput_runs, 1))
-    base_batch_time = statistics.median(timed(baseline(xb), device, throughput_runs, 1))
+    batch_times = timed_alternately({"optimised": lambda: segmenter.run_stages(xb), "baseline": baseline(xb_plain)},
+                                    device, throughput_runs, 1)
+    batch_time, base_batch_time = (statistics.median(batch_times[k]) for k in ("optimised", "baseline"))
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        fast.forward_stages(x.to(device).contiguous(memory_format=torch.channels_last))
+        segmenter.model.forward_stages(x)
     flops = counter.get_total_flops()
     if device.type == "cuda":
         memory = f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB GPU peak"
     else:
         memory = f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB process peak RSS"
 
-    p50, p95 = percentile(latency, 0.5) * 1e3, percentile(latency, 0.95) * 1e3
-    b50 = percentile(base_latency, 0.5) * 1e3
-    print(f"\n{name} · {height}×{width} · {device_name(device)}")
+    p50, p95 = (percentile(latency["optimised"], q) * 1e3 for q in (0.5, 0.95))
+    b50 = percentile(latency["baseline"], 0.5) * 1e3
+    dtype = str(segmenter.dtype).removeprefix("torch.")
+    print(f"\n{name} · {height}×{width} · {device_name(device)} · {dtype}{' · compiled' if compile else ''}")
     print(f"  batch 1   optimised p50 {p50:8.1f} ms  p95 {p95:8.1f} ms   baseline p50 {b50:8.1f} ms"
           f"   speed-up ×{b50 / p50:.2f}")
     print(f"  batch {batch:<3} optimised {batch / batch_time:8.1f} img/s          baseline {batch / base_batch_time:8.1f} img/s"
           f"   speed-up ×{base_batch_time / batch_time:.2f}")
+    print(f"  argmax agreement with the fp32 baseline: {100 * agreement:.2f} % of the pixels of {batch} images")
     print(f"  {flops / 1e9:.1f} GFLOP per image (all stages); {memory}")
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in device_name(device)), None)
     if peak is not None:
@@ -142,6 +175,8 @@ def main() -> None:
     parser.add_argument("--nets", choices=("all", "paper", "bundled"), default="all")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batch", type=int, help="throughput batch (default 32 on CUDA, 4 on CPU)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto = bf16 on CUDA, fp32 on the CPU")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the pass (CUDA graphs on CUDA)")
     args = parser.parse_args()
     devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
@@ -149,10 +184,10 @@ def main() -> None:
     for device in devices:
         batch = args.batch or (32 if device.type == "cuda" else 4)
         if args.nets in ("all", "bundled"):
-            bench(bundled_fcn8s(), (360, 480), device, batch, args.runs)
+            bench(bundled_fcn8s(), (360, 480), device, batch, args.runs, args.precision, args.compile)
         if args.nets in ("all", "paper"):
             runs = args.runs if device.type == "cuda" else max(3, args.runs // 4)
-            bench(paper_fcn8s(), (500, 500), device, batch, runs)
+            bench(paper_fcn8s(), (500, 500), device, batch, runs, args.precision, args.compile)
 
 
 if __name__ == "__main__":

@@ -208,17 +208,24 @@ class Segmenter:
         mode = "reduce-overhead" if self.device.type == "cuda" else None  # reduce-overhead = CUDA graphs
         return torch.compile(self.model.forward_stages, mode=mode, dynamic=False)
 
-    @torch.inference_mode()
-    def _forward(self, batch: np.ndarray) -> FCNOutputs:
-        """N×H×W×3 uint8 → every stage, as float32 on the CPU. Pixels travel as uint8 (a quarter of the
-        bytes) through pinned memory and are normalised on the device."""
+    def network_input(self, batch: np.ndarray) -> torch.Tensor:
+        """N×H×W×3 uint8 → the net's input on its device. Pixels travel as uint8 (a quarter of the bytes
+        of float32) through pinned memory, without blocking, and are normalised on the device."""
         pixels = torch.from_numpy(np.require(batch, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"]))
         cuda = self.device.type == "cuda"
         if cuda:
             pixels = pixels.pin_memory()
-        x = self.meta.preprocessing.from_uint8(pixels.to(self.device, non_blocking=cuda), self.dtype)
-        outputs = self._run(x) if self._run is not None else self.model.forward_stages(x)
-        return to_host(outputs)
+        return self.meta.preprocessing.from_uint8(pixels.to(self.device, non_blocking=cuda), self.dtype)
+
+    @torch.inference_mode()
+    def run_stages(self, x: torch.Tensor) -> FCNOutputs:
+        """The one forward pass on a prepared input (see :meth:`network_input`); outputs stay on the device."""
+        return self._run(x) if self._run is not None else self.model.forward_stages(x)
+
+    def _forward(self, batch: np.ndarray) -> FCNOutputs:
+        """N×H×W×3 uint8 → every stage, as float32 on the CPU."""
+        with torch.inference_mode():
+            return to_host(self.run_stages(self.network_input(batch)))
 
 
 def prepare_model(model: FCN, device: torch.device, dtype: torch.dtype) -> FCN:
