@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fcn_viewer.batching import Decoded, Failed, load_batches
 from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.inference import Segmenter
@@ -94,13 +96,20 @@ def evaluate_models(
     progress: Callable[[EvaluationProgress], None] | None = None,
     image_scores: Callable[[ImageScores], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    *,
+    batch_size: int = 1,
+    workers: int = 0,
 ) -> Evaluation:
     """Runs every model once per image of ``dataset`` (its first ``limit`` images) and scores each stage.
 
     An image (or label) that cannot be read, or whose inference fails, is skipped for all models
     alike and its error recorded in ``failures``. Segmenters put their nets in eval mode. Each image is
     scored on its own and added to the totals, so ``image_scores`` receives per-image numbers at no extra
-    cost; ``cancel`` is asked before each image and stops the run (``cancelled`` is then set).
+    cost; ``cancel`` is asked before each batch and stops the run (``cancelled`` is then set).
+
+    ``workers`` processes decode images ahead (0: in this one), and images of one size go through each
+    model ``batch_size`` at a time; images may then be scored out of order (``image_scores`` gets each
+    one's index, ``progress`` counts images done), but the totals do not depend on the order.
     """
     if not models:
         raise ValueError("no models to evaluate")
@@ -115,36 +124,61 @@ def evaluate_models(
         }
     )
     watched = evaluation.scores[models[0].name][models[0].stages[-1]]
-    for index in range(count):
-        if cancel is not None and cancel():
-            evaluation.cancelled = True
-            break
-        path = dataset.samples[index].image_path
-        error = None
-        single: dict[str, dict[str, dict[str, Any]]] = {}
-        try:
-            image, label = dataset[index]
-            results = [model.segmenter.segment(image) for model in models]
-        except FCNViewerError as failure:
-            error = str(failure)
-        except RuntimeError as failure:  # e.g. CUDA out of memory
-            error = f"{path}: inference failed ({failure})"
-        else:
-            for model, result in zip(models, results):
-                for stage in model.stages:
-                    total = evaluation.scores[model.name][stage]
-                    alone = StageScores.create(total.confusion.num_classes, dataset.ignore_index, tolerance)
-                    alone.update(result.mask(stage), label)
-                    total.merge(alone)
-                    single.setdefault(model.name, {})[stage] = alone.summary()
-            evaluation.images += 1
-        if error is not None:
-            evaluation.failures.append(error)
-        if image_scores is not None:
-            image_scores(ImageScores(index, path, single, error))
-        if progress is not None:
-            progress(EvaluationProgress(index + 1, count, path, watched.confusion.summary()["mean_iou"], error))
+    done = 0
+    batches = load_batches(range(count), dataset.__getitem__, lambda pair: pair[0].shape[:2], batch_size, workers)
+    with closing(batches):
+        while done < count:
+            if cancel is not None and cancel():
+                evaluation.cancelled = True
+                break
+            for index, scores, error in _score_batch(models, next(batches), dataset, tolerance):
+                done += 1
+                path = dataset.samples[index].image_path
+                single: dict[str, dict[str, dict[str, Any]]] = {}
+                for name, stages in scores.items():
+                    for stage, alone in stages.items():
+                        evaluation.scores[name][stage].merge(alone)
+                        single.setdefault(name, {})[stage] = alone.summary()
+                if error is None:
+                    evaluation.images += 1
+                else:
+                    evaluation.failures.append(error)
+                if image_scores is not None:
+                    image_scores(ImageScores(index, path, single, error))
+                if progress is not None:
+                    progress(EvaluationProgress(done, count, path, watched.confusion.summary()["mean_iou"], error))
     return evaluation
+
+
+_Scored = tuple[int, dict[str, dict[str, StageScores]], str | None]
+
+
+def _score_batch(
+    models: Sequence[EvaluatedModel],
+    batch: list[Decoded[tuple[np.ndarray, np.ndarray]]] | Failed,
+    dataset: SegmentationDataset,
+    tolerance: float,
+) -> list[_Scored]:
+    """(index, {model name: {stage: the image's own scores}}, None) for each image of ``batch``, or
+    (index, {}, error) for each when it could not be read or a model failed on it."""
+    if isinstance(batch, Failed):
+        return [(batch.index, {}, batch.error)]
+    images = [item.value[0] for item in batch]
+    scores: list[dict[str, dict[str, StageScores]]] = [{} for _ in batch]
+    try:
+        for model in models:
+            for own, result, item in zip(scores, model.segmenter.segment_batch(images), batch):
+                own[model.name] = {}
+                for stage in model.stages:
+                    alone = StageScores.create(model.segmenter.meta.config.num_classes, dataset.ignore_index, tolerance)
+                    alone.update(result.mask(stage), item.value[1])
+                    own[model.name][stage] = alone
+    except FCNViewerError as failure:
+        return [(item.index, {}, str(failure)) for item in batch]
+    except RuntimeError as failure:  # e.g. CUDA out of memory
+        paths = [dataset.samples[item.index].image_path for item in batch]
+        return [(item.index, {}, f"{path}: inference failed ({failure})") for item, path in zip(batch, paths)]
+    return [(item.index, own, None) for item, own in zip(batch, scores)]
 
 
 def evaluate_model(

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+import torch
+
+from fcn_viewer.inference import PRECISIONS
 from fcn_viewer.model.config import VARIANTS
 from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.loader import LoadedModel, load_entry, load_weights_file
@@ -20,6 +24,45 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--arch", choices=VARIANTS, help="architecture of a .caffemodel/.pth (inferred from its layers if omitted)"
     )
     parser.add_argument("--download", action="store_true", help="download a registry model if it is not cached")
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """--batch-size, --workers, --precision and --compile, for commands that run many images."""
+    workers = default_workers()
+    parser.add_argument("--batch-size", type=positive_count, metavar="N",
+                        help="images of one size per forward pass (default 8 on CUDA, else 1)")
+    parser.add_argument("--workers", type=non_negative_count, default=workers, metavar="N",
+                        help=f"processes decoding images while the device runs (default min(4, CPUs − 1) = {workers}; "
+                             "0 decodes in this process)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto = bf16 on CUDA, exact fp32 elsewhere")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the network once per image size (torch.compile): for many images of one size")
+
+
+def default_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def batch_size(args: argparse.Namespace, device: torch.device) -> int:
+    """--batch-size, or its default for ``device``: 8 on CUDA, else 1."""
+    if args.batch_size is not None:
+        return int(args.batch_size)
+    return 8 if device.type == "cuda" else 1
+
+
+def non_negative_count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be a count ≥ 0")
+    return value
+
+
+def positive_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be a positive count")
+    return value
 
 
 def load_from_args(args: argparse.Namespace) -> LoadedModel:

@@ -12,13 +12,15 @@ from typing import Any
 
 import torch
 
-from fcn_viewer.cli.common import add_model_arguments, load_from_args
+from fcn_viewer.cli.common import (
+    add_batch_arguments, add_model_arguments, batch_size, load_from_args, positive_count,
+)
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import Evaluation, EvaluatedModel, EvaluationProgress, evaluate_models
 from fcn_viewer.inference import Segmenter, resolve_device
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.weights.loader import load_entry
+from fcn_viewer.weights.loader import LoadedModel, load_entry
 from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
 
@@ -50,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every number to this JSON file")
     parser.add_argument("--tolerance", type=_non_negative, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="evaluate only the first N images")
+    parser.add_argument("--limit", type=positive_count, metavar="N", help="evaluate only the first N images")
+    add_batch_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -58,13 +61,6 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text}: must be a number ≥ 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be a positive count")
     return value
 
 
@@ -78,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     watched = f"{models[0].name} {models[0].stages[-1]}"
     print(f"evaluating on {device}: {count} image(s) of {args.data / args.split} (running mIoU: {watched})",
           file=sys.stderr)
-    evaluation = evaluate_models(models, dataset, args.tolerance, args.limit, print_progress)
+    evaluation = evaluate_models(
+        models, dataset, args.tolerance, args.limit, print_progress,
+        batch_size=batch_size(args, device), workers=args.workers,
+    )
     if evaluation.failures:
         print(f"{len(evaluation.failures)} of {count} image(s) skipped", file=sys.stderr)
     if not evaluation.images:
@@ -103,7 +102,7 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
     family = [item for item in ENTRIES if item.bundled]  # camvid-fcn8s first, then -fcn16s, -fcn32s
     if args.weights is not None or name not in {item.name for item in family}:
         loaded = load_from_args(args)
-        model = EvaluatedModel(loaded.meta.name, Segmenter(loaded, device), loaded.meta.config.stages)
+        model = EvaluatedModel(loaded.meta.name, segmenter(loaded, args, device), loaded.meta.config.stages)
         return [model], [Row(f"{model.name} · {stage} stage", model.name, stage) for stage in model.stages]
     models, rows = [], []
     for item in family:
@@ -113,11 +112,15 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
         loaded = load_entry(item)
         every_stage = item is family[0]
         stages = loaded.meta.config.stages if every_stage else loaded.meta.config.stages[-1:]
-        models.append(EvaluatedModel(item.name, Segmenter(loaded, device), stages))
+        models.append(EvaluatedModel(item.name, segmenter(loaded, args, device), stages))
         for stage in stages:
             label = f"{item.name} · {stage} stage" if every_stage else f"{item.name} (separately trained)"
             rows.append(Row(label, item.name, stage))
     return models, rows
+
+
+def segmenter(loaded: LoadedModel, args: argparse.Namespace, device: torch.device) -> Segmenter:
+    return Segmenter(loaded, device, precision=args.precision, compile=args.compile)
 
 
 def print_progress(step: EvaluationProgress) -> None:

@@ -6,13 +6,17 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from fcn_viewer.cli.common import add_model_arguments, load_from_args
 from fcn_viewer.atomic import atomic_output
+from fcn_viewer.batching import Decoded, Failed, load_batches
+from fcn_viewer.cli.common import add_batch_arguments, add_model_arguments, batch_size, load_from_args
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.inference import Segmentation, Segmenter
@@ -20,6 +24,7 @@ from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
 from fcn_viewer.weights.meta import ModelMeta
 
 OVERLAY_OPACITY = 0.5
+WRITE_THREADS = 2  # PNG and npz encoding, beside the forward passes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--save-scores", action="store_true", help="also write every stage tensor to <stem>.npz")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    add_batch_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -42,48 +48,125 @@ def expand_inputs(inputs: list[Path]) -> Iterator[Path]:
             yield item
 
 
+@dataclass
+class _Job:
+    """One image on its way out: its outputs being written, or the error that stopped it."""
+
+    path: Path
+    seconds: float = 0.0  # decoding plus its share of the forward pass; the write adds its own
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    write: Future[float] | None = None
+
+    def done(self) -> bool:
+        return self.write is None or self.write.done()
+
+
 def run(args: argparse.Namespace) -> int:
     loaded = load_from_args(args)
-    segmenter = Segmenter(loaded, args.device)
+    segmenter = Segmenter(loaded, args.device, precision=args.precision, compile=args.compile)
     args.out.mkdir(parents=True, exist_ok=True)
     images = list(expand_inputs(args.inputs))
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
     print(f"{loaded.meta.title} on {segmenter.device}: {len(images)} image(s) → {args.out}", file=sys.stderr)
-    failures = 0
-    used_stems: set[str] = set()
-    for index, path in enumerate(images, start=1):
-        started = time.perf_counter()
-        try:
-            image = load_image(path)
-            result = segmenter.segment(image)
-            stem = _unique_stem(path.stem, used_stems)
-            if not args.overwrite:
-                refuse_existing(args.out, stem, args.save_scores)
-            write_outputs(args.out, stem, result, loaded.meta, args.save_scores)
-        except FCNViewerError as error:
-            failures += 1
-            print(f"[{index}/{len(images)}] error: {error}", file=sys.stderr)
-            continue
-        except RuntimeError as error:  # e.g. CUDA out of memory: report, go on with the next image
-            failures += 1
-            print(f"[{index}/{len(images)}] error: {path}: inference failed ({error})", file=sys.stderr)
-            continue
-        elapsed = (time.perf_counter() - started) * 1000
-        notes = "".join(f"; {note}" for note in result.notes)
-        print(f"[{index}/{len(images)}] {path} ({elapsed:.0f} ms{notes})", file=sys.stderr)
+    size = batch_size(args, segmenter.device)
+    stems = unique_stems(images)
+    failures = finished = 0
+    pending: deque[_Job] = deque()  # reported in this order; their outputs held until written
+    # the decoding processes start here, before the write threads (forking a process with threads is fragile)
+    batches = load_batches(images, load_image, lambda image: image.shape[:2], size, args.workers)
+    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="fcn-viewer write") as writers:
+        for batch in batches:
+            if isinstance(batch, Failed):
+                pending.append(_Job(images[batch.index], error=batch.error))
+            else:
+                pending.extend(_segment(segmenter, batch, images, stems, args, writers))
+            while pending and (pending[0].done() or len(pending) > size + WRITE_THREADS):
+                finished += 1
+                failures += not _report(pending.popleft(), finished, len(images))
+        while pending:
+            finished += 1
+            failures += not _report(pending.popleft(), finished, len(images))
     if failures:
         print(f"{failures} of {len(images)} image(s) failed", file=sys.stderr)
     return 1 if failures else 0
 
 
-def _unique_stem(stem: str, used: set[str]) -> str:
-    candidate, suffix = stem, 2
-    while candidate in used:
-        candidate, suffix = f"{stem}-{suffix}", suffix + 1
-    used.add(candidate)
-    return candidate
+def _segment(
+    segmenter: Segmenter,
+    batch: list[Decoded[np.ndarray]],
+    paths: Sequence[Path],
+    stems: Sequence[str],
+    args: argparse.Namespace,
+    writers: ThreadPoolExecutor,
+) -> list[_Job]:
+    """One forward pass for the images of ``batch`` whose outputs may be written, then their writes queued."""
+    jobs = {item.index: _Job(paths[item.index], item.seconds) for item in batch}
+    if not args.overwrite:
+        for index, job in jobs.items():
+            try:
+                refuse_existing(args.out, stems[index], args.save_scores)
+            except OutputExistsError as error:
+                job.error = str(error)
+    todo = [item for item in batch if jobs[item.index].error is None]
+    started = time.perf_counter()
+    try:
+        results = segmenter.segment_batch([item.value for item in todo])
+    except FCNViewerError as error:
+        for item in todo:
+            jobs[item.index].error = str(error)
+    except RuntimeError as error:  # e.g. CUDA out of memory: report, go on with the next images
+        for item in todo:
+            jobs[item.index].error = f"{paths[item.index]}: inference failed ({error})"
+    else:
+        share = (time.perf_counter() - started) / max(len(todo), 1)
+        for item, result in zip(todo, results):
+            job = jobs[item.index]
+            job.seconds += share
+            job.notes = result.notes
+            job.write = writers.submit(
+                _timed, write_outputs, args.out, stems[item.index], result, segmenter.meta, args.save_scores
+            )
+    return list(jobs.values())
+
+
+def _timed(function: Callable[..., None], *arguments: object) -> float:
+    started = time.perf_counter()
+    function(*arguments)
+    return time.perf_counter() - started
+
+
+def _report(job: _Job, number: int, total: int) -> bool:
+    """Prints ``[number/total]`` and how the image went, once its outputs are written; whether it succeeded."""
+    error, seconds = job.error, job.seconds
+    if job.write is not None:
+        try:
+            seconds += job.write.result()
+        except FCNViewerError as failure:
+            error = str(failure)
+        except OSError as failure:  # e.g. a full disk
+            error = f"{job.path}: writing its outputs failed ({failure})"
+    if error is not None:
+        print(f"[{number}/{total}] error: {error}", file=sys.stderr)
+        return False
+    notes = "".join(f"; {note}" for note in job.notes)
+    print(f"[{number}/{total}] {job.path} ({seconds * 1000:.0f} ms{notes})", file=sys.stderr)
+    return True
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """Each path's stem, with -2, -3, … after the second and later uses of a name, in input order."""
+    used: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, suffix = path.stem, 2
+        while stem in used:
+            stem, suffix = f"{path.stem}-{suffix}", suffix + 1
+        used.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def output_names(stem: str, save_scores: bool) -> list[str]:
