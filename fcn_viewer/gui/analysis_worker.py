@@ -14,6 +14,7 @@ from fcn_viewer.compare import CompareMode
 from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import EvaluatedModel, evaluate_models
+from fcn_viewer.gui.background import start_in_background
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.worker import ModelSource, device_or_cpu
 from fcn_viewer.image_analysis import GroundTruth, analyse, analysis_pictures
@@ -208,7 +209,7 @@ class AnalysisService(QObject):
         self._scorer.imageScored.connect(self.imageScored)
         self._scorer.datasetDone.connect(self.datasetDone)
         for thread in self._threads:
-            thread.start()
+            start_in_background(thread)
 
     def _new_job(self) -> int:
         self._last_job += 1

@@ -12,6 +12,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from fcn_viewer.errors import DeviceError, FCNViewerError
+from fcn_viewer.gui.background import start_in_background
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.imageio import load_image
 from fcn_viewer.inference import Segmenter, release_device_memory, resolve_device
@@ -182,7 +183,7 @@ class InferenceService(QObject):
         self._segmentRequested.connect(self._worker.segment)
         for name in ("modelReady", "resultReady", "failed", "cancelled", "downloadProgress"):
             getattr(self._worker, name).connect(getattr(self, name))
-        self._thread.start()
+        start_in_background(self._thread)
 
     def _new_job(self) -> int:
         self._last_job += 1
