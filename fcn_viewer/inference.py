@@ -16,6 +16,7 @@ from PIL import Image
 from fcn_viewer.errors import DeviceError
 from fcn_viewer.model.fcn import FCN
 from fcn_viewer.model.fold import fold_batchnorm
+from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
 from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.weights.loader import LoadedModel
@@ -112,7 +113,8 @@ class Segmenter:
     """Keeps one model on one device, at one precision, and segments images with it.
 
     The net runs with BatchNorm folded into its convolutions, in channels-last memory layout, under
-    ``torch.inference_mode``; on the CPU fc6/fc7 run as matrix products; on CUDA in bf16 by default
+    ``torch.inference_mode``; on the CPU fc6/fc7 run as matrix products and the paper nets' first blocks
+    skip their constant padding; on CUDA in bf16 by default
     (``precision="fp32"`` is exact), with cuDNN autotuning and pinned, non-blocking copies.
     ``compile=True`` compiles the pass with torch.compile, once per input size (CUDA graphs on
     CUDA): worth it for many images of one size, not for a viewer opening photos of every size.
@@ -229,13 +231,14 @@ class Segmenter:
 
 
 def prepare_model(model: FCN, device: torch.device, dtype: torch.dtype) -> FCN:
-    """The net ``Segmenter`` runs: eval, BatchNorm folded, on ``device`` at ``dtype``, channels-last,
-    and on the CPU with fc6/fc7 as matrix products. ``model`` itself is changed at most in memory layout."""
+    """The net ``Segmenter`` runs: eval, BatchNorm folded, on ``device`` at ``dtype``, channels-last, and
+    on the CPU with fc6/fc7 as matrix products and blocks 1–3 skipping the constant padding of the paper
+    nets. ``model`` itself is changed at most in memory layout."""
     model.eval()
     shared = device.type == "cpu" and dtype == torch.float32 and not model.config.batch_norm
     net = model if shared else fold_batchnorm(copy.deepcopy(model))
     net = net.to(device, dtype, memory_format=torch.channels_last)
-    return fc_layers_as_matmul(net) if device.type == "cpu" else net
+    return skip_padding(fc_layers_as_matmul(net)) if device.type == "cpu" else net
 
 
 def to_host(outputs: FCNOutputs) -> FCNOutputs:

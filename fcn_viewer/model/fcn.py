@@ -92,12 +92,16 @@ class FCN(nn.Module):
             h = getattr(self, f"relu{block}_{layer}")(h)
         return getattr(self, f"pool{block}")(h)
 
-    def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns pool3, pool4 and the conv7 (fc7) features."""
+    def _front(self, x: torch.Tensor) -> torch.Tensor:
+        """Blocks 1–3: the image to pool3 (an inference copy may replace this, see padding_skip)."""
         h = x
         for block in (1, 2, 3):
             h = self._block(h, block)
-        pool3 = h
+        return h
+
+    def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns pool3, pool4 and the conv7 (fc7) features."""
+        pool3 = self._front(x)
         pool4 = self._block(pool3, 4)
         h = self._block(pool4, 5)
         h = self.fc6(h)
