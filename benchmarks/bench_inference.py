@@ -186,7 +186,7 @@ def main() -> None:
         if args.nets in ("all", "bundled"):
             bench(bundled_fcn8s(), (360, 480), device, batch, args.runs, args.precision, args.compile)
         if args.nets in ("all", "paper"):
-            runs = args.runs if device.type == "cuda" else max(3, args.runs // 4)
+            runs = args.runs if device.type == "cuda" else max(5, args.runs // 2)
             bench(paper_fcn8s(), (500, 500), device, batch, runs, args.precision, args.compile)
 
 

@@ -28,19 +28,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """--batch-size, --workers, --precision and --compile, for commands that run many images."""
-    workers = default_workers()
     parser.add_argument("--batch-size", type=positive_count, metavar="N",
                         help="images of one size per forward pass (default 8 on CUDA, else 1)")
-    parser.add_argument("--workers", type=non_negative_count, default=workers, metavar="N",
-                        help=f"processes decoding images while the device runs (default min(4, CPUs − 1) = {workers}; "
-                             "0 decodes in this process)")
+    parser.add_argument("--workers", type=non_negative_count, metavar="N",
+                        help="processes decoding images while the device runs (default on CUDA "
+                             f"min(4, CPUs − 1) = {gpu_feeding_workers()}; on the CPU 0: decoding in this process, "
+                             "which leaves the cores to the network)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto = bf16 on CUDA, exact fp32 elsewhere")
     parser.add_argument("--compile", action="store_true",
                         help="compile the network once per image size (torch.compile): for many images of one size")
 
 
-def default_workers() -> int:
+def gpu_feeding_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
@@ -49,6 +49,13 @@ def batch_size(args: argparse.Namespace, device: torch.device) -> int:
     if args.batch_size is not None:
         return int(args.batch_size)
     return 8 if device.type == "cuda" else 1
+
+
+def decode_workers(args: argparse.Namespace, device: torch.device) -> int:
+    """--workers, or its default for ``device``: processes that keep a GPU fed; none on the CPU."""
+    if args.workers is not None:
+        return int(args.workers)
+    return gpu_feeding_workers() if device.type == "cuda" else 0
 
 
 def non_negative_count(text: str) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from fcn_viewer.cli.common import (
-    add_batch_arguments, add_model_arguments, batch_size, load_from_args, positive_count,
+    add_batch_arguments, add_model_arguments, batch_size, decode_workers, load_from_args, positive_count,
 )
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.errors import DatasetError
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     evaluation = evaluate_models(
         models, dataset, args.tolerance, args.limit, print_progress,
-        batch_size=batch_size(args, device), workers=args.workers,
+        batch_size=batch_size(args, device), workers=decode_workers(args, device),
     )
     if evaluation.failures:
         print(f"{len(evaluation.failures)} of {count} image(s) skipped", file=sys.stderr)

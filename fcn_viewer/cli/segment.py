@@ -16,7 +16,13 @@ import numpy as np
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.batching import Decoded, Failed, load_batches
-from fcn_viewer.cli.common import add_batch_arguments, add_model_arguments, batch_size, load_from_args
+from fcn_viewer.cli.common import (
+    add_batch_arguments,
+    add_model_arguments,
+    batch_size,
+    decode_workers,
+    load_from_args,
+)
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.inference import Segmentation, Segmenter
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     failures = finished = 0
     pending: deque[_Job] = deque()  # reported in this order; their outputs held until written
     # the decoding processes start here, before the write threads (forking a process with threads is fragile)
-    batches = load_batches(images, load_image, lambda image: image.shape[:2], size, args.workers)
+    batches = load_batches(images, load_image, lambda image: image.shape[:2], size, decode_workers(args, segmenter.device))
     with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="fcn-viewer write") as writers:
         for batch in batches:
             if isinstance(batch, Failed):
