@@ -146,10 +146,10 @@ class Segmenter:
     def meta(self) -> ModelMeta:
         return self.loaded.meta
 
-    def moved_to(self, device: torch.device) -> Segmenter:
-        """A segmenter of the same model, precision and compile setting on ``device``. If making it fails
-        (e.g. out of memory), this one is untouched and still works."""
-        return Segmenter(self.loaded, device, self.max_pixels, self.precision, self.compiled)
+    def moved_to(self, device: torch.device, precision: Precision | None = None) -> Segmenter:
+        """A segmenter of the same model and compile setting on ``device``, at ``precision`` (default: this
+        one's). If making it fails (e.g. out of memory), this one is untouched and still works."""
+        return Segmenter(self.loaded, device, self.max_pixels, precision or self.precision, self.compiled)
 
     def segment(self, image: np.ndarray) -> Segmentation:
         """Runs every stage of the net on an H×W×3 uint8 RGB image in one forward pass.

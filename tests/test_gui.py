@@ -378,6 +378,8 @@ def test_settings_round_trip_into_a_new_window(
     first.state.set_palette("colorblind")
     first.choose_device("cpu")
     qtbot.waitUntil(lambda: not first.busy_now, timeout=WAIT_MS)
+    first.exact_action.setChecked(True)  # the worker runs a new segmenter at the chosen precision
+    qtbot.waitUntil(lambda: not first.busy_now and first.service._worker._segmenter.precision == "fp32", timeout=WAIT_MS)
     first.resize(1111, 700)
     first.close()
 
@@ -385,6 +387,7 @@ def test_settings_round_trip_into_a_new_window(
     assert second.state.options.opacity == 0.25 and second.toolbar.opacity.value() == 25
     assert second.state.options.palette == "colorblind"
     assert second.device_choice == "cpu"
+    assert second.exact_action.isChecked() and second.settings.exact_fp32
     assert second.settings.recent_files[0] == str(images[0])
     assert second.settings.last_folder == str(images[0].parent)
     assert second.initial_model() == ModelSource(path=tiny_weights)

@@ -34,7 +34,7 @@ from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
-from fcn_viewer.inference import device_available
+from fcn_viewer.inference import Precision, device_available
 from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
 
@@ -194,6 +194,11 @@ class MainWindow(QMainWindow):
             action.setEnabled(device_available(choice))
             action.triggered.connect(lambda _=False, c=choice: self.choose_device(c))
             self.device_menu.addAction(action)
+        self.device_menu.addSeparator()
+        self.exact_action = self.device_menu.addAction("Exact fp32 on the GPU (bf16 otherwise: faster)")
+        self.exact_action.setCheckable(True)
+        self.exact_action.setChecked(self.settings.exact_fp32)
+        self.exact_action.toggled.connect(self.choose_exact_fp32)
         self._fill_model_menu()
 
         menus.addMenu(self.classroom.menu)
@@ -442,7 +447,7 @@ class MainWindow(QMainWindow):
                 return
             source = ModelSource(entry=entry, allow_download=True)
             self._open_download_dialog(entry)
-        self._model_job = self.service.load_model(source, self.device_choice)
+        self._model_job = self.service.load_model(source, self.device_choice, self._precision())
         self._pending.add(self._model_job)
         self._update_busy(f"Loading model {source.label}…")
 
@@ -452,11 +457,22 @@ class MainWindow(QMainWindow):
         for action in self.device_actions.actions():
             action.setChecked(action.data() == choice)
         if self.model is not None or self._model_job in self._pending:
-            self._model_job = self.service.set_device(choice)
+            self._model_job = self.service.set_device(choice, self._precision())
             self._pending.add(self._model_job)
             self._update_busy(f"Moving the model to {choice}…")
         else:
             self.device_label.setText(f"device: {choice} (no model)")
+
+    def choose_exact_fp32(self, exact: bool) -> None:
+        """Runs the model (on a GPU) in exact fp32 or in bf16; the CPU always runs fp32."""
+        self.settings.exact_fp32 = exact
+        if self.model is not None or self._model_job in self._pending:
+            self._model_job = self.service.set_device(self.device_choice, self._precision())
+            self._pending.add(self._model_job)
+            self._update_busy("Switching precision…")
+
+    def _precision(self) -> Precision:
+        return "fp32" if self.settings.exact_fp32 else "auto"
 
     def _mark_device_in_use(self, device: str) -> None:
         for action in self.device_actions.actions():

@@ -131,6 +131,15 @@ class ViewerSettings:
         self._store.setValue("model/device", choice)
 
     @property
+    def exact_fp32(self) -> bool:
+        """Whether GPUs run the net in exact fp32 rather than bf16."""
+        return self._text("model/precision", "auto") == "fp32"
+
+    @exact_fp32.setter
+    def exact_fp32(self, exact: bool) -> None:
+        self._store.setValue("model/precision", "fp32" if exact else "auto")
+
+    @property
     def model(self) -> str:
         """The last model used: a registry name or a weights file path ('' if none yet)."""
         return self._text("model/source")

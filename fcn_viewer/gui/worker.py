@@ -15,7 +15,7 @@ from fcn_viewer.errors import DeviceError, FCNViewerError
 from fcn_viewer.gui.background import start_in_background
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.imageio import load_image
-from fcn_viewer.inference import Segmenter, release_device_memory, resolve_device
+from fcn_viewer.inference import Precision, Segmenter, release_device_memory, resolve_device
 from fcn_viewer.model.config import Variant
 from fcn_viewer.weights.download import DownloadCancelled, Progress
 from fcn_viewer.weights.loader import LoadedModel, load_entry, load_weights_file
@@ -65,10 +65,11 @@ def device_or_cpu(choice: str) -> tuple[torch.device, str]:
         return torch.device("cpu"), f"{error}: the model runs on the CPU instead."
 
 
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
+def describe_device(segmenter: Segmenter) -> str:
+    """Where and how the net runs, e.g. ``cuda (NVIDIA H100), bfloat16`` or ``cpu``."""
+    device = segmenter.device
+    where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
+    return where if segmenter.dtype == torch.float32 else f"{where}, {str(segmenter.dtype).removeprefix('torch.')}"
 
 
 class InferenceWorker(QObject):
@@ -91,13 +92,13 @@ class InferenceWorker(QObject):
         self._segmenter: Segmenter | None = None
         self._source: ModelSource | None = None
 
-    @Slot(int, object, str)
-    def load_model(self, job: int, source: ModelSource, device_choice: str) -> None:
+    @Slot(int, object, str, str)
+    def load_model(self, job: int, source: ModelSource, device_choice: str, precision: Precision) -> None:
         self.cancel_download.clear()
         device, note = device_or_cpu(device_choice)
         try:
             loaded = source.load(lambda p: self.downloadProgress.emit(job, p), self.cancel_download.is_set)
-            segmenter = Segmenter(loaded, device)
+            segmenter = Segmenter(loaded, device, precision=precision)
         except DownloadCancelled as error:
             self.cancelled.emit(job, str(error))
             return
@@ -106,24 +107,24 @@ class InferenceWorker(QObject):
             self.failed.emit(job, f"cannot load model {source.label}: {_reason(error)}")
             return
         self._use(segmenter, source)
-        self.modelReady.emit(job, ModelInfo(loaded.meta, source, describe_device(segmenter.device), note))
+        self.modelReady.emit(job, ModelInfo(loaded.meta, source, describe_device(segmenter), note))
 
-    @Slot(int, str)
-    def set_device(self, job: int, device_choice: str) -> None:
+    @Slot(int, str, str)
+    def set_device(self, job: int, device_choice: str, precision: Precision) -> None:
         current, source = self._segmenter, self._source
         if current is None or source is None:
             self.failed.emit(job, "no model is loaded: the device is used for the next model you load")
             return
         device, note = device_or_cpu(device_choice)
         try:
-            segmenter = current.moved_to(device)
+            segmenter = current.moved_to(device, precision)
         except Exception as error:  # e.g. out of GPU memory: the model stays where it was
             release_device_memory()
-            where = describe_device(current.device)
+            where = describe_device(current)
             self.failed.emit(job, f"cannot move the model to {device.type}: {_reason(error)}; it stays on {where}")
             return
         self._use(segmenter, source)
-        self.modelReady.emit(job, ModelInfo(current.meta, source, describe_device(segmenter.device), note))
+        self.modelReady.emit(job, ModelInfo(current.meta, source, describe_device(segmenter), note))
 
     def _use(self, segmenter: Segmenter, source: ModelSource) -> None:
         """Swaps in a ready segmenter; the previous model's device memory is given back."""
@@ -142,7 +143,7 @@ class InferenceWorker(QObject):
             started = time.perf_counter()
             segmentation = self._segmenter.segment(image)
             elapsed = (time.perf_counter() - started) * 1000
-            meta, device = self._segmenter.meta, describe_device(self._segmenter.device)
+            meta, device = self._segmenter.meta, describe_device(self._segmenter)
             result = ViewResult.build(path, segmentation, meta, elapsed, device)
         except FCNViewerError as error:
             self.failed.emit(job, str(error))
@@ -167,8 +168,8 @@ class InferenceService(QObject):
     failed = Signal(int, str)
     cancelled = Signal(int, str)
     downloadProgress = Signal(int, object)
-    _loadRequested = Signal(int, object, str)
-    _deviceRequested = Signal(int, str)
+    _loadRequested = Signal(int, object, str, str)
+    _deviceRequested = Signal(int, str, str)
     _segmentRequested = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -189,14 +190,15 @@ class InferenceService(QObject):
         self._last_job += 1
         return self._last_job
 
-    def load_model(self, source: ModelSource, device_choice: str) -> int:
+    def load_model(self, source: ModelSource, device_choice: str, precision: Precision = "auto") -> int:
         job = self._new_job()
-        self._loadRequested.emit(job, source, device_choice)
+        self._loadRequested.emit(job, source, device_choice, precision)
         return job
 
-    def set_device(self, device_choice: str) -> int:
+    def set_device(self, device_choice: str, precision: Precision = "auto") -> int:
+        """Moves the model to another device, or runs it at another precision (a new segmenter either way)."""
         job = self._new_job()
-        self._deviceRequested.emit(job, device_choice)
+        self._deviceRequested.emit(job, device_choice, precision)
         return job
 
     def segment(self, path: Path) -> int:
