@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         self.exact_action = self.device_menu.addAction("Exact fp32 on the GPU (bf16 otherwise: faster)")
         self.exact_action.setCheckable(True)
         self.exact_action.setChecked(self.settings.exact_fp32)
+        self.exact_action.setEnabled(device_available("cuda"))  # elsewhere the net always runs in fp32
         self.exact_action.toggled.connect(self.choose_exact_fp32)
         self._fill_model_menu()
 
