@@ -102,11 +102,15 @@ def resolve_precision(choice: Precision, device: torch.device) -> torch.dtype:
 
 
 def configure_cuda(dtype: torch.dtype) -> None:
-    """cuDNN autotuning on; TF32 off when fp32 was asked for, so 'fp32' means exact fp32."""
+    """cuDNN autotuning on; for fp32, TF32 off, so 'fp32' means exact fp32.
+
+    The switches are process-wide and never turned back on: bf16 and fp16 nets do not use TF32, so a
+    bf16 segmenter made later (say, for the viewer's comparison) cannot make an fp32 one inexact.
+    """
     torch.backends.cudnn.benchmark = True
-    exact = dtype == torch.float32
-    torch.backends.cudnn.allow_tf32 = not exact
-    torch.backends.cuda.matmul.allow_tf32 = not exact
+    if dtype == torch.float32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 class Segmenter:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fcn_viewer.errors import DeviceError
-from fcn_viewer.inference import Segmenter, downscale, resolve_precision
+from fcn_viewer.inference import Segmenter, configure_cuda, downscale, resolve_precision
 from fcn_viewer.weights.loader import LoadedModel, load_weights_file
 from tests.helpers import gradient_image, random_model, tiny_meta, tiny_paper_config
 
@@ -127,3 +127,15 @@ def test_a_compiled_segmenter_gives_the_eager_result(tiny_weights: Path) -> None
         result = compiled.segment(image)
         for name, tensor in eager.outputs.tensors.items():
             torch.testing.assert_close(result.outputs.tensors[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_exact_fp32_on_cuda_turns_tf32_off_and_bf16_never_turns_it_back_on() -> None:
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark
+    try:
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = True, True, False
+        configure_cuda(torch.float32)
+        configure_cuda(torch.bfloat16)
+        assert (cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark) == (False, False, True)
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = saved
