@@ -13,7 +13,7 @@ from PIL import Image
 
 from fcn_viewer.data.folder import SegmentationFolder
 from fcn_viewer.errors import DatasetError
-from fcn_viewer.train.augment import AugmentConfig, augment_pair
+from fcn_viewer.train.augment import AugmentConfig, ResidentSplit, augment_batch
 from tests.helpers import CAMVID, requires_camvid
 
 
@@ -68,6 +68,15 @@ def _coded_pair(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(image), torch.from_numpy(label)
 
 
+def augment_pair(
+    image: torch.Tensor, label: torch.Tensor, config: AugmentConfig, generator: torch.Generator, ignore_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One photo through the batched augmentation."""
+    split = ResidentSplit.stack([(image, label)], ignore_index)
+    pixels, labels = augment_batch(split, torch.tensor([0]), config, generator, ignore_index)
+    return pixels[0], labels[0]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_augmentation_keeps_image_and_label_aligned(seed: int) -> None:
     image, label = _coded_pair(seed)
@@ -99,3 +108,23 @@ def test_photometric_jitter_changes_only_the_image() -> None:
     a = augment_pair(image, label, plain, torch.Generator().manual_seed(3), 11)
     b = augment_pair(image, label, jitter, torch.Generator().manual_seed(3), 11)
     assert torch.equal(a[1], b[1]) and not torch.equal(a[0], b[0])
+
+
+def test_a_batch_of_photos_of_different_sizes_keeps_each_photo_with_its_own_label() -> None:
+    pairs = [_coded_pair(seed) for seed in range(3)]
+    pairs[1] = (pairs[1][0][:, :64, :80], pairs[1][1][:64, :80])  # a smaller photo: padded in the split
+    split = ResidentSplit.stack(pairs, 11)
+    config = AugmentConfig(crop=40, min_scale=1.0, max_scale=1.0, flip=False, brightness=0, contrast=0, saturation=0)
+    pixels, labels = augment_batch(split, torch.tensor([2, 1, 0]), config, torch.Generator().manual_seed(5), 11)
+    assert pixels.shape == (3, 3, 40, 40) and labels.shape == (3, 40, 40)
+    valid = labels != 11
+    assert torch.equal(torch.round(pixels[:, 0] * 255 / 20).long()[valid], labels[valid])
+    assert valid.float().mean() > 0.9  # at scale 1 a 40-px crop fits inside every photo
+
+
+def test_a_seeded_generator_draws_the_same_batch_again() -> None:
+    split = ResidentSplit.stack([_coded_pair(seed) for seed in range(4)], 11)
+    config = AugmentConfig(crop=32)
+    first = augment_batch(split, torch.tensor([3, 0]), config, torch.Generator().manual_seed(9), 11)
+    second = augment_batch(split, torch.tensor([3, 0]), config, torch.Generator().manual_seed(9), 11)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])

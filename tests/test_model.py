@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.model import FCNConfig, build_fcn, compact_config, vgg16_config
+from fcn_viewer.model.config import paper_crops
 from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.upsample import bilinear_kernel, bilinear_upsample, bilinear_weight
 from tests.helpers import random_model, tiny_compact_config, tiny_paper_config
@@ -216,3 +217,41 @@ def test_folding_batchnorm_keeps_every_stage_tensor() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     for name, tensor in before.tensors.items():
         assert torch.allclose(tensor, after.tensors[name], atol=1e-3, rtol=1e-4), name
+
+
+def test_crop_offsets_derived_from_the_geometry_are_the_reference_ones_for_a_7x7_fc6() -> None:
+    crops = paper_crops(7)
+    assert (crops.score_pool4, crops.score_pool3, crops.stage) == (5, 9, {"32s": 19, "16s": 27, "8s": 31})
+    assert (paper_crops(5).score_pool4, paper_crops(5).score_pool3, paper_crops(5).stage["8s"]) == (3, 5, 63)
+    with pytest.raises(ValueError, match="fc6 kernel 9"):
+        paper_crops(9)
+
+
+@pytest.mark.parametrize("fc6_kernel", [5, 7])
+@pytest.mark.parametrize("path", ["score_fr", "score_pool4", "score_pool3"])
+def test_derived_crops_centre_the_response_to_a_dot_on_the_dot(fc6_kernel: int, path: str) -> None:
+    """With equal positive weights every layer spreads a dot symmetrically, so the final response
+    through one score layer alone is centred on the dot when its crops align the maps; a crop one
+    cell off would move it by a stride (8 px or more)."""
+    config = FCNConfig(variant="fcn8s", num_classes=2, widths=(2, 2, 2, 2, 2), depths=(1, 1, 1, 1, 1),
+                       fc_width=2, fc6_kernel=fc6_kernel, dropout=0.0)
+    model = build_fcn(config)
+    dot = torch.zeros(1, 3, 512, 544)
+    dot[..., 250, 270] = 1.0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                silent = name.startswith("score") and name != path
+                module.weight.fill_(0.0 if silent else 0.1)
+                if module.bias is not None:
+                    module.bias.zero_()
+        response = model.forward_stages(dot).logits("8s")[0, 0].double()
+    rows, columns = torch.meshgrid(torch.arange(512.0), torch.arange(544.0), indexing="ij")
+    centre = (float((response * rows).sum() / response.sum()), float((response * columns).sum() / response.sum()))
+    assert abs(centre[0] - 250) < 3 and abs(centre[1] - 270) < 3, centre
+
+
+def test_paper_geometry_needs_an_fc6_the_skip_maps_can_hold() -> None:
+    for kernel in (3, 9):
+        with pytest.raises(ValueError, match=f"fc6 kernel {kernel}"):
+            FCNConfig(fc6_kernel=kernel)

@@ -18,9 +18,10 @@ from fcn_viewer.evaluation import EvaluatedModel, ImageScores, evaluate_model, e
 from fcn_viewer.ground_truth import find_label, ignore_index_for, score_mask
 from fcn_viewer.image_analysis import GroundTruth, analyse
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.model import FCNConfig, FCNOutputs
+from fcn_viewer.model import FCNConfig, FCNOutputs, build_fcn
 from fcn_viewer.render import boundaries, colorize
 from fcn_viewer.teaching import fusion_steps, step_pixels
+from fcn_viewer.train.trainer import TrainConfig
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
 from tests.test_evaluate import make_dataset
@@ -52,6 +53,18 @@ def test_the_paper_fcn8s_path_has_the_reference_crops_and_shapes() -> None:
     assert "offset 31" in steps[10].caption and "568×568" in steps[10].caption
     assert steps[4].heading == "pool4-fused · fuse_pool4 · 5×34×34"
     assert [s.short for s in steps][:4] == ["conv7", "×2", "crop @5", "+ pool4"]
+
+
+def test_the_bundled_recipe_shows_a_visible_crop_at_every_crop_step() -> None:
+    """The bundled family's design (compact widths, paper geometry): Step-Through crops are real."""
+    config = TrainConfig(data=Path("."), out=Path(".")).fcn_config()
+    with torch.no_grad():
+        outputs = build_fcn(config).forward_stages(torch.zeros(1, 3, 360, 480))
+    steps = fusion_steps(outputs)
+    crops = [step.crop for step in steps if step.crop is not None]
+    assert [(c.source, c.offset) for c in crops] == [("score_pool4", 5), ("score_pool3", 9), ("upscore8", 31)]
+    for crop in crops:  # something is cut off on both axes
+        assert crop.source_size[0] > crop.size[0] and crop.source_size[1] > crop.size[1]
 
 
 def test_a_compact_net_trims_the_upsampled_map_at_offset_zero() -> None:

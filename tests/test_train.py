@@ -20,6 +20,7 @@ from fcn_viewer.train.trainer import (
     _StageLogits,
     initialise_from,
     median_frequency_weights,
+    one_cycle_lr,
     stage_loss,
     train,
 )
@@ -45,7 +46,8 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 def _config(data: Path, out: Path, **changes: object) -> TrainConfig:
     base = TrainConfig(data=data, out=out, variant="fcn8s", widths=(4, 4, 8, 8, 8), depths=(1, 1, 1, 1, 1),
-                       fc_width=16, epochs=2, batch_size=2, crop=32, val_every=1, device="cpu", amp="off")
+                       fc_width=16, fc6_kernel=3, padding="same", epochs=2, batch_size=2, crop=32, val_every=1,
+                       device="cpu", amp="off")
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -106,6 +108,31 @@ def test_finer_net_starts_from_the_coarser_one(tiny_dataset: Path, tmp_path: Pat
     assert not fine.score_pool4.weight.detach().any()
     source = torch.load(coarse.run_dir / "last.pt", weights_only=True)["model"]
     assert torch.equal(fine.fc6.weight, source["fc6.weight"])
+
+
+def test_a_time_budget_ends_training_and_exports_a_net_with_the_paper_crops(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    config = _config(tiny_dataset, tmp_path / "run", padding="paper", fc6_kernel=7, epochs=10_000, val_every=10_000,
+                     time_budget_min=0.05)
+    result = train(config)
+    assert result.finished and 1 <= result.epoch < 10_000
+    assert "val_miou_8s" in result.history[-1]  # the last epoch is validated
+    assert result.history[-1]["lr"] < config.lr  # past the peak of the schedule
+    path = export_run(result.run_dir, tmp_path / "camvid-fcn8s.safetensors", "camvid-fcn8s", "FCN-8s", "camvid")
+    loaded = load_weights_file(path)
+    with torch.no_grad():
+        outputs = loaded.model.forward_stages(torch.zeros(1, 3, 40, 48))
+    assert [(c.source, c.offset) for c in outputs.crops if c.source.startswith(("score", "upscore8"))] == [
+        ("score_pool4", 5), ("score_pool3", 9), ("upscore8", 31)]
+
+
+def test_the_one_cycle_schedule_warms_up_then_anneals() -> None:
+    assert one_cycle_lr(0.0, 1.0) == pytest.approx(1 / 25)
+    assert one_cycle_lr(0.05, 1.0) == pytest.approx(1.0)
+    assert one_cycle_lr(1.0, 1.0) == pytest.approx(1 / 25 / 1e4)
+    values = [one_cycle_lr(p / 100, 1.0) for p in range(5, 101)]
+    assert values == sorted(values, reverse=True)
 
 
 def test_median_frequency_weights_by_hand() -> None:

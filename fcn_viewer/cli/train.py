@@ -38,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--depths", type=_ints, default=TrainConfig.depths)
     parser.add_argument("--fc-width", type=int, default=TrainConfig.fc_width)
     parser.add_argument("--fc6-kernel", type=int, default=TrainConfig.fc6_kernel)
+    parser.add_argument("--padding", choices=("paper", "same"), default=TrainConfig.padding,
+                        help="compact nets: 'paper' = conv1_1 padded by 100, valid fc6, offset crops (default); "
+                             "'same' = every crop at offset 0")
     parser.add_argument("--num-classes", type=int, help="default: 11 for CamVid, 21 for a VOCdevkit folder")
     parser.add_argument("--ignore-index", type=int, help="void label: default 11 for CamVid, 255 for VOC")
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -58,6 +61,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--init", type=Path, help="initialise from a checkpoint (.pt) or weights file")
     parser.add_argument("--val-every", type=int, default=TrainConfig.val_every)
     parser.add_argument("--time-limit", type=float, help="minutes; stop cleanly after the epoch that passes it")
+    parser.add_argument("--time-budget", type=float,
+                        help="minutes per net: the schedule follows elapsed time instead of epochs, and training "
+                             "ends when the budget is spent (--epochs is then a maximum)")
     parser.add_argument("--export", type=Path, help="when finished, write <prefix>-<variant>.safetensors here")
     parser.add_argument("--export-prefix", help="model name prefix: default 'camvid', or 'voc' for VOC")
     parser.set_defaults(run=run)
@@ -74,11 +80,12 @@ def run(args: argparse.Namespace) -> int:
     base = TrainConfig(
         data=args.data, out=args.out, variant="fcn8s" if args.variant == "family" else args.variant,
         arch=args.arch, num_classes=num_classes, ignore_index=ignore_index, widths=args.widths,
-        depths=args.depths, fc_width=args.fc_width, fc6_kernel=args.fc6_kernel, epochs=args.epochs[0],
+        depths=args.depths, fc_width=args.fc_width, fc6_kernel=args.fc6_kernel, padding=args.padding,
+        epochs=args.epochs[0],
         batch_size=args.batch_size, crop=args.crop, min_scale=args.scale[0], max_scale=args.scale[-1], lr=args.lr,
         weight_decay=args.weight_decay, aux_weights=args.aux, class_weight_cap=args.class_weight_cap,
         seed=args.seed, device=args.device, amp=args.amp, init=args.init, val_every=args.val_every,
-        time_limit_min=args.time_limit,
+        time_limit_min=args.time_limit, time_budget_min=args.time_budget,
     )
     command = "fcn-viewer " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "fcn-viewer train ..."
     if args.variant == "family":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fcn_viewer.model.config import PAPER_CROPS, PAPER_STAGE_CROPS, FCNConfig
+from fcn_viewer.model.config import PAPER_PADDING, FCNConfig
 from fcn_viewer.model.outputs import Crop, FCNOutputs
 from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
 
@@ -28,7 +28,7 @@ class FCN(nn.Module):
         in_channels = 3
         for block, (width, depth) in enumerate(zip(config.widths, config.depths), start=1):
             for layer in range(1, depth + 1):
-                pad = 100 if paper and block == 1 and layer == 1 else 1
+                pad = PAPER_PADDING if paper and block == 1 and layer == 1 else 1
                 conv = nn.Conv2d(in_channels, width, 3, padding=pad, bias=not config.batch_norm)
                 self.add_module(f"conv{block}_{layer}", conv)
                 if config.batch_norm:
@@ -147,7 +147,7 @@ class FCN(nn.Module):
         final_layer = FINAL_LAYER[config.fusion]
         coarse = t[{"32s": "score_fr", "16s": "fuse_pool4", "8s": "fuse_pool3"}[own_stage]]
         t[final_layer] = getattr(self, final_layer)(coarse)
-        offset = PAPER_CROPS[config.fusion][final_layer] if config.padding == "paper" else 0
+        offset = config.paper_crops.stage[own_stage] if config.padding == "paper" else 0
         t[f"logits_{own_stage}"] = self._crop(t, final_layer, f"logits_{own_stage}", offset, (height, width), crops)
         out.upsampling[own_stage] = final_layer
 
@@ -164,7 +164,7 @@ class FCN(nn.Module):
         """Align the ×2 upsampled scores with a skip's scores by cropping, then sum them."""
         if self.config.padding == "paper":
             # The reference nets crop the (larger) skip scores to the upsampled map.
-            offset = PAPER_CROPS[self.config.fusion][skip]
+            offset = getattr(self.config.paper_crops, skip)
             size = tuple(t[upsampled].shape[-2:])
             t[f"{skip}c"] = self._crop(t, skip, f"{skip}c", offset, size, crops)
             return t[upsampled] + t[f"{skip}c"]
@@ -181,7 +181,7 @@ class FCN(nn.Module):
         factor = {"32s": 32, "16s": 16}[stage]
         if self.config.padding == "paper":
             upsampled = bilinear_upsample(t[source], factor)
-            offset = PAPER_STAGE_CROPS[stage]
+            offset = self.config.paper_crops.stage[stage]
         else:
             upsampled = bilinear_upsample(t[source], factor, padding=factor // 2)
             offset = 0

@@ -91,6 +91,7 @@ def _finite(value: Any) -> Any:
 
 def _config_args(stored: dict[str, Any]) -> dict[str, Any]:
     args = dict(stored)
+    args.setdefault("padding", "same")  # checkpoints from before the paper geometry became the default
     for key in ("data", "out", "init"):
         if args.get(key) is not None:
             args[key] = Path(args[key])

@@ -24,9 +24,9 @@ from torch import nn
 from fcn_viewer.data import open_dataset
 from fcn_viewer.errors import WeightsError
 from fcn_viewer.metrics import ConfusionMatrix
-from fcn_viewer.model.config import FCNConfig, Variant, compact_config, vgg16_config
+from fcn_viewer.model.config import FCNConfig, Padding, Variant, compact_config, vgg16_config
 from fcn_viewer.model.fcn import FCN, build_fcn
-from fcn_viewer.train.augment import AugmentConfig, augment_pair
+from fcn_viewer.train.augment import AugmentConfig, ResidentSplit, augment_batch
 from fcn_viewer.train.checkpoint import load_checkpoint, save_checkpoint
 from fcn_viewer.train.progress import ProgressLine
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, Preprocessing
@@ -44,10 +44,13 @@ class TrainConfig:
     arch: Arch = "compact"
     num_classes: int = 11
     ignore_index: int = 11
+    # The bundled family: compact widths in the paper's geometry (conv1_1 padded by 100, ceil
+    # pooling, valid 7×7 fc6), so its crops are the reference 5, 9 / 19, 27, 31.
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
-    depths: tuple[int, ...] = (1, 2, 2, 3, 3)
-    fc_width: int = 512
-    fc6_kernel: int = 3
+    depths: tuple[int, ...] = (2, 2, 3, 3, 3)
+    fc_width: int = 256
+    fc6_kernel: int = 7
+    padding: Padding = "paper"
     epochs: int = 100
     batch_size: int = 8
     crop: int = 320
@@ -63,6 +66,9 @@ class TrainConfig:
     init: Path | None = None
     val_every: int = 5
     time_limit_min: float | None = None
+    # Train for this many minutes instead of a number of epochs: the learning rate follows the
+    # one-cycle schedule over the elapsed share of the budget, and the run ends when it is spent.
+    time_budget_min: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def fcn_config(self) -> FCNConfig:
@@ -75,6 +81,7 @@ class TrainConfig:
             depths=tuple(self.depths),
             fc_width=self.fc_width,
             fc6_kernel=self.fc6_kernel,
+            padding=self.padding,
         )
 
     def preprocessing(self) -> Preprocessing:
@@ -217,6 +224,7 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     weights = median_frequency_weights([p[1] for p in train_pairs], config.num_classes, config.ignore_index,
                                        config.class_weight_cap) if config.class_weight_cap > 0 else None
 
+    resident = ResidentSplit.stack(train_pairs, config.ignore_index).to(device)
     model = build_fcn(config.fcn_config()).to(device).to(memory_format=torch.channels_last)
     run_dir = config.run_dir
     last = run_dir / "last.pt"
@@ -224,16 +232,13 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
     steps_per_epoch = max(1, len(train_pairs) // (config.batch_size * world))
     total_steps = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.05, anneal_strategy="cos"
-    )
-    start_epoch, history = 0, []
+    start_epoch, step_count, trained_seconds, history = 0, 0, 0.0, []
     if last.exists():
         state = load_checkpoint(last)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
+        step_count, trained_seconds = int(state["step"]), float(state["trained_seconds"])
     elif config.init is not None:
         initialise_from(model, config.init)
 
@@ -246,8 +251,19 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     class_weights = weights.to(device) if weights is not None else None
     augment = AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale)
     deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
+    budget = config.time_budget_min * 60 if config.time_budget_min else None
+    if budget is not None and world > 1:
+        raise ValueError("a time budget trains in one process: ranks would stop at different epochs")
+    session_start = time.monotonic() - trained_seconds
+
+    def progress() -> float:
+        """How far through the schedule: steps done, or the share of the time budget spent."""
+        if budget is not None:
+            return min(1.0, (time.monotonic() - session_start) / budget)
+        return min(1.0, step_count / total_steps)
 
     epoch = start_epoch
+    budget_spent = False
     for epoch in range(start_epoch + 1, config.epochs + 1):
         model.train()
         # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
@@ -261,24 +277,26 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         started = time.perf_counter()
         for step in range(steps_per_epoch):
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            images, labels = zip(*(augment_pair(*train_pairs[i], augment, generator, config.ignore_index) for i in batch))
-            x = preprocessing.normalize(torch.stack(images).to(device, non_blocking=True)).contiguous(
-                memory_format=torch.channels_last)
-            y = torch.stack(labels).to(device, non_blocking=True)
+            images, y = augment_batch(resident, batch, augment, generator, config.ignore_index)
+            x = preprocessing.normalize(images).contiguous(memory_format=torch.channels_last)
+            learning_rate = one_cycle_lr(progress(), config.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
             with torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext():
                 stage_logits = trainable(x)
             loss = stage_loss(stage_logits, y, stage_weights, class_weights, config.ignore_index)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
+            step_count += 1
             losses.append(loss.item())
             bar.update(step + 1, f"loss {np.mean(losses[-20:]):.3f}")
+        budget_spent = budget is not None and progress() >= 1.0
         record: dict[str, Any] = {
-            "variant": config.variant, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+            "variant": config.variant, "epoch": epoch, "lr": learning_rate,
             "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - started,
         }
-        if rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs):
+        if rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs or budget_spent):
             record.update({f"val_miou_{s}": v for s, v in validate(
                 model, val_pairs, preprocessing, device, config.num_classes, config.ignore_index).items()})
             print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
@@ -286,16 +304,26 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         history.append(record)
         if rank == 0:
             save_checkpoint(last, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "step": step_count, "trained_seconds": time.monotonic() - session_start,
                 "history": history, "config": _plain(asdict(config)), "command": command,
             })
             write_log(run_dir / "log.csv", history)
-        if time.monotonic() > deadline and epoch < config.epochs:
+        if budget_spent or (time.monotonic() > deadline and epoch < config.epochs):
             break
     if world > 1:
         dist.barrier()
-    return RunResult(run_dir, epoch >= config.epochs, epoch, history)
+    return RunResult(run_dir, epoch >= config.epochs or budget_spent, epoch, history)
+
+
+def one_cycle_lr(progress: float, peak: float, warmup: float = 0.05) -> float:
+    """The one-cycle learning rate at a share ``progress`` of training: a linear warm-up from peak/25
+    to ``peak`` over the first ``warmup``, then a cosine down to peak/250 000 (PyTorch's OneCycleLR)."""
+    start, end = peak / 25, peak / 25 / 1e4
+    if progress < warmup:
+        return start + (peak - start) * progress / warmup
+    cosine = (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup))) / 2
+    return end + (peak - end) * cosine
 
 
 def stage_loss(
