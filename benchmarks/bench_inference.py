@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import resource
 import statistics
 import time
@@ -35,7 +36,9 @@ from fcn_viewer.imageio import list_images
 from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
 from fcn_viewer.model import build_fcn, vgg16_config
 from fcn_viewer.weights.loader import LoadedModel, load_entry
-from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta
+from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
+from fcn_viewer.train.trainer import TrainConfig
+from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta, Preprocessing
 from fcn_viewer.weights.registry import entry
 
 # Dense bf16 tensor-core peaks (TFLOP/s) for the fraction-of-peak figure.
@@ -54,6 +57,14 @@ def paper_fcn8s() -> LoadedModel:
 
 def bundled_fcn8s() -> LoadedModel:
     return load_entry(entry("camvid-fcn8s"))
+
+
+def recipe_fcn8s() -> LoadedModel:
+    """The bundled family's recipe (``fcn-viewer train`` defaults) with random weights: its speed before training."""
+    config = TrainConfig(data=Path("."), out=Path(".")).fcn_config()
+    meta = ModelMeta("recipe-fcn8s", "recipe FCN-8s (compact, paper geometry)", config, CAMVID_CLASSES,
+                     CAMVID_PALETTE, Preprocessing())
+    return LoadedModel(build_fcn(config), meta, "random")
 
 
 def timed_alternately(
@@ -106,7 +117,8 @@ def photos(size: tuple[int, int], count: int) -> np.ndarray:
 
 
 def bench(loaded: LoadedModel, size: tuple[int, int], device: torch.device, batch: int, runs: int,
-          precision: Precision, compile: bool) -> None:
+          precision: Precision, compile: bool) -> dict[str, object]:
+    """Times one net, prints its figures and returns them (for ``--json``)."""
     height, width = size
     name = loaded.meta.title
     images = photos(size, batch)
@@ -156,10 +168,18 @@ def bench(loaded: LoadedModel, size: tuple[int, int], device: torch.device, batc
           f"   speed-up ×{base_batch_time / batch_time:.2f}")
     print(f"  argmax agreement with the fp32 baseline: {100 * agreement:.2f} % of the pixels of {batch} images")
     print(f"  {flops / 1e9:.1f} GFLOP per image (all stages); {memory}")
+    figures: dict[str, object] = {
+        "net": name, "size": [height, width], "device": device_name(device), "dtype": dtype, "compiled": compile,
+        "batch1_p50_ms": p50, "batch1_p95_ms": p95, "baseline_batch1_p50_ms": b50, "speedup_batch1": b50 / p50,
+        "batch": batch, "images_per_s": batch / batch_time, "baseline_images_per_s": batch / base_batch_time,
+        "argmax_agreement_with_fp32_baseline": agreement, "gflop_per_image": flops / 1e9, "memory": memory,
+    }
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in device_name(device)), None)
     if peak is not None:
         achieved = flops * batch / batch_time / 1e12
         print(f"  batch {batch}: {achieved:.0f} TFLOP/s = {100 * achieved / peak:.1f} % of the {peak:.0f} TFLOP/s bf16 peak")
+        figures |= {"tflops_batch": achieved, "share_of_bf16_peak": achieved / peak}
+    return figures
 
 
 def device_name(device: torch.device) -> str:
@@ -172,22 +192,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto = CPU, then CUDA too when available")
-    parser.add_argument("--nets", choices=("all", "paper", "bundled"), default="all")
+    parser.add_argument("--nets", choices=("all", "paper", "bundled", "recipe"), default="all",
+                        help="recipe = the bundled recipe with random weights (its speed before it is trained)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batch", type=int, help="throughput batch (default 32 on CUDA, 4 on CPU)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto = bf16 on CUDA, fp32 on the CPU")
     parser.add_argument("--compile", action="store_true", help="torch.compile the pass (CUDA graphs on CUDA)")
+    parser.add_argument("--size", type=_size, help="HxW for both nets (default 360x480 bundled, 500x500 paper)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     args = parser.parse_args()
+    results: list[dict[str, object]] = []
     devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
         devices.append(torch.device("cuda"))
     for device in devices:
         batch = args.batch or (32 if device.type == "cuda" else 4)
         if args.nets in ("all", "bundled"):
-            bench(bundled_fcn8s(), (360, 480), device, batch, args.runs, args.precision, args.compile)
+            results.append(bench(bundled_fcn8s(), args.size or (360, 480), device, batch, args.runs, args.precision,
+                                 args.compile))
+        if args.nets == "recipe":
+            results.append(bench(recipe_fcn8s(), args.size or (360, 480), device, batch, args.runs, args.precision,
+                                 args.compile))
         if args.nets in ("all", "paper"):
             runs = args.runs if device.type == "cuda" else max(5, args.runs // 2)
-            bench(paper_fcn8s(), (500, 500), device, batch, runs, args.precision, args.compile)
+            results.append(bench(paper_fcn8s(), args.size or (500, 500), device, batch, runs, args.precision,
+                                 args.compile))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _size(text: str) -> tuple[int, int]:
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
 
 
 if __name__ == "__main__":

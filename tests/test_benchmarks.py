@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from benchmarks import bench_inference
-from fcn_viewer.weights.loader import LoadedModel
+from fcn_viewer.weights.loader import LoadedModel, load_weights_file
 from tests.helpers import random_model, tiny_meta, tiny_paper_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_inference_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -18,3 +25,30 @@ def test_the_inference_benchmark_prints_every_figure(capsys: pytest.CaptureFixtu
     for figure in ("batch 1   optimised p50", "baseline p50", "speed-up ×", "batch 2", "img/s",
                    "argmax agreement with the fp32 baseline: 100.00 %", "GFLOP per image"):
         assert figure in out
+
+
+def test_the_gpu_session_script_runs_end_to_end_on_the_cpu_with_smoke(tmp_path: Path) -> None:
+    """`device_run.py --smoke`: train the family at once, export, evaluate and benchmark, all on the CPU."""
+    out = tmp_path / "smoke"
+    command = [sys.executable, str(ROOT / "benchmarks" / "device_run.py"), "--smoke", "--out", str(out),
+               "--work", str(tmp_path / "work")]
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    returned = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert returned == ["log.txt", "models/camvid-fcn16s.safetensors", "models/camvid-fcn32s.safetensors",
+                        "models/camvid-fcn8s.safetensors", "report.json"]  # the device tool returns ≤ 8 files
+    report = json.loads((out / "report.json").read_text())
+    assert [(step["name"], step["status"]) for step in report["steps"]] == [
+        ("train", "ok"), ("evaluate", "ok"), ("bench-0", "ok")]
+    assert set(report["models"]) == {"camvid-fcn32s", "camvid-fcn16s", "camvid-fcn8s"}
+    for name, model in report["models"].items():
+        assert model["config"]["padding"] == "paper" and model["metrics"]["val"], name
+        assert model["provenance"]["command"].startswith("fcn-viewer train")
+    assert all(report["training"][variant] for variant in ("fcn32s", "fcn16s", "fcn8s"))
+    assert report["evaluate"]["images"] == 2
+    nets = [result["net"] for result in report["benchmarks"][0]["results"]]
+    assert nets == ["FCN-8s CamVid (compact)", "paper FCN-8s (VGG16)"]
+    loaded = load_weights_file(out / "models" / "camvid-fcn8s.safetensors")
+    with torch.no_grad():
+        crops = loaded.model.forward_stages(torch.zeros(1, 3, 40, 48)).crops
+    assert [c.offset for c in crops if c.source in ("score_pool4", "score_pool3", "upscore8")] == [5, 9, 31]
