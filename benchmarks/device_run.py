@@ -76,7 +76,7 @@ def smoke_plan(data: Path) -> Plan:
     recipe = ("--crop", "32", "--scale", "0.75,1.25", "--batch-size", "2", "--widths", "4,4,8,8,8",
               "--depths", "1,1,1,1,1", "--fc-width", "8")
     bench = (("--device", "cpu", "--nets", "all", "--runs", "2", "--batch", "2", "--size", "40x48"),)
-    return Plan(data, "cpu", 0.05, recipe, 1000, 60, bench, 60, 110)
+    return Plan(data, "cpu", 0.05, recipe, 1000, 60, bench, 120, 240)
 
 
 @dataclass
@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="output folder (report.json, log.txt, models/)")
     parser.add_argument("--work", type=Path, help="scratch folder for checkpoints and step logs (default: a new temp folder)")
     parser.add_argument("--data", type=Path, default=LOCAL_CAMVID, help="CamVid in the SegNet layout")
-    parser.add_argument("--smoke", action="store_true", help="tiny end-to-end run on the CPU (under 2 minutes)")
+    parser.add_argument("--smoke", action="store_true", help="tiny end-to-end run on the CPU (about a minute on an idle 2-core machine)")
     parser.add_argument("--prepare", action="store_true", help="copy CamVid and fetch wheels for the GPU machine")
     parser.add_argument("--train-minutes", type=float, help="override the training budget per net")
     args = parser.parse_args()
