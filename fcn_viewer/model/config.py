@@ -109,10 +109,10 @@ def compact_config(
 
 
 __all__ = [
-    "FCNConfig",
     "PAPER_CROPS",
     "PAPER_STAGE_CROPS",
     "VARIANTS",
+    "FCNConfig",
     "Variant",
     "compact_config",
     "vgg16_config",

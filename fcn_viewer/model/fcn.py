@@ -186,7 +186,7 @@ class FCN(nn.Module):
             upsampled = bilinear_upsample(t[source], factor, padding=factor // 2)
             offset = 0
         name = f"bilinear{factor}({source})"
-        crops.append(Crop(name, f"logits_{stage}", offset, tuple(upsampled.shape[-2:]), size))
+        crops.append(Crop(name, f"logits_{stage}", offset, _size(upsampled), size))
         return upsampled[..., offset : offset + size[0], offset : offset + size[1]]
 
     @staticmethod
@@ -205,10 +205,15 @@ class FCN(nn.Module):
                 f"cannot crop {source} {tuple(tensor.shape[-2:])} at offset {offset} to {(h, w)}: "
                 "the input is too small for this network"
             )
-        crops.append(Crop(source, result, offset, tuple(tensor.shape[-2:]), (h, w)))
+        crops.append(Crop(source, result, offset, _size(tensor), (h, w)))
         return tensor[..., offset : offset + h, offset : offset + w]
 
 
 def build_fcn(config: FCNConfig) -> FCN:
     """Builds an FCN (random init) in eval mode."""
     return FCN(config).eval()
+
+
+def _size(tensor: torch.Tensor) -> tuple[int, int]:
+    """(height, width) of an N×C×H×W tensor."""
+    return int(tensor.shape[-2]), int(tensor.shape[-1])

@@ -179,7 +179,8 @@ def initialise_from(model: FCN, path: Path) -> list[str]:
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases, BatchNorm and the (bilinear-initialised) deconvolutions."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         plain = parameter.ndim <= 1 or name.split(".")[-2].startswith("upscore")
         (no_decay if plain else decay).append(parameter)
@@ -261,7 +262,8 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
         started = time.perf_counter()
         for step in range(steps_per_epoch):
             batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            images, labels = zip(*(augment_pair(*train_pairs[i], augment, generator, config.ignore_index) for i in batch))
+            pairs = (augment_pair(*train_pairs[i], augment, generator, config.ignore_index) for i in batch)  # type: ignore[call-arg]
+            images, labels = zip(*pairs)
             x = preprocessing.normalize(torch.stack(images).to(device, non_blocking=True)).contiguous(
                 memory_format=torch.channels_last)
             y = torch.stack(labels).to(device, non_blocking=True)
