@@ -10,12 +10,11 @@ from torch import nn
 
 from fcn_viewer.model.config import PAPER_CROPS, PAPER_STAGE_CROPS, FCNConfig
 from fcn_viewer.model.outputs import Crop, FCNOutputs
+from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGES, Stage
 from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
 
 ATONCE_POOL4_SCALE = 0.01
 ATONCE_POOL3_SCALE = 0.0001
-FINAL_LAYER = {"fcn32s": "upscore", "fcn16s": "upscore16", "fcn8s": "upscore8"}
-FINAL_STRIDE = {"fcn32s": 32, "fcn16s": 16, "fcn8s": 8}
 
 
 class FCN(nn.Module):
@@ -58,7 +57,8 @@ class FCN(nn.Module):
         if config.fusion == "fcn8s":
             self.score_pool3 = nn.Conv2d(config.widths[2], n, 1)
             self.upscore_pool4 = self._deconv(2)
-        setattr(self, FINAL_LAYER[config.fusion], self._deconv(FINAL_STRIDE[config.fusion]))
+        final = STAGES[FINAL_STAGE_OF_VARIANT[config.fusion]]
+        setattr(self, final.final_layer, self._deconv(final.stride))
         self.reset_parameters()
 
     def _deconv(self, factor: int) -> nn.ConvTranspose2d:
@@ -144,8 +144,8 @@ class FCN(nn.Module):
             t["fuse_pool3"] = self._fuse(t, "upscore_pool4", "score_pool3", crops)
 
         own_stage = config.stages[-1]
-        final_layer = FINAL_LAYER[config.fusion]
-        coarse = t[{"32s": "score_fr", "16s": "fuse_pool4", "8s": "fuse_pool3"}[own_stage]]
+        final_layer = STAGES[own_stage].final_layer
+        coarse = t[STAGES[own_stage].score_map]
         t[final_layer] = getattr(self, final_layer)(coarse)
         offset = PAPER_CROPS[config.fusion][final_layer] if config.padding == "paper" else 0
         t[f"logits_{own_stage}"] = self._crop(t, final_layer, f"logits_{own_stage}", offset, (height, width), crops)
@@ -174,11 +174,10 @@ class FCN(nn.Module):
         return t[f"{upsampled}c"] + t[skip]
 
     def _bilinear_stage(
-        self, t: dict[str, torch.Tensor], stage: str, size: tuple[int, int], crops: list[Crop]
+        self, t: dict[str, torch.Tensor], stage: Stage, size: tuple[int, int], crops: list[Crop]
     ) -> torch.Tensor:
         """Logits for a stage the net has no learned upsampling for: fixed bilinear, then crop."""
-        source = {"32s": "score_fr", "16s": "fuse_pool4"}[stage]
-        factor = {"32s": 32, "16s": 16}[stage]
+        source, factor = STAGES[stage].score_map, STAGES[stage].stride
         if self.config.padding == "paper":
             upsampled = bilinear_upsample(t[source], factor)
             offset = PAPER_STAGE_CROPS[stage]
