@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.device_choice import DEVICE_CHOICES, DEVICE_LABELS, DeviceChoice, is_device_choice
+from fcn_viewer.device_choice import DEVICE_CHOICES, DEVICE_LABELS, DeviceChoice
 from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
@@ -36,7 +36,7 @@ from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelLoader, SegmenterFactory, load_source
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
 from fcn_viewer.inference import Segmenter, device_available
-from fcn_viewer.view.options import PALETTES, DisplayOptions
+from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
 from fcn_viewer.weights.download import Progress
@@ -77,11 +77,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings
-        palette = settings.palette if settings.palette in PALETTES else "model"
-        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=palette))  # type: ignore[arg-type]
+        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=settings.palette))
         self.service = InferenceService(self, make_segmenter, load)
-        device: DeviceChoice = settings.device if is_device_choice(settings.device) else "auto"
-        self.viewer = ViewerModel(self.service, self, device, settings.exact_fp32)
+        self.viewer = ViewerModel(self.service, self, settings.device, settings.exact_fp32)
         self.service.jobs.finished.connect(self.viewer.answer)
         self.service.jobs.progress.connect(self.viewer.answer)
         self.link = ViewLink(self)
