@@ -203,8 +203,56 @@ def validate(
     return {stage: float(m.summary()["mean_iou"]) for stage, m in matrices.items()}
 
 
+@dataclass
+class _Run:
+    """What one training run works with, set up once by :func:`_start_run` and used by every epoch."""
+
+    config: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    use_bf16: bool
+    preprocessing: Preprocessing
+    train_pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    val_pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    model: FCN
+    trainable: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    steps_per_epoch: int
+    stage_weights: tuple[float, ...]
+    class_weights: torch.Tensor | None
+    augment: AugmentConfig
+    start_epoch: int
+    history: list[dict[str, Any]]
+
+    @property
+    def last(self) -> Path:
+        return self.config.run_dir / "last.pt"
+
+
 def train(config: TrainConfig, command: str = "") -> RunResult:
     """Trains (or resumes) one variant; writes last.pt each epoch, log.csv, and returns the history."""
+    run = _start_run(config)
+    deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
+    epoch = run.start_epoch
+    for epoch in range(run.start_epoch + 1, config.epochs + 1):
+        record = _train_epoch(run, epoch)
+        if run.rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs):
+            _validate_epoch(run, record)
+        run.history.append(record)
+        if run.rank == 0:
+            _save_checkpoint(run, epoch, command)
+        if time.monotonic() > deadline and epoch < config.epochs:
+            break
+    if run.world > 1:
+        dist.barrier()
+    return RunResult(config.run_dir, epoch >= config.epochs, epoch, run.history)
+
+
+def _start_run(config: TrainConfig) -> _Run:
+    """Data, model, optimiser and schedule of a run, resumed from last.pt when there is one."""
     rank, world = _distributed()
     device = _device(config.device, rank)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
@@ -212,21 +260,18 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    preprocessing = config.preprocessing()
     train_pairs = load_split(config.data, "train")
     val_pairs = load_split(config.data, "val") if rank == 0 else []
     weights = median_frequency_weights([p[1] for p in train_pairs], config.num_classes, config.ignore_index,
                                        config.class_weight_cap) if config.class_weight_cap > 0 else None
 
     model = build_fcn(config.fcn_config()).to(device).to(memory_format=torch.channels_last)
-    run_dir = config.run_dir
-    last = run_dir / "last.pt"
-    generator = torch.Generator()
+    last = config.run_dir / "last.pt"
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
     steps_per_epoch = max(1, len(train_pairs) // (config.batch_size * world))
-    total_steps = steps_per_epoch * config.epochs
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.05, anneal_strategy="cos"
+        optimizer, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.05,
+        anneal_strategy="cos",
     )
     start_epoch, history = 0, []
     if last.exists():
@@ -242,62 +287,72 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     if world > 1:
         if config.fcn_config().batch_norm and device.type == "cuda":  # SyncBatchNorm runs on GPUs only
             trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
-        trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=[device.index] if device.index is not None else None)
-    stage_weights = (1.0, *config.aux_weights)
-    class_weights = weights.to(device) if weights is not None else None
-    augment = AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale)
-    deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
+        device_ids = [device.index] if device.index is not None else None
+        trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=device_ids)
+    return _Run(
+        config=config, rank=rank, world=world, device=device, use_bf16=use_bf16,
+        preprocessing=config.preprocessing(), train_pairs=train_pairs, val_pairs=val_pairs, model=model,
+        trainable=trainable, optimizer=optimizer, scheduler=scheduler, generator=torch.Generator(),
+        steps_per_epoch=steps_per_epoch, stage_weights=(1.0, *config.aux_weights),
+        class_weights=weights.to(device) if weights is not None else None,
+        augment=AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale),
+        start_epoch=start_epoch, history=history,
+    )
 
-    epoch = start_epoch
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        model.train()
-        # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
-        # all ranks (each takes its own shard) and a resumed run repeats an uninterrupted one exactly.
-        order = torch.randperm(len(train_pairs), generator=generator.manual_seed(config.seed * 7919 + epoch))
-        order = order[rank::world]
-        generator.manual_seed((config.seed * 7919 + epoch) * 1009 + rank + 1)
-        torch.manual_seed((config.seed * 7919 + epoch) * 1013 + rank)
-        bar = ProgressLine(steps_per_epoch, f"{config.variant} epoch {epoch}/{config.epochs}", enabled=rank == 0)
-        losses = []
-        started = time.perf_counter()
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            pairs = (augment_pair(*train_pairs[i], augment, generator, config.ignore_index) for i in batch)  # type: ignore[call-arg]
-            images, labels = zip(*pairs)
-            x = preprocessing.normalize(torch.stack(images).to(device, non_blocking=True)).contiguous(
-                memory_format=torch.channels_last)
-            y = torch.stack(labels).to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext():
-                stage_logits = trainable(x)
-            loss = stage_loss(stage_logits, y, stage_weights, class_weights, config.ignore_index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            bar.update(step + 1, f"loss {np.mean(losses[-20:]):.3f}")
-        record: dict[str, Any] = {
-            "variant": config.variant, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-            "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - started,
-        }
-        if rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs):
-            record.update({f"val_miou_{s}": v for s, v in validate(
-                model, val_pairs, preprocessing, device, config.num_classes, config.ignore_index).items()})
-            print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
-                                             if k.startswith("val_miou_")), flush=True)
-        history.append(record)
-        if rank == 0:
-            save_checkpoint(last, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch,
-                "history": history, "config": _plain(asdict(config)), "command": command,
-            })
-            write_log(run_dir / "log.csv", history)
-        if time.monotonic() > deadline and epoch < config.epochs:
-            break
-    if world > 1:
-        dist.barrier()
-    return RunResult(run_dir, epoch >= config.epochs, epoch, history)
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's shard of the training set; the epoch's log record."""
+    config, device, generator = run.config, run.device, run.generator
+    run.model.train()
+    # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
+    # all ranks (each takes its own shard) and a resumed run repeats an uninterrupted one exactly.
+    order = torch.randperm(len(run.train_pairs), generator=generator.manual_seed(config.seed * 7919 + epoch))
+    order = order[run.rank :: run.world]
+    generator.manual_seed((config.seed * 7919 + epoch) * 1009 + run.rank + 1)
+    torch.manual_seed((config.seed * 7919 + epoch) * 1013 + run.rank)
+    bar = ProgressLine(run.steps_per_epoch, f"{config.variant} epoch {epoch}/{config.epochs}", enabled=run.rank == 0)
+    losses = []
+    started = time.perf_counter()
+    for step in range(run.steps_per_epoch):
+        batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+        pairs = (augment_pair(*run.train_pairs[i], run.augment, generator, config.ignore_index)  # type: ignore[call-arg]
+                 for i in batch)
+        images, labels = zip(*pairs)
+        x = run.preprocessing.normalize(torch.stack(images).to(device, non_blocking=True)).contiguous(
+            memory_format=torch.channels_last)
+        y = torch.stack(labels).to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16) if run.use_bf16 else nullcontext():
+            stage_logits = run.trainable(x)
+        loss = stage_loss(stage_logits, y, run.stage_weights, run.class_weights, config.ignore_index)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        losses.append(loss.item())
+        bar.update(step + 1, f"loss {np.mean(losses[-20:]):.3f}")
+    return {
+        "variant": config.variant, "epoch": epoch, "lr": run.scheduler.get_last_lr()[0],
+        "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - started,
+    }
+
+
+def _validate_epoch(run: _Run, record: dict[str, Any]) -> None:
+    """Adds every stage's validation mIoU to the epoch's record and prints it."""
+    config = run.config
+    scores = validate(run.model, run.val_pairs, run.preprocessing, run.device, config.num_classes, config.ignore_index)
+    record.update({f"val_miou_{stage}": value for stage, value in scores.items()})
+    print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
+                                     if k.startswith("val_miou_")), flush=True)
+
+
+def _save_checkpoint(run: _Run, epoch: int, command: str) -> None:
+    """last.pt (model, optimiser, schedule, history, config) and log.csv, after each epoch."""
+    save_checkpoint(run.last, {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "epoch": epoch,
+        "history": run.history, "config": _plain(asdict(run.config)), "command": command,
+    })
+    write_log(run.config.run_dir / "log.csv", run.history)
 
 
 def stage_loss(
