@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fcn_viewer.imageio import list_images
 from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
 from fcn_viewer.model import build_fcn, vgg16_config
-from fcn_viewer.weights.loader import LoadedModel, load_entry
+from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta
 from fcn_viewer.weights.registry import entry
 
@@ -53,7 +53,7 @@ def paper_fcn8s() -> LoadedModel:
 
 
 def bundled_fcn8s() -> LoadedModel:
-    return load_entry(entry("camvid-fcn8s"))
+    return load_model(RegistrySource(entry("camvid-fcn8s")))
 
 
 def timed_alternately(

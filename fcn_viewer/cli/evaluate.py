@@ -26,7 +26,7 @@ from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import EvaluatedModel, Evaluation, EvaluationProgress, evaluate_models
 from fcn_viewer.inference import Segmenter, resolve_device
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.weights.loader import LoadedModel, load_entry
+from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
 
@@ -115,7 +115,7 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
         if not item.available and item.name != name:
             print(f"note: {item.name} is missing ({item.path}); left out", file=sys.stderr)
             continue
-        loaded = load_entry(item)
+        loaded = load_model(RegistrySource(item))
         every_stage = item is family[0]
         stages = loaded.meta.config.stages if every_stage else loaded.meta.config.stages[-1:]
         models.append(EvaluatedModel(item.name, segmenter(loaded, args, device), stages))

@@ -157,12 +157,12 @@ def median_frequency_weights(
 def initialise_from(model: FCN, path: Path) -> list[str]:
     """Copies every same-named, same-shaped tensor from a coarser net's checkpoint or weights file;
     the skip score layers it lacks start at zero, so the finer net starts as the coarser one."""
-    from fcn_viewer.weights.loader import load_weights_file
+    from fcn_viewer.weights.loader import FileSource, load_model
 
     if path.suffix == ".pt":
         source = load_checkpoint(path)["model"]
     else:
-        source = load_weights_file(path).model.state_dict()
+        source = load_model(FileSource(Path(path))).model.state_dict()
     target = model.state_dict()
     copied = [k for k, v in source.items() if k in target and target[k].shape == v.shape]
     if not any(k.startswith("conv1_1") for k in copied):
