@@ -1,4 +1,4 @@
-"""Arguments and helpers shared by the subcommands that need a model."""
+"""Arguments and helpers shared by the subcommands that need a model, so each names and loads one the same way."""
 
 from __future__ import annotations
 
