@@ -26,7 +26,7 @@ from fcn_viewer.gui.worker import ModelLoader, load_source
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.view.options import DisplayOptions
-from fcn_viewer.view.outcome import JobFailed
+from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.view.panel_content import ViewResult, resolve_palette
 from fcn_viewer.view.viewer_model import ModelInfo, ViewerModel
 from fcn_viewer.weights.loader import RegistrySource
@@ -233,6 +233,8 @@ class Classroom(QObject):
         if isinstance(answer, JobFailed):
             self._failed(job, answer.message)
             return
+        if isinstance(answer, JobCancelled):  # superseded by a newer request
+            return
         assert isinstance(answer, Analysed)
         analysis, pictures = answer.analysis, answer.pictures
         result = self.result
@@ -347,6 +349,8 @@ class Classroom(QObject):
     def _dataset_done(self, job: int, answer: object) -> None:
         if isinstance(answer, JobFailed):
             self._failed(job, answer.message)
+            return
+        if isinstance(answer, JobCancelled):  # a run stopped before it started
             return
         assert isinstance(answer, Evaluation)
         evaluation = answer

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from fcn_viewer.gui.background import start_in_background
-from fcn_viewer.view.outcome import JobFailed, error_message
+from fcn_viewer.view.outcome import JobCancelled, JobFailed, error_message
 
 
 class Job:
@@ -52,9 +52,10 @@ class _Runner(QObject):
 class JobQueue(QObject):
     """Runs jobs one at a time on its own low-priority thread and answers each on the GUI thread.
 
-    ``finished`` carries the work's return value, or a :class:`JobFailed` when it raised (after ``on_error``
-    ran on the queue's thread). A job submitted with a ``key`` supersedes the earlier jobs of that key: queued
-    ones are dropped unanswered, a running one is asked to cancel.
+    Every job is answered once, in order: ``finished`` carries the work's return value, a :class:`JobFailed`
+    when it raised (after ``on_error`` ran on the queue's thread), or a :class:`JobCancelled` when it was
+    cancelled before it started. A job submitted with a ``key`` supersedes the earlier jobs of that key: the
+    queued ones are cancelled (answered unrun), a running one is asked to stop.
     """
 
     finished = Signal(int, object)  # job number, the work's value (JobFailed / JobCancelled when it has none)
@@ -86,11 +87,9 @@ class JobQueue(QObject):
         """Queues ``work`` and returns its job number (``number`` when the caller numbers its jobs)."""
         number = number if number is not None else self._last_number + 1
         self._last_number = max(self._last_number, number)
+        if key is not None:
+            self.cancel(key)
         with self._lock:
-            if key is not None:
-                self._queued = deque(job for job in self._queued if job.key != key)
-                if self._running is not None and self._running.key == key:
-                    self._running.cancel()
             self._queued.append(Job(number, work, key, describe, self))
         if self._wake_later:
             self._wake_timer.start()
@@ -99,11 +98,12 @@ class JobQueue(QObject):
         return number
 
     def cancel(self, key: str | None = None) -> None:
-        """Drops the queued jobs of ``key`` (all with None) and asks the running one to stop."""
+        """Cancels the jobs of ``key`` (all with None): queued ones are answered unrun, a running one is asked
+        to stop (work that does not look at :meth:`Job.cancelled` finishes)."""
         with self._lock:
-            self._queued = deque(job for job in self._queued if key is not None and job.key != key)
-            if self._running is not None and (key is None or self._running.key == key):
-                self._running.cancel()
+            for job in (*self._queued, *([self._running] if self._running is not None else [])):
+                if key is None or job.key == key:
+                    job.cancel()
 
     def shutdown(self) -> None:
         """Stops the thread after the job in hand (which is asked to cancel); queued jobs are dropped."""
@@ -118,6 +118,9 @@ class JobQueue(QObject):
             return self._running
 
     def _run(self, job: Job) -> None:
+        if job.cancelled():
+            self.finished.emit(job.number, JobCancelled("cancelled before it started"))
+            return
         try:
             value = job.work(job)
         except Exception as error:  # a hostile file or out of memory must never take the thread down

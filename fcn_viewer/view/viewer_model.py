@@ -147,6 +147,7 @@ class ViewerModel:
 
     def load_model(self, source: ModelSource) -> None:
         """Loads ``source`` on the chosen device; the current image is segmented again once it is ready."""
+        self._pending.discard(self._model_job)  # an older model job's answer no longer matters
         self._model_job = self._new_job()
         self._pending.add(self._model_job)
         self.backend.load_model(self._model_job, source, self.device, self.precision)
@@ -165,6 +166,7 @@ class ViewerModel:
     def _move(self, message: str) -> bool:
         if not self.model_expected:
             return False
+        self._pending.discard(self._model_job)
         self._model_job = self._new_job()
         self._pending.add(self._model_job)
         self.backend.set_device(self._model_job, self.device, self.precision)
@@ -193,7 +195,7 @@ class ViewerModel:
             self._model_ready(job, value)
         elif isinstance(value, JobFailed):
             self._failed(job, value.message)
-        elif isinstance(value, JobCancelled):
+        elif isinstance(value, JobCancelled) and job == self._model_job:  # a superseded image job says nothing
             self.listener.job_cancelled(value.message)
 
     def _result_ready(self, job: int, result: ViewResult) -> None:
