@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import grid_positions, qimage_from_rgb, rgb_from_qimage
-from fcn_viewer.outputs import stage_mask_paths, write_rgb, write_scores, write_stage_masks
+from fcn_viewer.outputs import write_rgb, write_scores, write_stage_masks
 from fcn_viewer.render import HEAT_LUT
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import PANELS_BY_KEY, ViewResult, render_panel
@@ -26,11 +26,6 @@ HEADER_HEIGHT = TITLE_PX + LINE_HEIGHT + 14
 LEGEND_ITEM_WIDTH = 190
 LEFT = Qt.AlignmentFlag.AlignLeft
 MIN_CELL_WIDTH, MAX_CELL_WIDTH = 360, 640
-
-
-def mask_paths(target: Path, stages: Sequence[str]) -> dict[str, Path]:
-    """Where :func:`export_masks` writes each stage's mask."""
-    return stage_mask_paths(target, stages)
 
 
 def export_masks(target: Path, result: ViewResult, palette: Sequence[Color]) -> list[Path]:

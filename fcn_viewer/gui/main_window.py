@@ -36,6 +36,7 @@ from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelLoader, SegmenterFactory, load_source
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
 from fcn_viewer.inference import Segmenter, device_available
+from fcn_viewer.outputs import stage_mask_paths
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
@@ -616,7 +617,7 @@ class MainWindow(QMainWindow):
         if result is None or target is None:
             return
         palette = self._palette(result)
-        paths = list(export.mask_paths(target, result.stages).values())
+        paths = list(stage_mask_paths(target, result.stages).values())
         self._write("masks", paths, lambda: export.export_masks(target, result, palette))
 
     def export_overlay(self) -> None:
