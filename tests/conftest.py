@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
@@ -12,6 +13,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from fcn_viewer.weights.native import save_native
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from fcn_viewer.gui.main_window import MainWindow
 
 
 @pytest.fixture
@@ -52,7 +58,7 @@ def images(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def window(qtbot, settings_path: Path):  # type: ignore[no-untyped-def]
+def window(qtbot: QtBot, settings_path: Path) -> MainWindow:
     """A shown viewer window with its own settings and no model."""
     from tests.gui_helpers import make_window
 
@@ -60,7 +66,7 @@ def window(qtbot, settings_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ready(qtbot, window, tiny_weights: Path):  # type: ignore[no-untyped-def]
+def ready(qtbot: QtBot, window: MainWindow, tiny_weights: Path) -> MainWindow:
     """The window with the tiny model loaded."""
     from tests.gui_helpers import load
 
