@@ -15,7 +15,7 @@ in every number: compare runs made under the same load.
 - re-render: set_opacity() / set_class_visible() until the same point: the panels re-rendered from the
   cached arrays and painted.
 
-To tell where a stall comes from, MainWindow._result_ready (all GUI-thread handling of a result,
+To tell where a stall comes from, MainWindow.frame_changed (all GUI-thread handling of a result,
 listeners of resultShown included) and MainWindow._render (the stage panels' pixels) are timed too.
 """
 
@@ -38,8 +38,8 @@ from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.gui.app import application
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import ViewerSettings
-from fcn_viewer.gui.worker import ModelSource
 from fcn_viewer.model import build_fcn, compact_config
+from fcn_viewer.weights.loader import FileSource
 from fcn_viewer.weights.meta import ModelMeta, Preprocessing
 from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
@@ -149,7 +149,7 @@ def run(opens: int, renders: int) -> None:
     app = application()
     handling: list[float] = []
     rendering: list[float] = []
-    MainWindow._result_ready = timed(MainWindow._result_ready, handling)  # type: ignore[method-assign]
+    MainWindow.frame_changed = timed(MainWindow.frame_changed, handling)  # type: ignore[method-assign]
     MainWindow._render = timed(MainWindow._render, rendering)  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-bench.") as name:
         folder = Path(name)
@@ -165,7 +165,7 @@ def run(opens: int, renders: int) -> None:
         ready: list[object] = []
         window.modelChanged.connect(ready.append)
         monitor.start()
-        window.load_model(ModelSource(path=weights))
+        window.load_model(FileSource(weights))
         wait_until(app, lambda: bool(ready))
         monitor.stop()
         report("stall while the model loads", monitor.lateness_ms)
@@ -183,7 +183,7 @@ def run(opens: int, renders: int) -> None:
             monitor.start()
             started = time.perf_counter()
             window.open_image(photo)
-            wait_until(app, lambda: shown[-1:] == [photo] and watch.painted_at is not None)
+            wait_until(app, lambda photo=photo: shown[-1:] == [photo] and watch.painted_at is not None)
             monitor.stop()
             latencies.append((watch.painted_at - started) * 1000)  # type: ignore[operator]
             stalls += monitor.lateness_ms

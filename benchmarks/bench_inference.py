@@ -32,12 +32,12 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
+from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.imageio import list_images
 from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
 from fcn_viewer.model import build_fcn, vgg16_config
-from fcn_viewer.weights.loader import LoadedModel, load_entry
-from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.train.trainer import TrainConfig
+from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta, Preprocessing
 from fcn_viewer.weights.registry import entry
 
@@ -56,7 +56,7 @@ def paper_fcn8s() -> LoadedModel:
 
 
 def bundled_fcn8s() -> LoadedModel:
-    return load_entry(entry("camvid-fcn8s"))
+    return load_model(RegistrySource(entry("camvid-fcn8s")))
 
 
 def recipe_fcn8s() -> LoadedModel:

@@ -66,7 +66,7 @@ def decode_all(
         _Decoding(sources, decode),
         batch_size=None,
         num_workers=workers,
-        collate_fn=_as_is,
+        collate_fn=_as_is,  # type: ignore[arg-type]  # batch_size=None: one item at a time, not a list
         prefetch_factor=prefetch if workers else None,
         persistent_workers=False,
         in_order=False,  # a slow file does not hold back the ones decoded after it

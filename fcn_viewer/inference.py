@@ -16,9 +16,9 @@ from PIL import Image
 from fcn_viewer.errors import DeviceError
 from fcn_viewer.model.fcn import FCN
 from fcn_viewer.model.fold import fold_batchnorm
+from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
-from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.weights.loader import LoadedModel
 from fcn_viewer.weights.meta import ModelMeta
 
@@ -241,7 +241,7 @@ def prepare_model(model: FCN, device: torch.device, dtype: torch.dtype) -> FCN:
     model.eval()
     shared = device.type == "cpu" and dtype == torch.float32 and not model.config.batch_norm
     net = model if shared else fold_batchnorm(copy.deepcopy(model))
-    net = net.to(device, dtype, memory_format=torch.channels_last)
+    net = net.to(device, dtype).to(memory_format=torch.channels_last)
     return skip_padding(fc_layers_as_matmul(net)) if device.type == "cpu" else net
 
 

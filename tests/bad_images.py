@@ -12,6 +12,7 @@ from PIL import Image
 
 from tests.helpers import gradient_image
 
+
 # name → (file name, expected outcome): "ok" decodes to RGB, "error" raises ImageLoadError.
 def _png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()

@@ -1,16 +1,23 @@
-"""Shared fixtures: tiny random-weight model files; Qt runs offscreen."""
+"""Shared fixtures: tiny random-weight model files, isolated settings and a viewer window; Qt runs offscreen."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from fcn_viewer.weights.native import save_native  # noqa: E402
-from tests.helpers import random_model, tiny_compact_config, tiny_meta  # noqa: E402
+from fcn_viewer.weights.native import save_native
+from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from fcn_viewer.gui.main_window import MainWindow
 
 
 @pytest.fixture
@@ -19,3 +26,49 @@ def tiny_weights(tmp_path: Path) -> Path:
     config = tiny_compact_config()
     model = random_model(config)
     return save_native(tmp_path / "tiny.safetensors", model.state_dict(), tiny_meta(config), half=False)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real settings, no bundled model, no user cache (the viewer's tests use it for every test)."""
+    from fcn_viewer.gui.settings import SETTINGS_ENV
+
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "env-settings.ini"))
+    (tmp_path / "resources" / "models").mkdir(parents=True)
+    monkeypatch.setenv("FCN_VIEWER_RESOURCES", str(tmp_path / "resources"))
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return tmp_path / "settings.ini"
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    """Three small photos of different sizes in one folder: a.png, b.png, c.png."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    paths = []
+    for index, (name, size) in enumerate((("a.png", (40, 56)), ("b.png", (48, 64)), ("c.png", (36, 60)))):
+        path = folder / name
+        Image.fromarray(gradient_image(*size, seed=index)).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def window(qtbot: QtBot, settings_path: Path) -> MainWindow:
+    """A shown viewer window with its own settings and no model."""
+    from tests.gui_helpers import make_window
+
+    return make_window(qtbot, settings_path)
+
+
+@pytest.fixture
+def ready(qtbot: QtBot, window: MainWindow, tiny_weights: Path) -> MainWindow:
+    """The window with the tiny model loaded."""
+    from tests.gui_helpers import load
+
+    load(qtbot, window, tiny_weights)
+    return window

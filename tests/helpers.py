@@ -10,8 +10,7 @@ import torch
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.model import FCNConfig, build_fcn
-from fcn_viewer.weights.meta import Preprocessing, ModelMeta
-from fcn_viewer.weights.native import save_native
+from fcn_viewer.weights.meta import ModelMeta, Preprocessing
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CAMVID = SHARED / "data" / "camvid"

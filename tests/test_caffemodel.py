@@ -83,7 +83,7 @@ def assert_same_outputs(expected: dict[str, torch.Tensor], model: FCN) -> None:
 
 @pytest.mark.parametrize(("form", "packed", "legacy_dims"), ENCODINGS)
 def test_every_encoding_reproduces_the_outputs(tmp_path, reference, form, packed, legacy_dims):
-    model, blobs, expected = reference
+    _model, blobs, expected = reference
     path = write_caffemodel(tmp_path / "fcn8s.caffemodel", blobs, form=form, packed=packed, legacy_dims=legacy_dims)
     fresh = small_model(seed=7)
     load(path, fresh)
@@ -148,7 +148,7 @@ def test_big_unpacked_blob(tmp_path):
 
 
 def test_fully_connected_fc6_is_reshaped(tmp_path, reference):
-    model, blobs, expected = reference
+    _model, blobs, expected = reference
     flat = dict(blobs)
     flat["fc6"] = [blobs["fc6"][0].reshape(blobs["fc6"][0].shape[0], -1), blobs["fc6"][1]]
     path = write_caffemodel(tmp_path / "surgery.caffemodel", flat, legacy_dims=True)

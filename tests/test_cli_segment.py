@@ -28,7 +28,7 @@ def _check_outputs(out: Path, stem: str, size: tuple[int, int]) -> dict[str, np.
     with np.load(out / f"{stem}.npz") as scores:
         arrays = {k: scores[k] for k in scores.files}
     assert STAGE_TENSORS <= set(arrays)
-    for stage, stride in (("32s", 32), ("16s", 16), ("8s", 8)):
+    for stage, _stride in (("32s", 32), ("16s", 16), ("8s", 8)):
         assert arrays[f"logits_{stage}"].shape == (11, height, width)
         assert arrays[f"logits_{stage}"].dtype == np.float32
     assert arrays["score_fr"].shape == (11, -(-height // 32), -(-width // 32))

@@ -46,7 +46,7 @@ def test_missing_split_is_a_clear_error(tmp_path: Path) -> None:
 def test_size_mismatch_names_the_label(tmp_path: Path) -> None:
     _write_split(tmp_path, "val", {"a": ".png"})
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "valannot" / "a.png")
-    with pytest.raises(DatasetError, match="a.png: label is"):
+    with pytest.raises(DatasetError, match=r"a.png: label is"):
         SegmentationFolder(tmp_path, "val")[0]
 
 

@@ -17,94 +17,22 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
-import fcn_viewer.gui.worker as worker_module
 import fcn_viewer.weights.loader as loader_module
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.cli.main import main
 from fcn_viewer.gui.main_window import MainWindow
-from fcn_viewer.gui.panel_content import OUTLINE_WIDTH
-from fcn_viewer.gui.panels import rgb_from_pixmap
-from fcn_viewer.gui.settings import SETTINGS_ENV, ViewerSettings
-from fcn_viewer.gui.worker import ModelSource
+from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.gui.worker import load_source
 from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.render import boundaries, colorize
+from fcn_viewer.view.outcome import JobCancelled
+from fcn_viewer.view.panel_content import OUTLINE_WIDTH
 from fcn_viewer.weights.download import DownloadCancelled, Progress
-from fcn_viewer.weights.loader import load_weights_file
-from fcn_viewer.weights.native import save_native
+from fcn_viewer.weights.loader import FileSource, RegistrySource
 from fcn_viewer.weights.registry import RegistryEntry
-from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta, tiny_paper_config
+from tests.gui_helpers import WAIT_MS, load, make_window, open_image, save_tiny, segment_independently, shown_pixels
 
-WAIT_MS = 20_000
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No real settings, no bundled model, no user cache."""
-    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "env-settings.ini"))
-    (tmp_path / "resources" / "models").mkdir(parents=True)
-    monkeypatch.setenv("FCN_VIEWER_RESOURCES", str(tmp_path / "resources"))
-    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def settings_path(tmp_path: Path) -> Path:
-    return tmp_path / "settings.ini"
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> list[Path]:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    paths = []
-    for index, (name, size) in enumerate((("a.png", (40, 56)), ("b.png", (48, 64)), ("c.png", (36, 60)))):
-        path = folder / name
-        Image.fromarray(gradient_image(*size, seed=index)).save(path)
-        paths.append(path)
-    return paths
-
-
-def make_window(qtbot: QtBot, settings_path: Path) -> MainWindow:
-    window = MainWindow(ViewerSettings(settings_path))
-    qtbot.addWidget(window)
-    window.resize(1300, 760)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-@pytest.fixture
-def window(qtbot: QtBot, settings_path: Path) -> MainWindow:
-    return make_window(qtbot, settings_path)
-
-
-def load(qtbot: QtBot, window: MainWindow, weights: Path) -> None:
-    with qtbot.waitSignal(window.modelChanged, timeout=WAIT_MS):
-        window.load_model(ModelSource(path=weights))
-
-
-def open_image(qtbot: QtBot, window: MainWindow, path: Path) -> None:
-    with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == path):
-        window.open_image(path)
-
-
-@pytest.fixture
-def ready(qtbot: QtBot, window: MainWindow, tiny_weights: Path) -> MainWindow:
-    load(qtbot, window, tiny_weights)
-    return window
-
-
-def segment_independently(weights: Path, path: Path) -> Segmentation:
-    image = np.asarray(Image.open(path).convert("RGB"))
-    return Segmenter(load_weights_file(weights), "cpu").segment(image)
-
-
-def shown_pixels(window: MainWindow, key: str) -> np.ndarray:
-    return rgb_from_pixmap(window.panels[key].view.pixmap_item.pixmap())
-
-
-def save_tiny(path: Path, variant: str, paper: bool = False, classes: int = 11) -> Path:
-    config = tiny_paper_config(variant, classes) if paper else tiny_compact_config(variant, classes)
-    return save_native(path, random_model(config, seed=1).state_dict(), tiny_meta(config, path.stem), half=False)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def test_opening_an_image_fills_every_panel_at_its_true_size(
@@ -134,13 +62,13 @@ def test_opening_an_image_fills_every_panel_at_its_true_size(
 
 
 def test_a_downscaled_image_keeps_every_panel_on_the_pixels_the_network_saw(
-    qtbot: QtBot, window: MainWindow, images: list[Path], tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, settings_path: Path, images: list[Path], tiny_weights: Path
 ) -> None:
-    monkeypatch.setattr(worker_module, "Segmenter", functools.partial(Segmenter, max_pixels=1000))
+    window = make_window(qtbot, settings_path, make_segmenter=functools.partial(Segmenter, max_pixels=1000))
     load(qtbot, window, tiny_weights)
     open_image(qtbot, window, images[0])  # 40×56 = 2240 pixels
-    assert window.state.result is not None
-    height, width = window.state.result.image_size
+    assert window.shown_result is not None
+    height, width = window.shown_result.image_size
     assert height * width <= 1000
     for key in ("input", "mask-32s", "mask-8s"):
         assert shown_pixels(window, key).shape == (height, width, 3)
@@ -210,7 +138,7 @@ def test_display_modes_outline_and_palette(qtbot: QtBot, ready: MainWindow, imag
     ready.toolbar.outline.setChecked(True)
     outlined = shown_pixels(ready, "mask-16s")
     photo = np.asarray(Image.open(images[0]).convert("RGB"))
-    mask = ready.state.result.segmentation.mask("16s")  # type: ignore[union-attr]
+    mask = ready.shown_result.segmentation.mask("16s")  # type: ignore[union-attr]
     edges = boundaries(mask, OUTLINE_WIDTH)
     assert edges.any()
     np.testing.assert_array_equal(outlined[~edges], photo[~edges])
@@ -302,7 +230,7 @@ def test_a_stale_result_is_not_shown_after_a_quick_second_open(
     qtbot.wait(100)
     assert segmented == [(40, 56), (48, 64)]  # the first job ran, its answer was dropped
     assert shown == [images[1]]
-    assert ready.state.result is not None and ready.state.result.path == images[1]
+    assert ready.shown_result is not None and ready.shown_result.path == images[1]
     assert ready.panels["input"].title.text() == "input · 3×48×64"
     assert not ready.busy_now
 
@@ -379,34 +307,35 @@ def test_settings_round_trip_into_a_new_window(
     first.choose_device("cpu")
     qtbot.waitUntil(lambda: not first.busy_now, timeout=WAIT_MS)
     first.exact_action.setChecked(True)  # the worker runs a new segmenter at the chosen precision
-    qtbot.waitUntil(lambda: not first.busy_now and first.service._worker._segmenter.precision == "fp32", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not first.busy_now and first.service.segmenter.precision == "fp32", timeout=WAIT_MS)
     first.resize(1111, 700)
     first.close()
 
     second = make_window(qtbot, settings_path)
     assert second.state.options.opacity == 0.25 and second.toolbar.opacity.value() == 25
     assert second.state.options.palette == "colorblind"
-    assert second.device_choice == "cpu"
+    assert second.viewer.device == "cpu"
     assert second.exact_action.isChecked() and second.settings.exact_fp32
     assert second.settings.recent_files[0] == str(images[0])
     assert second.settings.last_folder == str(images[0].parent)
-    assert second.initial_model() == ModelSource(path=tiny_weights)
+    assert second.initial_model() == FileSource(tiny_weights)
     assert second.settings.geometry is not None
     assert settings_path.is_file()
 
 
 def test_switching_models_loads_in_the_worker_and_updates_the_legend(
-    qtbot: QtBot, ready: MainWindow, images: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, settings_path: Path, tiny_weights: Path, images: list[Path], tmp_path: Path
 ) -> None:
-    open_image(qtbot, ready, images[0])
     threads: list[threading.Thread] = []
-    original = worker_module.load_weights_file
 
-    def recording(*args: object, **kwargs: object) -> object:
+    def recording(*args: object) -> object:
         threads.append(threading.current_thread())
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return load_source(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "load_weights_file", recording)
+    ready = make_window(qtbot, settings_path, load=recording)
+    load(qtbot, ready, tiny_weights)
+    open_image(qtbot, ready, images[0])
+    threads.clear()
     other = save_tiny(tmp_path / "five.safetensors", "fcn32s", paper=True, classes=5)
     ready.ask_weights_file = lambda: other  # type: ignore[method-assign]
     with qtbot.waitSignal(ready.resultShown, timeout=WAIT_MS):
@@ -431,9 +360,9 @@ def test_a_registry_model_downloads_with_progress_then_loads(
     questions: list[str] = []
     window.ask_confirmation = lambda title, text: questions.append(text) or True  # type: ignore[method-assign]
     progress: list[object] = []
-    window.service.downloadProgress.connect(lambda job, p: progress.append(p))
+    window.service.jobs.progress.connect(lambda job, p: progress.append(p))
     with qtbot.waitSignal(window.modelChanged, timeout=WAIT_MS):
-        window.load_model(ModelSource(entry=entry))
+        window.load_model(RegistrySource(entry))
     assert questions and "Tiny remote" in questions[0]
     assert progress and progress[-1].done == tiny_weights.stat().st_size
     assert entry.available and window.download_dialog is None
@@ -456,14 +385,15 @@ def test_cancelling_a_download_closes_its_dialog_and_keeps_the_window_usable(
         filename="far-away.safetensors", citation="test", url="http://example.invalid/far-away.safetensors",
     )
     window.ask_confirmation = lambda title, text: True  # type: ignore[method-assign]
-    window.load_model(ModelSource(entry=entry))
+    window.load_model(RegistrySource(entry))
     assert window.busy.isVisible()
     qtbot.waitUntil(lambda: window.download_dialog is not None and window.download_dialog.value() == 100)
-    with qtbot.waitSignal(window.service.cancelled, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.service.jobs.finished, timeout=WAIT_MS,
+                          check_params_cb=lambda job, answer: isinstance(answer, JobCancelled)):
         window.download_dialog.findChild(QPushButton).click()  # type: ignore[union-attr]
     assert window.download_dialog is None and not window.busy.isVisible()
     assert "cancelled" in window.statusBar().currentMessage()
-    assert window.model is None and not entry.available
+    assert window.viewer.model is None and not entry.available
 
 
 def test_a_and_d_step_through_the_folder(qtbot: QtBot, ready: MainWindow, images: list[Path]) -> None:
@@ -471,7 +401,7 @@ def test_a_and_d_step_through_the_folder(qtbot: QtBot, ready: MainWindow, images
     for key, expected in ((Qt.Key.Key_D, images[2]), (Qt.Key.Key_D, images[0]), (Qt.Key.Key_A, images[2])):
         with qtbot.waitSignal(ready.resultShown, timeout=WAIT_MS):
             qtbot.keyClick(ready, key)
-        assert ready.state.result is not None and ready.state.result.path == expected
+        assert ready.shown_result is not None and ready.shown_result.path == expected
 
 
 @pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent.*deprecated:DeprecationWarning")
@@ -488,7 +418,7 @@ def test_dropping_a_file_url_opens_it(qtbot: QtBot, ready: MainWindow, images: l
     drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, buttons, modifiers)
     with qtbot.waitSignal(ready.resultShown, timeout=WAIT_MS):
         QApplication.sendEvent(ready, drop)
-    assert ready.state.result is not None and ready.state.result.path == images[2]
+    assert ready.shown_result is not None and ready.shown_result.path == images[2]
 
 
 def test_without_a_model_the_window_opens_and_says_so(qtbot: QtBot, window: MainWindow, images: list[Path]) -> None:

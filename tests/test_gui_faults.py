@@ -13,27 +13,16 @@ from PIL import Image
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-import fcn_viewer.gui.worker as worker_module
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.weights.native import save_native
 from tests.bad_images import write_corpus
 from tests.caffe_writer import encode_net
+from tests.gui_helpers import WAIT_MS, load, make_window, open_image, segment_independently, shown_pixels
 from tests.helpers import random_model, tiny_compact_config, tiny_meta, tiny_paper_config
 from tests.test_caffemodel import model_blobs
-from tests.test_gui import (  # noqa: F401  (fixtures)
-    WAIT_MS,
-    images,
-    isolated,
-    load,
-    make_window,
-    open_image,
-    ready,
-    segment_independently,
-    settings_path,
-    shown_pixels,
-    window,
-)
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def no_modal_dialog() -> bool:
@@ -48,7 +37,7 @@ def test_every_corpus_file_is_named_in_the_window_and_a_good_image_still_opens_a
         path = tmp_path / "corpus" / name
         if outcome == "ok":
             open_image(qtbot, ready, path)
-            result = ready.state.result
+            result = ready.shown_result
             assert result is not None and result.segmentation is not None, name
             assert shown_pixels(ready, "mask-8s").shape[:2] == result.image_size, name
         else:
@@ -59,14 +48,14 @@ def test_every_corpus_file_is_named_in_the_window_and_a_good_image_still_opens_a
             assert not ready.busy.isVisible() and no_modal_dialog(), name
         good = images[number % len(images)]
         open_image(qtbot, ready, good)
-        assert ready.state.result is not None and ready.state.result.path == good
+        assert ready.shown_result is not None and ready.shown_result.path == good
         assert not ready.banner.isVisible(), name
 
 
 def test_a_downscaled_image_is_reported_in_the_status_bar_and_the_info_panel(
-    qtbot: QtBot, window: MainWindow, images: list[Path], tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, settings_path: Path, images: list[Path], tiny_weights: Path
 ) -> None:
-    monkeypatch.setattr(worker_module, "Segmenter", functools.partial(Segmenter, max_pixels=1000))
+    window = make_window(qtbot, settings_path, make_segmenter=functools.partial(Segmenter, max_pixels=1000))
     load(qtbot, window, tiny_weights)
     open_image(qtbot, window, images[0])  # 56×40 = 2240 pixels
     message = window.statusBar().currentMessage()
@@ -131,11 +120,11 @@ def test_a_model_that_fails_to_load_leaves_the_previous_one_working(
         ready.load_local_file()
     assert ready.banner.kind == "error" and bad.name in ready.banner.text()
     assert "still using tiny test model" in ready.banner.text() and no_modal_dialog()
-    assert ready.model is not None and ready.model_label.text() == "tiny test model"
+    assert ready.viewer.model is not None and ready.model_label.text() == "tiny test model"
     assert ready.settings.model == str(tiny_weights.absolute())
     assert not (tmp_path / "payload-ran").exists()
     open_image(qtbot, ready, images[1])
-    result = ready.state.result
+    result = ready.shown_result
     assert result is not None and result.meta is not None and result.meta.name == "tiny"
     expected = segment_independently(tiny_weights, images[1])
     np.testing.assert_array_equal(result.segmentation.mask(), expected.mask())  # type: ignore[union-attr]
@@ -155,7 +144,7 @@ def test_a_failed_device_move_keeps_the_model_where_it_was(
     assert "cannot move the model to cpu" in ready.banner.text() and "it stays on cpu" in ready.banner.text()
     assert ready.device_label.text() == "device: cpu" and not ready.busy_now
     open_image(qtbot, ready, images[2])  # segmented by the segmenter the worker kept
-    result = ready.state.result
+    result = ready.shown_result
     assert result is not None and result.segmentation is not None
     np.testing.assert_array_equal(result.segmentation.mask(), expected)
 
@@ -175,7 +164,7 @@ def test_without_cuda_the_model_runs_on_the_cpu_and_an_explicit_cuda_choice_is_t
     else:
         assert not window.banner.isVisible()
     open_image(qtbot, window, images[0])
-    assert window.state.result is not None and window.state.result.device == "cpu"
+    assert window.shown_result is not None and window.shown_result.device == "cpu"
     assert window.banner.isVisible() == (choice == "cuda")  # the note stays until dismissed
 
 

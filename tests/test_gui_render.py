@@ -9,9 +9,7 @@ import pytest
 import torch
 
 from fcn_viewer.classes import CAMVID_PALETTE
-from fcn_viewer.gui.panel_content import HIDDEN_CELL, PANELS_BY_KEY, ViewResult, render_panel
 from fcn_viewer.gui.panels import grid_positions
-from fcn_viewer.gui.state import DisplayOptions
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.render import (
     HEAT_LUT,
@@ -24,6 +22,8 @@ from fcn_viewer.render import (
     score_summary,
     top_classes,
 )
+from fcn_viewer.view.options import DisplayOptions
+from fcn_viewer.view.panel_content import HIDDEN_CELL, PANELS_BY_KEY, ViewResult, render_panel
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image
 

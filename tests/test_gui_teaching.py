@@ -13,34 +13,26 @@ from PIL import Image
 from PySide6.QtCore import QPoint, QRectF, Qt
 from pytestqt.qtbot import QtBot
 
-import fcn_viewer.gui.analysis_worker as analysis_module
 from fcn_viewer.cli.main import main
 from fcn_viewer.compare import NEAR_COLOR
 from fcn_viewer.data import SegmentationFolder
 from fcn_viewer.evaluation import evaluate_model
 from fcn_viewer.ground_truth import ERROR_COLOR, label_picture, percent
 from fcn_viewer.gui.main_window import MainWindow
-from fcn_viewer.gui.panel_content import resolve_palette
 from fcn_viewer.gui.panels import PanelView, rgb_from_pixmap
-from fcn_viewer.gui.worker import ModelSource
+from fcn_viewer.gui.worker import load_source
 from fcn_viewer.image_analysis import ImageAnalysis
 from fcn_viewer.render import overlay
 from fcn_viewer.teaching import step_pixels
-from fcn_viewer.weights.loader import load_weights_file
+from fcn_viewer.view.panel_content import resolve_palette
+from fcn_viewer.weights.loader import RegistrySource, load_weights_file
 from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
+from tests.gui_helpers import WAIT_MS, load, make_window, open_image, save_tiny, segment_independently
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
 from tests.test_evaluate import make_dataset
-from tests.test_gui import (  # noqa: F401  (fixtures)
-    WAIT_MS,
-    isolated,
-    load,
-    open_image,
-    save_tiny,
-    segment_independently,
-    settings_path,
-    window,
-)
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 METRICS = ("pixel_accuracy", "mean_iou", "boundary_f1")
 
@@ -161,7 +153,7 @@ def test_hidden_teaching_tabs_are_redrawn_only_when_shown_and_then_in_the_curren
     photo = make_dataset(tmp_path / "camvid", count=1) / "val" / "frame0.png"
     load(qtbot, window, tiny_weights)
     analysis = open_and_analyse(qtbot, window, photo)
-    classroom, result = window.classroom, window.state.result
+    classroom, result = window.classroom, window.shown_result
     assert result is not None and result.meta is not None and window.tabs.currentIndex() == 0  # the stage panels
     drawn: list[PanelView] = []
     set_pixels = PanelView.set_pixels
@@ -218,7 +210,7 @@ def test_a_picked_label_is_used_for_an_image_without_one(
 
 
 def test_the_toggle_switches_to_the_separately_trained_nets_run_in_the_worker(
-    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, settings_path: Path, tmp_path: Path
 ) -> None:
     models = tmp_path / "resources" / "models"  # FCN_VIEWER_RESOURCES points here (see `isolated`)
     for seed, variant in enumerate(("fcn8s", "fcn16s", "fcn32s")):
@@ -226,11 +218,11 @@ def test_the_toggle_switches_to_the_separately_trained_nets_run_in_the_worker(
         meta = replace(tiny_meta(config, name=f"camvid-{variant}"), title=f"camvid {variant}")
         save_native(models / f"camvid-{variant}.safetensors", random_model(config, seed).state_dict(), meta, half=False)
     threads: list[threading.Thread] = []
-    original = analysis_module.load_entry
-    monkeypatch.setattr(analysis_module, "load_entry",
-                        lambda item: threads.append(threading.current_thread()) or original(item))  # type: ignore
+    window = make_window(qtbot, settings_path,
+                         load=lambda *args: threads.append(threading.current_thread()) or load_source(*args))
     with qtbot.waitSignal(window.modelChanged, timeout=WAIT_MS):
-        window.load_model(ModelSource(entry=entry("camvid-fcn8s")))
+        window.load_model(RegistrySource(entry("camvid-fcn8s")))
+    threads.clear()
     photo = tmp_path / "photo.png"
     Image.fromarray(gradient_image(40, 56)).save(photo)
     stages = open_and_analyse(qtbot, window, photo)

@@ -45,7 +45,7 @@ def test_specific_conversions(corpus: tuple[Path, dict[str, str]]) -> None:
 
 def test_bomb_is_refused(corpus: tuple[Path, dict[str, str]]) -> None:
     folder, _ = corpus
-    with pytest.raises(ImageLoadError, match="bomb.png: too many pixels.*decompression bomb"):
+    with pytest.raises(ImageLoadError, match=r"bomb.png: too many pixels.*decompression bomb"):
         load_image(folder / "bomb.png")
 
 
@@ -57,7 +57,7 @@ def test_unreadable_file_names_the_problem(tmp_path: Path, monkeypatch: pytest.M
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr("fcn_viewer.imageio.Image.open", refuse)
-    with pytest.raises(ImageLoadError, match="secret.png: permission denied"):
+    with pytest.raises(ImageLoadError, match=r"secret.png: permission denied"):
         load_image(path)
 
 

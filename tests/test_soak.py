@@ -19,12 +19,13 @@ from pytestqt.qtbot import QtBot
 
 import fcn_viewer.cli.segment as segment_module
 from fcn_viewer.cli.main import main
-from fcn_viewer.gui.panel_content import ViewResult
+from fcn_viewer.view.panel_content import ViewResult
+from tests.gui_helpers import WAIT_MS, load, make_window
 from tests.helpers import gradient_image
-from tests.test_gui import WAIT_MS, isolated, load, make_window, settings_path  # noqa: F401  (fixtures)
 
 pytestmark = [
     pytest.mark.soak,
+    pytest.mark.usefixtures("isolated"),
     pytest.mark.skipif(not Path("/proc/self/statm").is_file(), reason="reads resident memory from /proc"),
 ]
 GUI_OPENS, GUI_WARMUP, GUI_GROWTH_MB = 500, 50, 50.0
@@ -71,8 +72,8 @@ def test_500_quick_opens_show_only_current_results_with_flat_memory(
 
     def check(result: ViewResult) -> None:
         number = int(result.path.stem.removeprefix("img"))
-        if result.path != window.current_path:
-            wrong.append(f"{result.path.name} shown while {window.current_path} is open")
+        if result.path != window.viewer.current_path:
+            wrong.append(f"{result.path.name} shown while {window.viewer.current_path} is open")
         elif tuple(result.image[0, 0, :2]) != (number % 256, number // 256) or result.segmentation is None:
             wrong.append(f"{result.path.name} shown with another image's pixels or without a segmentation")
         shown.append(result.path)

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from fcn_viewer.model import build_fcn
 from fcn_viewer.data.folder import SegmentationFolder
 from fcn_viewer.evaluation import evaluate_model
+from fcn_viewer.model import build_fcn
 from fcn_viewer.train.family import attach_metrics, export_run, train_family
 from fcn_viewer.train.trainer import (
     TrainConfig,

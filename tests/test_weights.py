@@ -41,7 +41,7 @@ def test_native_file_without_metadata_is_refused(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     save_file({"a": torch.zeros(2)}, str(tmp_path / "bare.safetensors"))
-    with pytest.raises(WeightsError, match="bare.safetensors.*without fcn-viewer metadata"):
+    with pytest.raises(WeightsError, match=r"bare.safetensors.*without fcn-viewer metadata"):
         load_weights_file(tmp_path / "bare.safetensors")
 
 
@@ -76,11 +76,11 @@ def test_pickle_payload_in_a_pth_is_refused_and_never_runs(tmp_path: Path) -> No
     marker = tmp_path / "payload-ran"
     path = tmp_path / "evil.pth"
     torch.save({"score_fr.weight": torch.zeros(1), "x": _Payload(str(marker))}, path)
-    with pytest.raises(WeightsError, match="evil.pth: refused"):
+    with pytest.raises(WeightsError, match=r"evil.pth: refused"):
         load_weights_file(path)
     assert not marker.exists()
     path.write_bytes(pickle.dumps(_Payload(str(marker))))
-    with pytest.raises(WeightsError, match="evil.pth"):
+    with pytest.raises(WeightsError, match=r"evil.pth"):
         load_weights_file(path)
     assert not marker.exists()
 

@@ -1,4 +1,4 @@
-"""Arguments and helpers shared by the subcommands that need a model."""
+"""Arguments and helpers shared by the subcommands that need a model, so each names and loads one the same way."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 from fcn_viewer.inference import PRECISIONS
 from fcn_viewer.model.config import VARIANTS
 from fcn_viewer.weights.download import Progress
-from fcn_viewer.weights.loader import LoadedModel, load_entry, load_weights_file
-from fcn_viewer.weights.registry import DEFAULT_MODEL
+from fcn_viewer.weights.loader import FileSource, LoadedModel, ModelSource, RegistrySource, load_model
+from fcn_viewer.weights.registry import DEFAULT_MODEL, entry
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,10 +72,19 @@ def positive_count(text: str) -> int:
     return value
 
 
-def load_from_args(args: argparse.Namespace) -> LoadedModel:
+def source_from_args(args: argparse.Namespace, default: str | None = DEFAULT_MODEL) -> ModelSource | None:
+    """--weights (with --arch) or --model (with --download), else the ``default`` model; an unknown name raises
+    KeyError naming it."""
     if args.weights is not None:
-        return load_weights_file(args.weights, arch=args.arch)
-    return load_entry(args.model or DEFAULT_MODEL, allow_download=args.download, progress=print_progress)
+        return FileSource(Path(args.weights), args.arch)
+    name = args.model or default
+    return RegistrySource(entry(name), args.download) if name is not None else None
+
+
+def load_from_args(args: argparse.Namespace) -> LoadedModel:
+    source = source_from_args(args)
+    assert source is not None
+    return load_model(source, progress=print_progress)
 
 
 def print_progress(progress: Progress) -> None:

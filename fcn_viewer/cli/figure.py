@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
+from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.ground_truth import find_label, ignore_index_for
 from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.imageio import load_image
@@ -21,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     add_model_arguments(parser)
     parser.add_argument("--label", type=Path, metavar="LABEL.png",
                         help="ground-truth label (default: the CamVid or VOC label beside IMAGE, if there is one)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
     parser.set_defaults(run=run)

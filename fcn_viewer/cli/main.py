@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from fcn_viewer import __version__
+from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import FCNViewerError
 
 
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = subparsers.add_parser("gui", help="open the viewer")
     gui.add_argument("image", nargs="?", help="an image to open")
     add_model_arguments(gui)
-    gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the last one used")
+    gui.add_argument("--device", choices=DEVICE_CHOICES, help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
     gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
     gui.add_argument("--teach-step", type=int, metavar="N", help="with --screenshot: show step N of the fusion step-through")
@@ -52,26 +53,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_gui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from fcn_viewer.cli.common import source_from_args
     from fcn_viewer.gui.app import parse_size, run_viewer, save_screenshot
-    from fcn_viewer.gui.worker import ModelSource
-    from fcn_viewer.weights.registry import entry
+    from fcn_viewer.weights.loader import RegistrySource
 
-    source = None
-    if args.weights is not None:
-        source = ModelSource(path=args.weights, arch=args.arch)
-    elif args.model is not None:
-        try:
-            source = ModelSource(entry=entry(args.model), allow_download=args.download)
-        except KeyError as error:
-            print(f"error: {error.args[0]}", file=sys.stderr)
-            return 2
+    try:
+        source = source_from_args(args, default=None)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
     image = Path(args.image) if args.image else None
     if args.screenshot is None:
         return run_viewer(image, source, args.device)
     if image is None:
         print("error: --screenshot needs an IMAGE to show", file=sys.stderr)
         return 2
-    if source is not None and source.entry is not None and not source.entry.available and not args.download:
+    if isinstance(source, RegistrySource) and not source.entry.available and not args.download:
         print(f"error: model {args.model} is not here; add --download to fetch it", file=sys.stderr)
         return 1
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import deque
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fcn_viewer.atomic import atomic_output
 from fcn_viewer.batching import Decoded, Failed, load_batches
 from fcn_viewer.cli.common import (
     add_batch_arguments,
@@ -23,13 +21,12 @@ from fcn_viewer.cli.common import (
     decode_workers,
     load_from_args,
 )
+from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
-from fcn_viewer.inference import Segmentation, Segmenter
-from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
-from fcn_viewer.weights.meta import ModelMeta
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.outputs import output_names, write_outputs
 
-OVERLAY_OPACITY = 0.5
 WRITE_THREADS = 2  # PNG and npz encoding, beside the forward passes
 
 
@@ -38,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
     add_model_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--save-scores", action="store_true", help="also write every stage tensor to <stem>.npz")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     add_batch_arguments(parser)
@@ -175,32 +172,7 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
-def output_names(stem: str, save_scores: bool) -> list[str]:
-    return [f"{stem}_mask.png", f"{stem}_overlay.png"] + ([f"{stem}.npz"] if save_scores else [])
-
-
 def refuse_existing(out: Path, stem: str, save_scores: bool) -> None:
     existing = [name for name in output_names(stem, save_scores) if (out / name).exists()]
     if existing:
         raise OutputExistsError(f"{out / existing[0]}: already exists; pass --overwrite to replace it")
-
-
-def write_outputs(out: Path, stem: str, result: Segmentation, meta: ModelMeta, save_scores: bool) -> None:
-    """``<stem>_mask.png`` (indexed, finest stage), ``<stem>_overlay.png`` and optionally ``<stem>.npz``,
-    each written atomically, at the size the network saw (see ``result.notes`` for a downscale)."""
-    mask = result.mask()
-    save_indexed_png(out / f"{stem}_mask.png", mask, meta.palette)
-    save_rgb_png(out / f"{stem}_overlay.png", overlay(result.image, mask, meta.palette, OVERLAY_OPACITY))
-    if save_scores:
-        arrays = result.arrays()
-        info = {
-            "model": meta.name,
-            "stages": list(result.stages),
-            "upsampling": result.outputs.upsampling,
-            "source_size": list(result.source_size),
-            "notes": list(result.notes),
-            "crops": [crop.__dict__ for crop in result.outputs.crops],
-        }
-        with atomic_output(out / f"{stem}.npz") as handle:
-            np.savez(handle, **arrays, classes=np.array(meta.classes), info_json=np.array(json.dumps(info)))
-

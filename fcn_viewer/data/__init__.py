@@ -5,7 +5,6 @@ from pathlib import Path
 from fcn_viewer.data.folder import LabelledImages, SegmentationFolder
 from fcn_viewer.data.voc import VOCSegmentation, is_voc_root
 
-
 SegmentationDataset = LabelledImages
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.gui.main_window import MainWindow
-from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.settings import ViewerSettings
-from fcn_viewer.gui.worker import ModelSource
+from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.weights.loader import ModelSource
 
 SETTLE_MS = 300
 
@@ -38,7 +39,7 @@ def application() -> QApplication:
 def run_viewer(
     image: Path | None,
     source: ModelSource | None = None,
-    device: str | None = None,
+    device: DeviceChoice | None = None,
     size: tuple[int, int] | None = None,
 ) -> int:
     """Opens the window and runs until it is closed."""
@@ -57,7 +58,7 @@ def save_screenshot(
     image: Path,
     target: Path,
     source: ModelSource | None = None,
-    device: str | None = None,
+    device: DeviceChoice | None = None,
     size: tuple[int, int] = (1280, 800),
     teach_step: int | None = None,
 ) -> int:

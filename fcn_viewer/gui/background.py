@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 
-from PySide6.QtCore import QThread, Qt
+from PySide6.QtCore import Qt, QThread
 
 # Linux nice value of the worker threads (and of the BLAS/OpenMP threads they start): 0 is the window's.
 BACKGROUND_NICE = 10

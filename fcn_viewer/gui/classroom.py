@@ -4,9 +4,9 @@ and keeps them in step with the image and model it shows; the numbers and pictur
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QWidget
 
@@ -16,20 +16,21 @@ from fcn_viewer.dataset_table import dataset_row, image_row
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.ground_truth import find_label, ignore_index_for
-from fcn_viewer.gui.analysis_worker import AnalysisRequest, AnalysisService, DatasetRequest, Nets
+from fcn_viewer.gui.analysis_worker import Analysed, AnalysisRequest, AnalysisService, DatasetRequest, Nets
 from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.dataset_view import DatasetView
-from fcn_viewer.gui.panel_content import ViewResult, resolve_palette
-from fcn_viewer.gui.state import DisplayOptions
+from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
-from fcn_viewer.gui.worker import ModelInfo
-from fcn_viewer.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis
+from fcn_viewer.gui.worker import ModelLoader, load_source
+from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.view.options import DisplayOptions
+from fcn_viewer.view.outcome import JobCancelled, JobFailed
+from fcn_viewer.view.panel_content import ViewResult, resolve_palette
+from fcn_viewer.view.viewer_model import ModelInfo, ViewerModel
+from fcn_viewer.weights.loader import RegistrySource
 from fcn_viewer.weights.registry import RegistryEntry
-
-if TYPE_CHECKING:
-    from fcn_viewer.gui.main_window import MainWindow
 
 LABEL_FILTER = "Label images (*.png)"
 FIGURE_FILTER = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
@@ -38,16 +39,52 @@ NO_LABEL = ("No label found next to this image (CamVid: <folder>annot/<stem>.png
             "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with Open Label….")
 
 
+class ClassroomHost(Protocol):
+    """What the teaching views need of the window that hosts them: room for views and a dock, messages,
+    dialogs, and opening an image."""
+
+    def widget(self) -> QWidget:
+        """The parent of the teaching views' dialogs."""
+        ...
+
+    def add_view(self, view: QWidget, title: str) -> None: ...
+
+    def show_view(self, view: QWidget) -> None: ...
+
+    def add_dock(self, dock: QDockWidget) -> None: ...
+
+    def fit_dock(self, dock: QDockWidget, height: int) -> None: ...
+
+    def last_folder(self) -> str: ...
+
+    def open_image(self, path: Path) -> None: ...
+
+    def show_error(self, message: str) -> None: ...
+
+    def show_status(self, message: str) -> None: ...
+
+    def ask_save_path(self, title: str, suggested: Path, file_filter: str) -> Path | None: ...
+
+    def ask_confirmation(self, title: str, text: str) -> bool: ...
+
+
 class Classroom(QObject):
-    """Owns the teaching views and the analysis worker; the window only hosts them."""
+    """Owns the teaching views and the analysis worker; the host window only shows them.
+
+    It reads the current model and device from the viewer model and the colours from the display state; the
+    host tells it of each result shown (:meth:`result_shown`) and model in use (:meth:`model_changed`).
+    """
 
     analysisShown = Signal(object)  # ImageAnalysis now drawn
     datasetScored = Signal(object)  # Evaluation of a finished (or stopped) dataset run
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.service = AnalysisService(self)
+    def __init__(self, host: ClassroomHost, viewer: ViewerModel, display: ViewState,
+                 load: ModelLoader = load_source) -> None:
+        super().__init__(host.widget())
+        self.host = host
+        self.viewer = viewer
+        self.display = display
+        self.service = AnalysisService(self, load)
         self.mode: CompareMode = "stages"
         self.family: tuple[RegistryEntry, ...] = ()
         self.result: ViewResult | None = None
@@ -65,33 +102,30 @@ class Classroom(QObject):
         self.truth = TruthView()
         self.datasets = DatasetView()
         for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth")):
-            window.tabs.addTab(view, title)
-        self.dataset_dock = QDockWidget("Dataset", window)
+            host.add_view(view, title)
+        self.dataset_dock = QDockWidget("Dataset", host.widget())
         self.dataset_dock.setObjectName("datasetDock")
         self.dataset_dock.setWidget(self.datasets)
-        window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dataset_dock)
+        host.add_dock(self.dataset_dock)
         self.dataset_dock.hide()
         self.menu = self._build_menu()
 
-        window.resultShown.connect(self._result_shown)
-        window.modelChanged.connect(self._model_changed)
-        window.state.optionsChanged.connect(self._options_changed)
+        display.optionsChanged.connect(self._options_changed)
         for toggle in (self.compare.toggle, self.truth.toggle):
             toggle.modeChanged.connect(self.set_mode)
         self.compare.radiusChanged.connect(lambda _: self._request_analysis())
         self.truth.pickLabel.connect(self.pick_label)
-        self.datasets.openImage.connect(window.open_image)
+        self.datasets.openImage.connect(host.open_image)
         self.datasets.scoreRequested.connect(self.score_dataset)
         self.datasets.stopRequested.connect(self.service.cancel_dataset)
         self.datasets.splitChanged.connect(self._split_changed)
-        self.service.analysed.connect(self._analysed)
-        self.service.imageScored.connect(self._image_scored)
-        self.service.datasetDone.connect(self._dataset_done)
-        self.service.failed.connect(self._failed)
+        self.service.images.finished.connect(self._analysed)
+        self.service.datasets.progress.connect(self._image_scored)
+        self.service.datasets.finished.connect(self._dataset_done)
         self._update_toggles()
 
     def _build_menu(self) -> QMenu:
-        menu = QMenu("&Teaching", self.window)
+        menu = QMenu("&Teaching", self.host.widget())
         for title, view, shortcut in (
             ("Fusion &Step-Through", self.steps, "Ctrl+1"),
             ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
@@ -113,21 +147,23 @@ class Classroom(QObject):
     # ---- dialogs (tests replace these) -------------------------------------------------------
 
     def ask_label_file(self) -> Path | None:
-        name, _ = QFileDialog.getOpenFileName(self.window, "Open ground-truth label", self._folder(), LABEL_FILTER)
+        parent = self.host.widget()
+        name, _ = QFileDialog.getOpenFileName(parent, "Open ground-truth label", self._folder(), LABEL_FILTER)
         return Path(name) if name else None
 
     def ask_dataset_folder(self) -> Path | None:
-        name = QFileDialog.getExistingDirectory(self.window, "Open dataset folder (CamVid layout or VOCdevkit/VOC20xx)",
-                                                self._folder())
+        name = QFileDialog.getExistingDirectory(
+            self.host.widget(), "Open dataset folder (CamVid layout or VOCdevkit/VOC20xx)", self._folder()
+        )
         return Path(name) if name else None
 
     def _folder(self) -> str:
-        return self.window.settings.last_folder
+        return self.host.last_folder()
 
     # ---- what the window shows -----------------------------------------------------------------
 
     def show_view(self, view: QWidget) -> None:
-        self.window.tabs.setCurrentWidget(view)
+        self.host.show_view(view)
 
     def show_step(self, number: int) -> None:
         """Shows the step-through at step ``number`` (1-based)."""
@@ -136,9 +172,9 @@ class Classroom(QObject):
 
     def _palette(self) -> tuple[tuple[int, int, int], ...]:
         meta = self.result.meta if self.result is not None else None
-        return resolve_palette(self.window.state.options.palette, meta) if meta is not None else ()
+        return resolve_palette(self.display.options.palette, meta) if meta is not None else ()
 
-    def _result_shown(self, result: ViewResult) -> None:
+    def result_shown(self, result: ViewResult) -> None:
         if result.segmentation is None or result.meta is None:
             self.result, self.analysis = None, None
             self.steps.clear()
@@ -146,11 +182,11 @@ class Classroom(QObject):
             self.truth.clear(None, "Load a model to score it against the ground truth.")
             return
         self.result = result
-        self.steps.set_result(result, self._palette(), self.window.state.options.opacity)
+        self.steps.set_result(result, self._palette(), self.display.options.opacity)
         self._request_analysis()
 
-    def _model_changed(self, info: ModelInfo) -> None:
-        name = info.source.label if info.source.entry is not None else info.meta.name
+    def model_changed(self, info: ModelInfo) -> None:
+        name = info.source.label if isinstance(info.source, RegistrySource) else info.meta.name
         self.family = family_of(name, info.meta.classes)
         self.service.pool.clear()
         self._update_toggles()
@@ -172,8 +208,8 @@ class Classroom(QObject):
         self._request_analysis()
 
     def _nets(self) -> Nets:
-        model = self.window.model
-        return Nets(self.mode, model.source if model is not None else None, self.family, self.window.device_choice)
+        model = self.viewer.model
+        return Nets(self.mode, model.source if model is not None else None, self.family, self.viewer.device)
 
     def _request_analysis(self) -> None:
         result = self.result
@@ -190,15 +226,22 @@ class Classroom(QObject):
         else:
             self.compare.set_status("Updating…")
         request = AnalysisRequest(result, self._nets(), self.compare.radius.value(), self.ground_truth,
-                                  self._palette(), self.window.state.options.opacity)
+                                  self._palette(), self.display.options.opacity)
         self._analysis_job = self.service.analyse(request)
 
-    def _analysed(self, job: int, analysis: ImageAnalysis, pictures: AnalysisPictures) -> None:
+    def _analysed(self, job: int, answer: object) -> None:
+        if isinstance(answer, JobFailed):
+            self._failed(job, answer.message)
+            return
+        if isinstance(answer, JobCancelled):  # superseded by a newer request
+            return
+        assert isinstance(answer, Analysed)
+        analysis, pictures = answer.analysis, answer.pictures
         result = self.result
         if job != self._analysis_job or result is None or analysis.path != result.path:
             return
         self.analysis = analysis
-        palette, opacity = self._palette(), self.window.state.options.opacity
+        palette, opacity = self._palette(), self.display.options.opacity
         self.compare.set_analysis(analysis, pictures.compare, palette, opacity)
         if self.ground_truth is None:
             self.truth.clear(None, NO_LABEL)
@@ -226,7 +269,7 @@ class Classroom(QObject):
 
     def pick_label(self) -> None:
         if self.result is None:
-            self.window.show_error("Open an image with a model loaded first, then pick its label.")
+            self.host.show_error("Open an image with a model loaded first, then pick its label.")
             return
         path = self.ask_label_file()
         if path is None:
@@ -246,14 +289,14 @@ class Classroom(QObject):
         """Lists a split's images (and opens the first); scores them all when a model is loaded."""
         splits = available_splits(root)
         if not splits:
-            self.window.show_error(f"{root}: not a dataset folder; expected <split>/ with <split>annot/ beside it "
+            self.host.show_error(f"{root}: not a dataset folder; expected <split>/ with <split>annot/ beside it "
                                    "(CamVid layout) or a VOCdevkit/VOC20xx folder")
             return
         split = split if split in splits else ("val" if "val" in splits else splits[0])
         try:
             dataset = open_dataset(root, split)
         except FCNViewerError as error:
-            self.window.show_error(str(error))
+            self.host.show_error(str(error))
             return
         self.service.cancel_dataset()
         self._dataset_job = 0
@@ -262,10 +305,10 @@ class Classroom(QObject):
         self.datasets.set_running(False)
         if not self.dataset_dock.isVisible():
             self.dataset_dock.show()
-            self.window.resizeDocks([self.dataset_dock], [DATASET_DOCK_HEIGHT], Qt.Orientation.Vertical)
+            self.host.fit_dock(self.dataset_dock, DATASET_DOCK_HEIGHT)
         self._list_images("Load a model to score the images.")
-        self.window.open_image(dataset.samples[0].image_path)
-        if self.window.model is not None:
+        self.host.open_image(dataset.samples[0].image_path)
+        if self.viewer.model is not None:
             self.score_dataset()
 
     def _split_changed(self, split: str) -> None:
@@ -275,7 +318,7 @@ class Classroom(QObject):
     def _dataset_stages(self, nets: Nets) -> tuple[str, ...]:
         if nets.mode == "separate":
             return tuple(member.stages[-1] for member in nets.family if member.available)
-        return self.window.model.meta.config.stages if self.window.model is not None else ()
+        return self.viewer.model.meta.config.stages if self.viewer.model is not None else ()
 
     def _list_images(self, status: str, nets: Nets | None = None) -> None:
         assert self.dataset is not None
@@ -285,12 +328,12 @@ class Classroom(QObject):
     def _describe(self, nets: Nets) -> str:
         if nets.mode == "separate":
             return "the separately trained " + ", ".join(m.name for m in nets.family if m.available)
-        return f"every stage of {self.window.model.meta.title}" if self.window.model else "no model"
+        return f"every stage of {self.viewer.model.meta.title}" if self.viewer.model else "no model"
 
     def score_dataset(self) -> None:
         if self.dataset is None:
             return
-        if self.window.model is None:
+        if self.viewer.model is None:
             self.datasets.status.setText("Load a model to score the images.")
             return
         nets = self._nets()
@@ -303,7 +346,14 @@ class Classroom(QObject):
         if job == self._dataset_job and self._dataset_nets is not None:
             self.datasets.add_image(image_row(scores, self._dataset_stages(self._dataset_nets)), scores.index + 1)
 
-    def _dataset_done(self, job: int, evaluation: Evaluation) -> None:
+    def _dataset_done(self, job: int, answer: object) -> None:
+        if isinstance(answer, JobFailed):
+            self._failed(job, answer.message)
+            return
+        if isinstance(answer, JobCancelled):  # a run stopped before it started
+            return
+        assert isinstance(answer, Evaluation)
+        evaluation = answer
         if job != self._dataset_job or self._dataset_nets is None:
             return
         nets = self._dataset_nets
@@ -316,28 +366,28 @@ class Classroom(QObject):
         """Photo, stage maps, masks, and with a label its image and the scores, as a slide (PNG, SVG or PDF)."""
         result = self.result
         if result is None or result.segmentation is None or result.meta is None:
-            self.window.show_error("Nothing to export yet: open an image with a model loaded.")
+            self.host.show_error("Nothing to export yet: open an image with a model loaded.")
             return
         from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads on first use
 
         folder = Path(self._folder() or result.path.parent)
-        target = self.window.ask_save_path("Export slide figure", folder / f"{result.path.stem}_slide.png",
+        target = self.host.ask_save_path("Export slide figure", folder / f"{result.path.stem}_slide.png",
                                            FIGURE_FILTER)
         if target is None:
             return
         if target.suffix.lower() not in FIGURE_FORMATS:
-            self.window.show_error(f"{target.name}: a slide figure is a .png, .svg or .pdf file")
+            self.host.show_error(f"{target.name}: a slide figure is a .png, .svg or .pdf file")
             return
-        if target.exists() and not self.window.ask_confirmation("Overwrite?", f"{target} exists and will be replaced."):
+        if target.exists() and not self.host.ask_confirmation("Overwrite?", f"{target} exists and will be replaced."):
             return
         title = f"{result.path.name} — {result.meta.title}"
         try:
             save_slide(target, result.path, result.segmentation, result.meta, self._palette(), title,
                        self.ground_truth)
         except OSError as error:
-            self.window.show_error(f"Could not save the slide figure: {error}")
+            self.host.show_error(f"Could not save the slide figure: {error}")
             return
-        self.window.statusBar().showMessage(f"Saved slide figure: {target}", 10_000)
+        self.host.show_status(f"Saved slide figure: {target}")
 
     def shutdown(self) -> None:
         self.service.shutdown()

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSlider, QToolBar, QWidget
 
-from fcn_viewer.gui.state import DISPLAY_MODES, PALETTES, DisplayOptions, ViewState
+from fcn_viewer.gui.state import ViewState
+from fcn_viewer.view.options import DISPLAY_MODES, PALETTES, DisplayOptions
 
 MODE_LABELS = {
     "classes": "Classes (argmax)",

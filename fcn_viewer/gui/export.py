@@ -1,12 +1,9 @@
-"""Saves what the viewer shows: indexed masks, the overlay, a titled figure of all panels, the score maps.
-
-Every file is written atomically (a temporary file renamed into place), by render.py or `segment`'s writer.
+"""Saves what the viewer shows (masks, the overlay as drawn, the score maps, a titled figure of all panels)
+with the core's writers; only the figure is painted here, as it lays the panels out as the window does.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,11 +11,11 @@ from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
 from fcn_viewer.classes import Color
-from fcn_viewer.cli.segment import write_outputs
-from fcn_viewer.gui.panel_content import PANELS_BY_KEY, ViewResult, render_panel
 from fcn_viewer.gui.panels import grid_positions, qimage_from_rgb, rgb_from_qimage
-from fcn_viewer.gui.state import DisplayOptions
-from fcn_viewer.render import HEAT_LUT, save_indexed_png, save_rgb_png
+from fcn_viewer.outputs import write_rgb, write_scores, write_stage_masks
+from fcn_viewer.render import HEAT_LUT
+from fcn_viewer.view.options import DisplayOptions
+from fcn_viewer.view.panel_content import PANELS_BY_KEY, ViewResult, render_panel
 
 FIGURE_MARGIN = 20
 FIGURE_GAP = 14
@@ -31,42 +28,25 @@ LEFT = Qt.AlignmentFlag.AlignLeft
 MIN_CELL_WIDTH, MAX_CELL_WIDTH = 360, 640
 
 
-def mask_paths(target: Path, stages: Sequence[str]) -> dict[str, Path]:
-    """The finest stage goes to ``target`` (as `fcn-viewer segment` names it); coarser ones get a stage suffix."""
-    finest = stages[-1]
-    return {
-        stage: target if stage == finest else target.with_name(f"{target.stem}_{stage}{target.suffix}")
-        for stage in stages
-    }
-
-
 def export_masks(target: Path, result: ViewResult, palette: Sequence[Color]) -> list[Path]:
-    """Every stage's argmax classes as an indexed-palette PNG (pixel value = class index), written atomically."""
+    """Every stage's argmax classes as an indexed-palette PNG (pixel value = class index)."""
     assert result.segmentation is not None
-    paths = mask_paths(target, result.stages)
-    for stage, path in paths.items():
-        save_indexed_png(path, result.segmentation.mask(stage), palette)
-    return list(paths.values())
+    return write_stage_masks(target, result.segmentation, palette)
 
 
 def export_overlay(target: Path, result: ViewResult, options: DisplayOptions, palette: Sequence[Color]) -> Path:
     """The finest mask panel as displayed (opacity, hidden classes, outline, display mode) as an RGB PNG."""
-    save_rgb_png(target, render_panel(result, PANELS_BY_KEY[f"mask-{result.final_stage}"], options, palette))
-    return target
+    return write_rgb(target, render_panel(result, PANELS_BY_KEY[f"mask-{result.final_stage}"], options, palette))
 
 
 def export_scores(target: Path, result: ViewResult) -> Path:
     """Every stage tensor as a .npz named exactly as `fcn-viewer segment --save-scores` writes it."""
     assert result.segmentation is not None and result.meta is not None
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fcn-viewer-export.") as folder:
-        write_outputs(Path(folder), "scores", result.segmentation, result.meta, save_scores=True)
-        os.replace(Path(folder) / "scores.npz", target)
-    return target
+    return write_scores(target, result.segmentation, result.meta)
 
 
 def export_figure(target: Path, result: ViewResult, options: DisplayOptions, palette: Sequence[Color]) -> Path:
-    save_rgb_png(target, rgb_from_qimage(render_figure(result, options, palette)))
-    return target
+    return write_rgb(target, rgb_from_qimage(render_figure(result, options, palette)))
 
 
 def render_figure(result: ViewResult, options: DisplayOptions, palette: Sequence[Color]) -> QImage:

@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import qimage_from_rgb
-from fcn_viewer.gui.state import DisplayOptions, ViewState
+from fcn_viewer.gui.state import ViewState
 from fcn_viewer.render import HEAT_LUT
+from fcn_viewer.view.options import DisplayOptions
 
 SWATCH_SIZE = 14
 

@@ -1,4 +1,5 @@
-"""The viewer window: menus, panels, legend and status bar; it draws results and forwards user intent."""
+"""The viewer window: menus, panels, legend and status bar; it draws the viewer model's frames and forwards
+user intent to it."""
 
 from __future__ import annotations
 
@@ -23,25 +24,29 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
+from fcn_viewer.device_choice import DEVICE_CHOICES, DEVICE_LABELS, DeviceChoice
 from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.legend import ClassLegend
-from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
 from fcn_viewer.gui.settings import ViewerSettings
-from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
-from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
+from fcn_viewer.gui.state import ViewState
+from fcn_viewer.gui.worker import InferenceService, ModelLoader, SegmenterFactory, load_source
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
-from fcn_viewer.inference import Precision, device_available
+from fcn_viewer.inference import Segmenter, device_available
+from fcn_viewer.outputs import stage_mask_paths
+from fcn_viewer.view.options import DisplayOptions
+from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
+from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
 from fcn_viewer.weights.download import Progress
+from fcn_viewer.weights.loader import FileSource, ModelSource, RegistrySource
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
 
 WEIGHTS_SUFFIXES = frozenset({".safetensors", ".caffemodel", ".pth", ".pt"})
 IMAGE_FILTER = "Images ({})".format(" ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)))
 WEIGHTS_FILTER = "FCN weights (*.safetensors *.caffemodel *.pth *.pt)"
-DEVICE_CHOICES = (("auto", "Auto"), ("cuda", "CUDA"), ("mps", "MPS (Apple)"), ("cpu", "CPU"))
 STYLE = """
 #panelTitle { font-weight: 600; padding: 2px 2px; }
 #infoPanel { color: palette(window-text); padding: 4px; font-size: 11px; }
@@ -53,29 +58,38 @@ def _megabytes(count: int | None) -> str:
 
 
 class MainWindow(QMainWindow):
-    """The FCN viewer. Dialogs go through small ask_*/show_error methods that tests can replace."""
+    """The FCN viewer: draws the viewer model's frames and forwards user intent to it.
+
+    Dialogs go through small ask_*/show_error methods that tests can replace. ``make_segmenter`` and ``load``
+    make the nets (tests pass their own).
+    """
 
     resultShown = Signal(object)  # ViewResult now on screen
     modelChanged = Signal(object)  # ModelInfo now in use
     jobFailed = Signal(str)  # message of a failed load or inference
 
-    def __init__(self, settings: ViewerSettings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: ViewerSettings,
+        parent: QWidget | None = None,
+        *,
+        make_segmenter: SegmenterFactory = Segmenter,
+        load: ModelLoader = load_source,
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
-        palette = settings.palette if settings.palette in PALETTES else "model"
-        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=palette))  # type: ignore[arg-type]
-        self.service = InferenceService(self)
+        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=settings.palette))
+        self.service = InferenceService(self, make_segmenter, load)
+        self.viewer = ViewerModel(self.service, self, settings.device, settings.exact_fp32)
+        self.service.jobs.finished.connect(self.viewer.answer)
+        self.service.jobs.progress.connect(self.viewer.answer)
         self.link = ViewLink(self)
-        self.model: ModelInfo | None = None
-        self.current_path: Path | None = None
-        self.device_choice = settings.device if settings.device in dict(DEVICE_CHOICES) else "auto"
-        self._image_job = 0
-        self._model_job = 0
-        self._pending: set[int] = set()
+        self.shown: ViewerFrame | None = None  # the frame on screen
+        self._next_frame: ViewerFrame | None = None
+        self._drawing = False
         self.download_dialog: QProgressDialog | None = None
-        self._shown_size: tuple[int, int] | None = None
 
-        self.setWindowTitle("fcn-viewer")
+        self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setStyleSheet(STYLE)
         self._build_panels()
@@ -89,16 +103,12 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(190)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.classroom = Classroom(self)
+        self.classroom = Classroom(self, self.viewer, self.state, load)
+        self.resultShown.connect(self.classroom.result_shown)
+        self.modelChanged.connect(self.classroom.model_changed)
         self._build_menus()
 
         self.state.optionsChanged.connect(self._options_changed)
-        self.state.resultChanged.connect(self._show_result)
-        self.service.modelReady.connect(self._model_ready)
-        self.service.resultReady.connect(self._result_ready)
-        self.service.failed.connect(self._job_failed)
-        self.service.cancelled.connect(self._job_cancelled)
-        self.service.downloadProgress.connect(self._download_progress)
         self.link.scaleChanged.connect(self._show_zoom)
         geometry = settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
@@ -186,11 +196,11 @@ class MainWindow(QMainWindow):
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
         self.device_menu = QMenu("&Device", self)
         self.device_actions = QActionGroup(self)
-        for choice, label in DEVICE_CHOICES:
-            action = self.device_actions.addAction(label)
+        for choice in DEVICE_CHOICES:
+            action = self.device_actions.addAction(DEVICE_LABELS[choice])
             action.setCheckable(True)
             action.setData(choice)
-            action.setChecked(choice == self.device_choice)
+            action.setChecked(choice == self.viewer.device)
             action.setEnabled(device_available(choice))
             action.triggered.connect(lambda _=False, c=choice: self.choose_device(c))
             self.device_menu.addAction(action)
@@ -218,7 +228,7 @@ class MainWindow(QMainWindow):
     def _fill_model_menu(self) -> None:
         menu = self.model_menu
         menu.clear()
-        current = self.model.source.setting if self.model else None
+        current = self.viewer.model.source.setting if self.viewer.model else None
         for bundled, heading in ((True, "Bundled models"), (False, "Paper models (PASCAL VOC)")):
             menu.addSection(heading)
             for entry in (e for e in ENTRIES if e.bundled == bundled):
@@ -227,7 +237,7 @@ class MainWindow(QMainWindow):
                 action.setChecked(entry.name == current)
                 action.setEnabled(entry.available or entry.url is not None)
                 action.setToolTip(entry.citation)
-                action.triggered.connect(lambda _=False, e=entry: self.load_model(ModelSource(entry=e)))
+                action.triggered.connect(lambda _=False, e=entry: self.load_model(RegistrySource(e)))
         menu.addSeparator()
         self._action(menu, "Load &Local File…", self.load_local_file, "Ctrl+L")
         menu.addSeparator()
@@ -282,6 +292,29 @@ class MainWindow(QMainWindow):
         self.banner.show_message(message, "error")
         self.statusBar().showMessage(message, 10_000)
 
+    # ---- hosting the teaching views (gui/classroom.py's ClassroomHost) -------------------------
+
+    def widget(self) -> QWidget:
+        return self
+
+    def add_view(self, view: QWidget, title: str) -> None:
+        self.tabs.addTab(view, title)
+
+    def show_view(self, view: QWidget) -> None:
+        self.tabs.setCurrentWidget(view)
+
+    def add_dock(self, dock: QDockWidget) -> None:
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+
+    def fit_dock(self, dock: QDockWidget, height: int) -> None:
+        self.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+
+    def last_folder(self) -> str:
+        return self.settings.last_folder
+
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+
     # ---- images -------------------------------------------------------------------------------
 
     def start(self, image: str | Path | None = None, source: ModelSource | None = None) -> None:
@@ -298,11 +331,11 @@ class MainWindow(QMainWindow):
         remembered = self.settings.model
         for entry in ENTRIES:
             if entry.name == remembered and entry.available:
-                return ModelSource(entry=entry)
+                return RegistrySource(entry)
         if remembered and Path(remembered).is_file():
-            return ModelSource(path=Path(remembered))
+            return FileSource(Path(remembered))
         default = next(entry for entry in ENTRIES if entry.name == DEFAULT_MODEL)
-        return ModelSource(entry=default) if default.available else None
+        return RegistrySource(default) if default.available else None
 
     def _say_no_model(self, reason: str = "", kind: BannerKind = "info") -> None:
         default = next(entry for entry in ENTRIES if entry.name == DEFAULT_MODEL)
@@ -321,49 +354,56 @@ class MainWindow(QMainWindow):
             self.open_image(path)
 
     def open_image(self, path: Path) -> None:
-        """Shows ``path`` once the worker has read (and, with a model, segmented) it."""
+        """Shows ``path`` once the worker has read (and, with a model, segmented) it; until then the window
+        (title included) keeps showing the previous image."""
         path = Path(path).absolute()
-        self.current_path = path
         self.settings.last_folder = str(path.parent)
         self.settings.add_recent_file(str(path))
-        self.setWindowTitle(f"{path.name} — fcn-viewer")
-        self._request_image(path)
-
-    def _request_image(self, path: Path) -> None:
-        self._pending.discard(self._image_job)  # an older image job's answer no longer matters
-        self._image_job = self.service.segment(path)
-        self._pending.add(self._image_job)
-        self._update_busy(f"Segmenting {path.name}…" if self.model else f"Opening {path.name}…")
+        self.viewer.open_image(path)
 
     def step_image(self, step: int) -> None:
         """Opens the next (step 1) or previous (step −1) image of the current image's folder, wrapping around."""
-        if self.current_path is None or not self.current_path.parent.is_dir():
+        current = self.viewer.current_path
+        if current is None or not current.parent.is_dir():
             return
-        images = list_images(self.current_path.parent)
+        images = list_images(current.parent)
         if not images:
             return
-        if self.current_path in images:
-            index = (images.index(self.current_path) + step) % len(images)
+        if current in images:
+            index = (images.index(current) + step) % len(images)
         else:
-            later = [i for i, p in enumerate(images) if p.name > self.current_path.name]
+            later = [i for i, p in enumerate(images) if p.name > current.name]
             index = (later[0] if later else 0) if step > 0 else ((later[0] if later else len(images)) - 1)
         self.open_image(images[index])
 
-    def _result_ready(self, job: int, result: ViewResult) -> None:
-        self._pending.discard(job)
-        self._update_busy()
-        if job != self._image_job or result.path != self.current_path:
-            return  # a stale answer for an image that is no longer the current one
+    @property
+    def shown_result(self) -> ViewResult | None:
+        """The result on screen (None before the first image)."""
+        return self.shown.result if self.shown is not None else None
+
+    # ---- drawing a frame ----------------------------------------------------------------------
+
+    def frame_changed(self, frame: ViewerFrame) -> None:
+        """Draws ``frame`` whole. A frame that arrives while one is being drawn (an answer delivered by a nested
+        event loop) is drawn after it, never into it: photo, panels, legend, title and status always agree."""
+        self._next_frame = frame
+        if self._drawing:
+            return
+        self._drawing = True
+        try:
+            while self._next_frame is not None:
+                frame, self._next_frame = self._next_frame, None
+                self._draw(frame)
+        finally:
+            self._drawing = False
+
+    def _draw(self, frame: ViewerFrame) -> None:
+        result = frame.result
+        previous, self.shown = self.shown, frame
         if self.banner.kind == "error":
             self.banner.dismiss()
-        self.state.set_result(result)
-        self.resultShown.emit(result)
-
-    def _show_result(self, result: ViewResult | None) -> None:
-        if result is None:
-            return
+        self.setWindowTitle(frame.title)
         keys = [panel.key for panel in result.panels()] + (["info"] if result.stages else [])
-        previous_size, self._shown_size = self._shown_size, result.image_size
         for panel in result.panels():
             title, short = result.title(panel), result.title(panel, short=True)
             self.panels[panel.key].set_title(title, short, result.tooltip(panel))
@@ -373,18 +413,15 @@ class MainWindow(QMainWindow):
         self.grid.show_panels(keys, result.stages, result.image_size)
         self.legend.set_shares(result.class_shares())
         self._hover_left()
-        self._render(keys)
-        if previous_size != result.image_size or self.link.fitting:
+        self._render(result, keys)
+        if previous is None or previous.result.image_size != result.image_size or self.link.fitting:
             self.link.fit()
-        if result.segmentation is not None:
-            stats = "; ".join([f"{result.path.name}: {result.elapsed_ms:.0f} ms on {result.device}", *result.notes])
-            self.statusBar().showMessage(stats, 10_000 if result.notes else 5000)
+        if frame.status:
+            self.statusBar().showMessage(frame.status, 10_000 if result.notes else 5000)
+        self.resultShown.emit(result)
 
-    def _render(self, keys: list[str]) -> None:
-        """Redraws these panels from the result's cached arrays (no network run)."""
-        result = self.state.result
-        if result is None:
-            return
+    def _render(self, result: ViewResult, keys: list[str]) -> None:
+        """Redraws these panels of ``result`` from its cached arrays (no network run)."""
         palette = self._palette(result)
         for key in keys:
             if key in PANELS_BY_KEY:
@@ -393,25 +430,26 @@ class MainWindow(QMainWindow):
 
     def _palette(self, result: ViewResult | None = None) -> tuple[Color, ...]:
         meta = result.meta if result is not None else None
-        meta = meta or (self.model.meta if self.model else None)
+        model = self.viewer.model
+        meta = meta or (model.meta if model else None)
         return resolve_palette(self.state.options.palette, meta) if meta is not None else ()
 
     def _options_changed(self, options: DisplayOptions, previous: DisplayOptions) -> None:
         self.settings.opacity = options.opacity
         self.settings.palette = options.palette
-        if options.palette != previous.palette and self.model is not None:
+        if options.palette != previous.palette and self.viewer.model is not None:
             self.legend.set_palette(self._palette())
-        result = self.state.result
+        result = self.shown_result
         if result is None:
             return
         overlay_only = replace(previous, opacity=options.opacity, outline=options.outline) == options
         panels = [p for p in result.panels() if p.kind == "mask" or (p.kind == "scores" and not overlay_only)]
-        self._render([p.key for p in panels])
+        self._render(result, [p.key for p in panels])
 
     # ---- hover readout ------------------------------------------------------------------------
 
     def _hover(self, point: QPointF, source: object) -> None:
-        result = self.state.result
+        result = self.shown_result
         text = result.readout(point.x(), point.y()) if result is not None else None
         if text is not None:
             self.statusBar().clearMessage()  # a temporary message would hide the readout
@@ -431,12 +469,12 @@ class MainWindow(QMainWindow):
         path = self.ask_weights_file()
         if path is not None:
             self.settings.last_folder = str(path.parent)
-            self.load_model(ModelSource(path=path))
+            self.load_model(FileSource(path))
 
     def load_model(self, source: ModelSource) -> None:
         """Loads in the worker (downloading a registry model first, if the user agrees); re-runs the image."""
-        entry = source.entry
-        if entry is not None and not entry.available:
+        if isinstance(source, RegistrySource) and not source.entry.available:
+            entry = source.entry
             if entry.bundled or entry.url is None:
                 self.show_error(f"The bundled model {entry.name} is not installed ({entry.path}).")
                 return
@@ -446,57 +484,38 @@ class MainWindow(QMainWindow):
             )
             if not source.allow_download and not self.ask_confirmation("Download model", question):
                 return
-            source = ModelSource(entry=entry, allow_download=True)
+            source = RegistrySource(entry, allow_download=True)
             self._open_download_dialog(entry)
-        self._model_job = self.service.load_model(source, self.device_choice, self._precision())
-        self._pending.add(self._model_job)
-        self._update_busy(f"Loading model {source.label}…")
+        self.viewer.load_model(source)
 
-    def choose_device(self, choice: str) -> None:
-        self.device_choice = choice
+    def choose_device(self, choice: DeviceChoice) -> None:
         self.settings.device = choice
         for action in self.device_actions.actions():
             action.setChecked(action.data() == choice)
-        if self.model is not None or self._model_job in self._pending:
-            self._model_job = self.service.set_device(choice, self._precision())
-            self._pending.add(self._model_job)
-            self._update_busy(f"Moving the model to {choice}…")
-        else:
+        if not self.viewer.choose_device(choice):
             self.device_label.setText(f"device: {choice} (no model)")
 
     def choose_exact_fp32(self, exact: bool) -> None:
         """Runs the model (on a GPU) in exact fp32 or in bf16; the CPU always runs fp32."""
         self.settings.exact_fp32 = exact
-        if self.model is not None or self._model_job in self._pending:
-            self._model_job = self.service.set_device(self.device_choice, self._precision())
-            self._pending.add(self._model_job)
-            self._update_busy("Switching precision…")
-
-    def _precision(self) -> Precision:
-        return "fp32" if self.settings.exact_fp32 else "auto"
+        self.viewer.choose_exact_fp32(exact)
 
     def _mark_device_in_use(self, device: str) -> None:
         for action in self.device_actions.actions():
-            label = dict(DEVICE_CHOICES)[action.data()]
-            action.setText(f"{label} — in use: {device}" if action.data() == self.device_choice else label)
+            label = DEVICE_LABELS[action.data()]
+            action.setText(f"{label} — in use: {device}" if action.data() == self.viewer.device else label)
 
-    def _model_ready(self, job: int, info: ModelInfo) -> None:
-        self._pending.discard(job)
-        self._update_busy()
-        if job != self._model_job:
-            return
+    def model_changed(self, info: ModelInfo, classes_changed: bool) -> None:
         self._close_download_dialog()
-        changed = self.model is None or self.model.meta != info.meta
-        self.model = info
         self.settings.model = info.source.setting
-        if changed:
+        if classes_changed:
             self.state.set_class_count(len(info.meta.classes))
             self.legend.set_classes(info.meta.classes, self._palette())
             self.toolbar.set_class_names(info.meta.classes)
         self.model_label.setText(info.meta.title)
         self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}")
         self.device_label.setText(f"device: {info.device}")
-        self.device_label.setToolTip(f"chosen: {self.device_choice}")
+        self.device_label.setToolTip(f"chosen: {self.viewer.device}")
         self._mark_device_in_use(info.device)
         if self.banner.kind in ("info", "error"):  # what was missing or failed; warnings stay until dismissed
             self.banner.dismiss()
@@ -504,28 +523,18 @@ class MainWindow(QMainWindow):
             self.banner.show_message(info.note, "warning")
         self.statusBar().showMessage(f"Model {info.meta.title} ready on {info.device}", 5000)
         self.modelChanged.emit(info)
-        image_job_follows = self._image_job > job and self._image_job in self._pending
-        if self.current_path is not None and not image_job_follows:
-            self._request_image(self.current_path)
 
-    def _job_failed(self, job: int, message: str) -> None:
-        self._pending.discard(job)
-        self._update_busy()
-        if job not in (self._image_job, self._model_job):
-            return
-        if job == self._model_job:
+    def job_failed(self, failure: Failure) -> None:
+        if failure.model_failed:
             self._close_download_dialog()
-        elif self.current_path is not None:
-            self.settings.recent_files = [f for f in self.settings.recent_files if f != str(self.current_path)]
-        kept = self.model if job == self._model_job else None
-        self.show_error(f"{message} — still using {kept.meta.title} on {kept.device}." if kept else message)
-        if job == self._model_job and self.model is None:
-            self._say_no_model(f"No model is loaded: {message}.", "error")
-        self.jobFailed.emit(message)
+        elif failure.path is not None:
+            self.settings.recent_files = [f for f in self.settings.recent_files if f != str(failure.path)]
+        self.show_error(failure.shown)
+        if failure.model_failed and failure.no_model:
+            self._say_no_model(f"No model is loaded: {failure.message}.", "error")
+        self.jobFailed.emit(failure.message)
 
-    def _job_cancelled(self, job: int, message: str) -> None:
-        self._pending.discard(job)
-        self._update_busy()
+    def job_cancelled(self, message: str) -> None:
         self._close_download_dialog()
         self.statusBar().showMessage(message, 10_000)
 
@@ -535,13 +544,13 @@ class MainWindow(QMainWindow):
         dialog.setMinimumDuration(0)
         dialog.setAutoClose(False)
         dialog.setAutoReset(False)
-        dialog.canceled.connect(self.service.cancel_download)
+        dialog.canceled.connect(self.viewer.cancel_download)
         dialog.show()
         self.download_dialog = dialog
 
-    def _download_progress(self, job: int, progress: Progress) -> None:
+    def download_progress(self, progress: Progress) -> None:
         dialog = self.download_dialog
-        if dialog is None or job != self._model_job:
+        if dialog is None:
             return
         if progress.total:
             dialog.setValue(round(1000 * progress.done / progress.total))
@@ -555,16 +564,16 @@ class MainWindow(QMainWindow):
             self.download_dialog.deleteLater()
             self.download_dialog = None
 
-    def _update_busy(self, message: str = "") -> None:
-        self.busy.setVisible(bool(self._pending))
+    def busy_changed(self, busy: bool, message: str) -> None:
+        self.busy.setVisible(busy)
         if message:
             self.statusBar().showMessage(message)
-        elif not self._pending:
+        elif not busy:
             self.statusBar().clearMessage()
 
     @property
     def busy_now(self) -> bool:
-        return bool(self._pending)
+        return self.viewer.busy
 
     def _show_zoom(self, scale: float) -> None:
         self.zoom_label.setText(("fit " if self.link.fitting else "") + f"{scale:.0%}")
@@ -572,14 +581,14 @@ class MainWindow(QMainWindow):
     # ---- export -------------------------------------------------------------------------------
 
     def _exportable(self) -> ViewResult | None:
-        result = self.state.result
+        result = self.shown_result
         if result is None or result.segmentation is None:
             self.show_error("Nothing to export yet: open an image with a model loaded.")
             return None
         return result
 
     def _target(self, title: str, suffix_name: str, file_filter: str) -> Path | None:
-        result = self.state.result
+        result = self.shown_result
         assert result is not None
         folder = Path(self.settings.last_folder or result.path.parent)
         return self.ask_save_path(title, folder / f"{result.path.stem}{suffix_name}", file_filter)
@@ -608,7 +617,7 @@ class MainWindow(QMainWindow):
         if result is None or target is None:
             return
         palette = self._palette(result)
-        paths = list(export.mask_paths(target, result.stages).values())
+        paths = list(stage_mask_paths(target, result.stages).values())
         self._write("masks", paths, lambda: export.export_masks(target, result, palette))
 
     def export_overlay(self) -> None:
@@ -646,7 +655,7 @@ class MainWindow(QMainWindow):
             return
         event.acceptProposedAction()
         if path.suffix.lower() in WEIGHTS_SUFFIXES:
-            self.load_model(ModelSource(path=path))
+            self.load_model(FileSource(path))
         else:
             self.open_image(path)
 
@@ -663,7 +672,7 @@ class MainWindow(QMainWindow):
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
         self._close_download_dialog()
-        self.service.shutdown()
+        self.viewer.shutdown()
         self.classroom.shutdown()
         super().closeEvent(event)
 

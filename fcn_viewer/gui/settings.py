@@ -8,6 +8,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from fcn_viewer.device_choice import DeviceChoice, is_device_choice
+from fcn_viewer.view.options import PALETTES, PaletteName
+
 SETTINGS_ENV = "FCN_VIEWER_SETTINGS"
 MAX_RECENT = 10
 DEFAULT_OPACITY = 0.6
@@ -115,19 +118,23 @@ class ViewerSettings:
         self._store.setValue("display/opacity", f"{value:.3f}")
 
     @property
-    def palette(self) -> str:
-        return self._text("display/palette", "model")
+    def palette(self) -> PaletteName:
+        """The palette remembered ("model" when the file names none this version knows)."""
+        name = self._text("display/palette", "model")
+        return next((known for known in PALETTES if known == name), "model")
 
     @palette.setter
-    def palette(self, name: str) -> None:
+    def palette(self, name: PaletteName) -> None:
         self._store.setValue("display/palette", name)
 
     @property
-    def device(self) -> str:
-        return self._text("model/device", "auto")
+    def device(self) -> DeviceChoice:
+        """The device remembered ("auto" when the file names none this version knows)."""
+        choice = self._text("model/device", "auto")
+        return choice if is_device_choice(choice) else "auto"
 
     @device.setter
-    def device(self, choice: str) -> None:
+    def device(self, choice: DeviceChoice) -> None:
         self._store.setValue("model/device", choice)
 
     @property

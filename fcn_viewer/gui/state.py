@@ -1,55 +1,27 @@
-"""The viewer's display state in one place: widgets bind to it, and the panels redraw when it changes."""
+"""The display options in one place, so the toolbar, the legend and the panels agree: widgets bind to it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
-from fcn_viewer.gui.panel_content import ViewResult
-
-DisplayMode = Literal["classes", "confidence", "class-probability"]
-PaletteName = Literal["model", "colorblind"]
-DISPLAY_MODES: tuple[DisplayMode, ...] = ("classes", "confidence", "class-probability")
-PALETTES: tuple[PaletteName, ...] = ("model", "colorblind")
-
-
-@dataclass(frozen=True)
-class DisplayOptions:
-    """How the panels draw a result; plain data, so rendering code needs no Qt."""
-
-    mode: DisplayMode = "classes"
-    opacity: float = 0.6
-    hidden: frozenset[int] = frozenset()
-    palette: PaletteName = "model"
-    outline: bool = False
-    chosen_class: int = 0
+from fcn_viewer.view.options import DISPLAY_MODES, PALETTES, DisplayMode, DisplayOptions, PaletteName
 
 
 class ViewState(QObject):
-    """Holds the display options and the shown result; every change is announced by a signal."""
+    """Holds the display options; every change is announced by a signal."""
 
     optionsChanged = Signal(object, object)  # new DisplayOptions, previous DisplayOptions
-    resultChanged = Signal(object)  # ViewResult or None
 
     def __init__(self, options: DisplayOptions | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._options = options or DisplayOptions()
-        self._result: ViewResult | None = None
         self._class_count = 0
 
     @property
     def options(self) -> DisplayOptions:
         return self._options
-
-    @property
-    def result(self) -> ViewResult | None:
-        return self._result
-
-    def set_result(self, result: ViewResult | None) -> None:
-        self._result = result
-        self.resultChanged.emit(result)
 
     def set_class_count(self, count: int) -> None:
         """A model with ``count`` classes is in use: shows every class and keeps the chosen class in range."""

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
 from fcn_viewer.teaching import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
+from fcn_viewer.view.panel_content import ViewResult
 
 CROP_PEN = QColor(255, 214, 0)
 OUTSIDE_SHADE = QColor(0, 0, 0, 150)

@@ -1,60 +1,39 @@
-"""Model loading and inference on a QThread, so the window never waits on the network or the disk."""
+"""The viewer's inference backend: model loading, device moves and segmentation on a job queue, so the window
+never waits on the network or the disk."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject
 
+from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.errors import DeviceError, FCNViewerError
-from fcn_viewer.gui.background import start_in_background
-from fcn_viewer.gui.panel_content import ViewResult
+from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.imageio import load_image
 from fcn_viewer.inference import Precision, Segmenter, release_device_memory, resolve_device
-from fcn_viewer.model.config import Variant
+from fcn_viewer.view.outcome import JobCancelled, JobFailed, error_message
+from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.view.viewer_model import ModelInfo
 from fcn_viewer.weights.download import DownloadCancelled, Progress
-from fcn_viewer.weights.loader import LoadedModel, load_entry, load_weights_file
-from fcn_viewer.weights.meta import ModelMeta
-from fcn_viewer.weights.registry import RegistryEntry
+from fcn_viewer.weights.loader import LoadedModel, ModelSource, load_model
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model comes from: a registry entry (downloaded first if allowed) or a weights file."""
+class SegmenterFactory(Protocol):
+    """Makes the segmenter of a loaded model (tests pass one that downscales sooner, say)."""
 
-    entry: RegistryEntry | None = None
-    path: Path | None = None
-    arch: Variant | None = None
-    allow_download: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.entry.name if self.entry is not None else Path(str(self.path)).name
-
-    @property
-    def setting(self) -> str:
-        """How the settings remember it: the registry name or the file path."""
-        return self.entry.name if self.entry is not None else str(Path(str(self.path)).absolute())
-
-    def load(self, progress: Callable[[Progress], None], cancel: Callable[[], bool]) -> LoadedModel:
-        if self.entry is not None:
-            return load_entry(self.entry, allow_download=self.allow_download, progress=progress, cancel=cancel)
-        return load_weights_file(Path(str(self.path)), arch=self.arch)
+    def __call__(self, loaded: LoadedModel, device: torch.device, *, precision: Precision = "auto") -> Segmenter: ...
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model the worker has ready, the device it runs on, and why that is not the device chosen (if not)."""
+ModelLoader = Callable[[ModelSource, Callable[[Progress], None], Callable[[], bool]], LoadedModel]
 
-    meta: ModelMeta
-    source: ModelSource
-    device: str
-    note: str = ""
+
+def load_source(source: ModelSource, progress: Callable[[Progress], None], cancel: Callable[[], bool]) -> LoadedModel:
+    return load_model(source, progress=progress, cancel=cancel)
 
 
 def device_or_cpu(choice: str) -> tuple[torch.device, str]:
@@ -72,146 +51,85 @@ def describe_device(segmenter: Segmenter) -> str:
     return where if segmenter.dtype == torch.float32 else f"{where}, {str(segmenter.dtype).removeprefix('torch.')}"
 
 
-class InferenceWorker(QObject):
-    """Lives on the inference thread: loads models, moves them between devices, segments images.
+class InferenceService:
+    """Loads models, moves them between devices and segments images, one job at a time on its own thread.
 
-    Requests arrive in order; an image request older than the newest one is skipped unrun. A model
-    load or device move that fails, for whatever reason, leaves the previous model in use.
+    The caller numbers the jobs; answers (ModelInfo, ViewResult, JobFailed, JobCancelled, download Progress)
+    arrive through ``jobs.finished`` and ``jobs.progress``. An image job is dropped unrun when a newer one
+    comes; a model load or device move that fails, for whatever reason, leaves the previous model in use.
     """
 
-    modelReady = Signal(int, object)  # job id, ModelInfo
-    resultReady = Signal(int, object)  # job id, ViewResult
-    failed = Signal(int, str)  # job id, message naming the file
-    cancelled = Signal(int, str)  # job id, message
-    downloadProgress = Signal(int, object)  # job id, Progress
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancel_download = threading.Event()
-        self.latest_image_job = 0  # written by the GUI thread before each image request
-        self._segmenter: Segmenter | None = None
+    def __init__(self, parent: QObject | None = None, make_segmenter: SegmenterFactory = Segmenter,
+                 load: ModelLoader = load_source) -> None:
+        self.jobs = JobQueue("fcn-viewer inference", parent, on_error=release_device_memory)
+        self._make_segmenter = make_segmenter
+        self._load = load
+        self._segmenter: Segmenter | None = None  # read and written on the queue's thread only
         self._source: ModelSource | None = None
 
-    @Slot(int, object, str, str)
-    def load_model(self, job: int, source: ModelSource, device_choice: str, precision: Precision) -> None:
-        self.cancel_download.clear()
-        device, note = device_or_cpu(device_choice)
-        try:
-            loaded = source.load(lambda p: self.downloadProgress.emit(job, p), self.cancel_download.is_set)
-            segmenter = Segmenter(loaded, device, precision=precision)
-        except DownloadCancelled as error:
-            self.cancelled.emit(job, str(error))
-            return
-        except Exception as error:  # a hostile or broken file must never take the worker (or its model) down
-            release_device_memory()
-            self.failed.emit(job, f"cannot load model {source.label}: {_reason(error)}")
-            return
-        self._use(segmenter, source)
-        self.modelReady.emit(job, ModelInfo(loaded.meta, source, describe_device(segmenter), note))
+    @property
+    def segmenter(self) -> Segmenter | None:
+        """The segmenter in use (for tests and diagnostics; it changes on the queue's thread)."""
+        return self._segmenter
 
-    @Slot(int, str, str)
-    def set_device(self, job: int, device_choice: str, precision: Precision) -> None:
-        current, source = self._segmenter, self._source
-        if current is None or source is None:
-            self.failed.emit(job, "no model is loaded: the device is used for the next model you load")
-            return
-        device, note = device_or_cpu(device_choice)
-        try:
-            segmenter = current.moved_to(device, precision)
-        except Exception as error:  # e.g. out of GPU memory: the model stays where it was
-            release_device_memory()
-            where = describe_device(current)
-            self.failed.emit(job, f"cannot move the model to {device.type}: {_reason(error)}; it stays on {where}")
-            return
-        self._use(segmenter, source)
-        self.modelReady.emit(job, ModelInfo(current.meta, source, describe_device(segmenter), note))
+    def load_model(self, job: int, source: ModelSource, device: DeviceChoice, precision: Precision) -> None:
+        def work(handle: Job) -> object:
+            target, note = device_or_cpu(device)
+            try:
+                loaded = self._load(source, handle.progress, handle.cancelled)
+            except DownloadCancelled as error:
+                return JobCancelled(str(error))
+            segmenter = self._make_segmenter(loaded, target, precision=precision)
+            self._use(segmenter, source)
+            return ModelInfo(loaded.meta, source, describe_device(segmenter), note)
+
+        self.jobs.submit(work, key="load", number=job,
+                         describe=lambda error: f"cannot load model {source.label}: {error_message(error)}")
+
+    def set_device(self, job: int, device: DeviceChoice, precision: Precision) -> None:
+        """Moves the model to another device, or runs it at another precision (a new segmenter either way)."""
+        def work(_: Job) -> object:
+            current, source = self._segmenter, self._source
+            if current is None or source is None:
+                return JobFailed("no model is loaded: the device is used for the next model you load")
+            target, note = device_or_cpu(device)
+            try:
+                segmenter = current.moved_to(target, precision)
+            except Exception as error:  # e.g. out of GPU memory: the model stays where it was
+                release_device_memory()
+                where = describe_device(current)
+                return JobFailed(f"cannot move the model to {target.type}: {error_message(error)}; it stays on {where}")
+            self._use(segmenter, source)
+            return ModelInfo(current.meta, source, describe_device(segmenter), note)
+
+        self.jobs.submit(work, number=job)
 
     def _use(self, segmenter: Segmenter, source: ModelSource) -> None:
         """Swaps in a ready segmenter; the previous model's device memory is given back."""
         self._segmenter, self._source = segmenter, source
         release_device_memory()
 
-    @Slot(int, object)
     def segment(self, job: int, path: Path) -> None:
-        if job < self.latest_image_job:
-            return
-        try:
+        def work(_: Job) -> object:
             image = load_image(path)
-            if self._segmenter is None:
-                self.resultReady.emit(job, ViewResult(path, image))
-                return
+            segmenter = self._segmenter
+            if segmenter is None:
+                return ViewResult(path, image)
             started = time.perf_counter()
-            segmentation = self._segmenter.segment(image)
+            segmentation = segmenter.segment(image)
             elapsed = (time.perf_counter() - started) * 1000
-            meta, device = self._segmenter.meta, describe_device(self._segmenter)
-            result = ViewResult.build(path, segmentation, meta, elapsed, device)
-        except FCNViewerError as error:
-            self.failed.emit(job, str(error))
-            return
-        except Exception as error:  # e.g. out of GPU memory: report it and free what can be freed
-            release_device_memory()
-            self.failed.emit(job, f"{path}: inference failed ({_reason(error)})")
-            return
-        self.resultReady.emit(job, result)
+            return ViewResult.build(path, segmentation, segmenter.meta, elapsed, describe_device(segmenter))
 
+        def describe(error: Exception) -> str:
+            if isinstance(error, FCNViewerError):
+                return str(error)
+            return f"{path}: inference failed ({error_message(error)})"
 
-def _reason(error: Exception) -> str:
-    """The message of one of our errors; other exceptions are named too, as their text alone may be cryptic."""
-    return str(error) if isinstance(error, FCNViewerError) else f"{type(error).__name__}: {error}"
-
-
-class InferenceService(QObject):
-    """The GUI thread's handle on the worker: numbers every request and forwards the worker's answers."""
-
-    modelReady = Signal(int, object)
-    resultReady = Signal(int, object)
-    failed = Signal(int, str)
-    cancelled = Signal(int, str)
-    downloadProgress = Signal(int, object)
-    _loadRequested = Signal(int, object, str, str)
-    _deviceRequested = Signal(int, str, str)
-    _segmentRequested = Signal(int, object)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._last_job = 0
-        self._thread = QThread()
-        self._thread.setObjectName("fcn-viewer inference")
-        self._worker = InferenceWorker()
-        self._worker.moveToThread(self._thread)
-        self._loadRequested.connect(self._worker.load_model)
-        self._deviceRequested.connect(self._worker.set_device)
-        self._segmentRequested.connect(self._worker.segment)
-        for name in ("modelReady", "resultReady", "failed", "cancelled", "downloadProgress"):
-            getattr(self._worker, name).connect(getattr(self, name))
-        start_in_background(self._thread)
-
-    def _new_job(self) -> int:
-        self._last_job += 1
-        return self._last_job
-
-    def load_model(self, source: ModelSource, device_choice: str, precision: Precision = "auto") -> int:
-        job = self._new_job()
-        self._loadRequested.emit(job, source, device_choice, precision)
-        return job
-
-    def set_device(self, device_choice: str, precision: Precision = "auto") -> int:
-        """Moves the model to another device, or runs it at another precision (a new segmenter either way)."""
-        job = self._new_job()
-        self._deviceRequested.emit(job, device_choice, precision)
-        return job
-
-    def segment(self, path: Path) -> int:
-        job = self._new_job()
-        self._worker.latest_image_job = job
-        self._segmentRequested.emit(job, path)
-        return job
+        self.jobs.submit(work, key="image", number=job, describe=describe)
 
     def cancel_download(self) -> None:
-        self._worker.cancel_download.set()
+        self.jobs.cancel("load")
 
     def shutdown(self) -> None:
         """Stops the thread after the job in hand (a download is cancelled first)."""
-        self._worker.cancel_download.set()
-        self._thread.quit()
-        self._thread.wait()
+        self.jobs.shutdown()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGE_NAMES, Stage
+
 Variant = Literal["fcn32s", "fcn16s", "fcn8s", "fcn8s-atonce"]
 Padding = Literal["paper", "same"]
 
@@ -110,9 +112,10 @@ class FCNConfig:
         return paper_crops(self.fc6_kernel)
 
     @property
-    def stages(self) -> tuple[str, ...]:
+    def stages(self) -> tuple[Stage, ...]:
         """The stage names this variant produces, coarse to fine."""
-        return {"fcn32s": ("32s",), "fcn16s": ("32s", "16s")}.get(self.variant, ("32s", "16s", "8s"))
+        finest = STAGE_NAMES.index(FINAL_STAGE_OF_VARIANT[self.fusion])
+        return STAGE_NAMES[: finest + 1]
 
     @property
     def fusion(self) -> str:
@@ -166,10 +169,10 @@ def compact_config(
 
 
 __all__ = [
-    "FCNConfig",
     "PAPER_PADDING",
-    "PaperCrops",
     "VARIANTS",
+    "FCNConfig",
+    "PaperCrops",
     "Variant",
     "compact_config",
     "paper_crops",

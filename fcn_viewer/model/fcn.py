@@ -10,12 +10,11 @@ from torch import nn
 
 from fcn_viewer.model.config import PAPER_PADDING, FCNConfig
 from fcn_viewer.model.outputs import Crop, FCNOutputs
+from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGES, Stage
 from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
 
 ATONCE_POOL4_SCALE = 0.01
 ATONCE_POOL3_SCALE = 0.0001
-FINAL_LAYER = {"fcn32s": "upscore", "fcn16s": "upscore16", "fcn8s": "upscore8"}
-FINAL_STRIDE = {"fcn32s": 32, "fcn16s": 16, "fcn8s": 8}
 
 
 class FCN(nn.Module):
@@ -58,7 +57,8 @@ class FCN(nn.Module):
         if config.fusion == "fcn8s":
             self.score_pool3 = nn.Conv2d(config.widths[2], n, 1)
             self.upscore_pool4 = self._deconv(2)
-        setattr(self, FINAL_LAYER[config.fusion], self._deconv(FINAL_STRIDE[config.fusion]))
+        final = STAGES[FINAL_STAGE_OF_VARIANT[config.fusion]]
+        setattr(self, final.final_layer, self._deconv(final.stride))
         self.reset_parameters()
 
     def _deconv(self, factor: int) -> nn.ConvTranspose2d:
@@ -144,8 +144,8 @@ class FCN(nn.Module):
             t["fuse_pool3"] = self._fuse(t, "upscore_pool4", "score_pool3", crops)
 
         own_stage = config.stages[-1]
-        final_layer = FINAL_LAYER[config.fusion]
-        coarse = t[{"32s": "score_fr", "16s": "fuse_pool4", "8s": "fuse_pool3"}[own_stage]]
+        final_layer = STAGES[own_stage].final_layer
+        coarse = t[STAGES[own_stage].score_map]
         t[final_layer] = getattr(self, final_layer)(coarse)
         offset = config.paper_crops.stage[own_stage] if config.padding == "paper" else 0
         t[f"logits_{own_stage}"] = self._crop(t, final_layer, f"logits_{own_stage}", offset, (height, width), crops)
@@ -174,11 +174,10 @@ class FCN(nn.Module):
         return t[f"{upsampled}c"] + t[skip]
 
     def _bilinear_stage(
-        self, t: dict[str, torch.Tensor], stage: str, size: tuple[int, int], crops: list[Crop]
+        self, t: dict[str, torch.Tensor], stage: Stage, size: tuple[int, int], crops: list[Crop]
     ) -> torch.Tensor:
         """Logits for a stage the net has no learned upsampling for: fixed bilinear, then crop."""
-        source = {"32s": "score_fr", "16s": "fuse_pool4"}[stage]
-        factor = {"32s": 32, "16s": 16}[stage]
+        source, factor = STAGES[stage].score_map, STAGES[stage].stride
         if self.config.padding == "paper":
             upsampled = bilinear_upsample(t[source], factor)
             offset = self.config.paper_crops.stage[stage]
@@ -186,7 +185,7 @@ class FCN(nn.Module):
             upsampled = bilinear_upsample(t[source], factor, padding=factor // 2)
             offset = 0
         name = f"bilinear{factor}({source})"
-        crops.append(Crop(name, f"logits_{stage}", offset, tuple(upsampled.shape[-2:]), size))
+        crops.append(Crop(name, f"logits_{stage}", offset, _size(upsampled), size))
         return upsampled[..., offset : offset + size[0], offset : offset + size[1]]
 
     @staticmethod
@@ -205,10 +204,15 @@ class FCN(nn.Module):
                 f"cannot crop {source} {tuple(tensor.shape[-2:])} at offset {offset} to {(h, w)}: "
                 "the input is too small for this network"
             )
-        crops.append(Crop(source, result, offset, tuple(tensor.shape[-2:]), (h, w)))
+        crops.append(Crop(source, result, offset, _size(tensor), (h, w)))
         return tensor[..., offset : offset + h, offset : offset + w]
 
 
 def build_fcn(config: FCNConfig) -> FCN:
     """Builds an FCN (random init) in eval mode."""
     return FCN(config).eval()
+
+
+def _size(tensor: torch.Tensor) -> tuple[int, int]:
+    """(height, width) of an N×C×H×W tensor."""
+    return int(tensor.shape[-2]), int(tensor.shape[-1])

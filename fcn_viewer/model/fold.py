@@ -22,12 +22,16 @@ def fold_batchnorm(model: FCN) -> FCN:
         for conv_name, bn_name in pairs:
             conv: nn.Conv2d = getattr(model, conv_name)
             bn: nn.BatchNorm2d = getattr(model, bn_name)
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-            folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                               bias=True).to(conv.weight.device, conv.weight.dtype)
+            mean, var = bn.running_mean, bn.running_var
+            assert mean is not None and var is not None  # tracked: the nets are built with running statistics
+            scale = bn.weight / torch.sqrt(var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
+            folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,  # type: ignore[arg-type]
+                               conv.stride, conv.padding, bias=True)  # type: ignore[arg-type]
+            folded = folded.to(conv.weight.device, conv.weight.dtype)
+            assert folded.bias is not None
             folded.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-            folded.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+            folded.bias.copy_((bias - mean) * scale + bn.bias)
             setattr(model, conv_name, folded)
             setattr(model, bn_name, nn.Identity())
     return model

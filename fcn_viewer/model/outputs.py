@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-STAGE_STRIDES = {"32s": 32, "16s": 16, "8s": 8}
-# The coarse score map behind each stage: conv7 scores, then the pool4- and pool3-fused sums.
-STAGE_SCORE_MAPS = {"32s": "score_fr", "16s": "fuse_pool4", "8s": "fuse_pool3"}
+from fcn_viewer.model.stages import STAGE_SCORE_MAPS, STAGE_STRIDES
+
+__all__ = ["STAGE_SCORE_MAPS", "STAGE_STRIDES", "Crop", "FCNOutputs"]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ class PaddingSkippingFront:
             ):
                 raise RuntimeError("fold BatchNorm before skipping the padding")
         first = self.layers[0][0]
-        self.pad = first.padding[0]
+        if isinstance(first.padding, str):
+            raise ValueError("the first convolution's padding must be given in pixels")
+        self.pad = int(first.padding[0])
         if first.padding != (self.pad, self.pad) or self.pad < 2 or first.kernel_size != (3, 3):
             raise ValueError("the first convolution must be 3×3 with a square padding of at least 2 px")
         if any(conv.kernel_size != (3, 3) or conv.padding != (1, 1) for convs in self.layers for conv in convs[1:]):
@@ -54,6 +56,7 @@ class PaddingSkippingFront:
         for convs in self.layers:
             for conv in convs:
                 h = self._first(x, conv) if h is None else _conv_relu(h, conv)
+            assert h is not None
             h = _max_pool(h)
         assert h is not None
         return h.tensor

@@ -35,6 +35,8 @@ class SlidingLinear(nn.Module):
         self.padding: tuple[int, int] = (int(conv.padding[0]), int(conv.padding[1]))
         out_channels = conv.out_channels
         # Rows ordered (kh, kw, c), matching patches taken from channels-last input.
+        self.weight_matrix: torch.Tensor
+        self.bias: torch.Tensor
         self.register_buffer("weight_matrix", conv.weight.detach().permute(0, 2, 3, 1).reshape(out_channels, -1))
         bias = conv.bias.detach() if conv.bias is not None else conv.weight.new_zeros(out_channels)
         self.register_buffer("bias", bias)
@@ -76,6 +78,6 @@ def fc_layers_as_matmul(model: FCN) -> FCN:
         raise RuntimeError("fold BatchNorm into fc6/fc7 before running them as matrix products")
     fast = copy.copy(model)
     fast._modules = dict(model._modules)
-    fast.fc6 = SlidingLinear(fc6)
-    fast.fc7 = SlidingLinear(fc7)
+    fast.fc6 = SlidingLinear(fc6)  # type: ignore[assignment]  # a drop-in for the Conv2d it replaces
+    fast.fc7 = SlidingLinear(fc7)  # type: ignore[assignment]
     return fast

@@ -8,7 +8,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 STAGE_COLOURS = {"32s": "#d95f02", "16s": "#7570b3", "8s": "#1b9e77"}
 

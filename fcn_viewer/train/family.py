@@ -70,11 +70,11 @@ def attach_metrics(path: Path, data: Path, split: str, device: str = "auto") -> 
     """Evaluates an exported model file exactly as `fcn-viewer evaluate` does and stores the numbers in it."""
     from fcn_viewer.data import open_dataset
     from fcn_viewer.evaluation import evaluate_model
-    from fcn_viewer.weights.loader import load_weights_file
+    from fcn_viewer.weights.loader import FileSource, load_model
     from fcn_viewer.weights.native import load_native
 
     dataset = open_dataset(data, split)
-    scores = evaluate_model(load_weights_file(path), dataset, device=device)
+    scores = evaluate_model(load_model(FileSource(path)), dataset, device=device)
     clean = {stage: {k: _finite(v) for k, v in summary.items()} for stage, summary in scores.items()}
     state, meta = load_native(path)
     metrics = {**meta.metrics, split: clean, "images": {split: len(dataset)}}

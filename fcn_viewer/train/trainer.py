@@ -165,12 +165,12 @@ def median_frequency_weights(
 def initialise_from(model: FCN, path: Path) -> list[str]:
     """Copies every same-named, same-shaped tensor from a coarser net's checkpoint or weights file;
     the skip score layers it lacks start at zero, so the finer net starts as the coarser one."""
-    from fcn_viewer.weights.loader import load_weights_file
+    from fcn_viewer.weights.loader import FileSource, load_model
 
     if path.suffix == ".pt":
         source = load_checkpoint(path)["model"]
     else:
-        source = load_weights_file(path).model.state_dict()
+        source = load_model(FileSource(Path(path))).model.state_dict()
     target = model.state_dict()
     copied = [k for k, v in source.items() if k in target and target[k].shape == v.shape]
     if not any(k.startswith("conv1_1") for k in copied):
@@ -187,7 +187,8 @@ def initialise_from(model: FCN, path: Path) -> list[str]:
 
 def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases, BatchNorm and the (bilinear-initialised) deconvolutions."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         plain = parameter.ndim <= 1 or name.split(".")[-2].startswith("upscore")
         (no_decay if plain else decay).append(parameter)
@@ -210,16 +211,78 @@ def validate(
     return {stage: float(m.summary()["mean_iou"]) for stage, m in matrices.items()}
 
 
+@dataclass
+class _Run:
+    """What one training run works with, set up once by :func:`_start_run` and used by every epoch."""
+
+    config: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    use_bf16: bool
+    preprocessing: Preprocessing
+    resident: ResidentSplit
+    val_pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    model: FCN
+    trainable: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    steps_per_epoch: int
+    stage_weights: tuple[float, ...]
+    class_weights: torch.Tensor | None
+    augment: AugmentConfig
+    start_epoch: int
+    history: list[dict[str, Any]]
+    step_count: int
+    # When the run would have started had it never been interrupted (for a time budget).
+    session_start: float
+
+    @property
+    def last(self) -> Path:
+        return self.config.run_dir / "last.pt"
+
+    def progress(self) -> float:
+        """How far through the schedule: steps done, or the share of the time budget spent."""
+        if self.config.time_budget_min:
+            return min(1.0, (time.monotonic() - self.session_start) / (self.config.time_budget_min * 60))
+        return min(1.0, self.step_count / (self.steps_per_epoch * self.config.epochs))
+
+    def budget_spent(self) -> bool:
+        return bool(self.config.time_budget_min) and self.progress() >= 1.0
+
+
 def train(config: TrainConfig, command: str = "") -> RunResult:
     """Trains (or resumes) one variant; writes last.pt each epoch, log.csv, and returns the history."""
+    run = _start_run(config)
+    deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
+    epoch = run.start_epoch
+    budget_spent = False
+    for epoch in range(run.start_epoch + 1, config.epochs + 1):
+        record = _train_epoch(run, epoch)
+        budget_spent = run.budget_spent()
+        if run.rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs or budget_spent):
+            _validate_epoch(run, record)
+        run.history.append(record)
+        if run.rank == 0:
+            _save_checkpoint(run, epoch, command)
+        if budget_spent or (time.monotonic() > deadline and epoch < config.epochs):
+            break
+    if run.world > 1:
+        dist.barrier()
+    return RunResult(config.run_dir, epoch >= config.epochs or budget_spent, epoch, run.history)
+
+
+def _start_run(config: TrainConfig) -> _Run:
+    """Data, model and optimiser of a run, resumed from last.pt when there is one."""
     rank, world = _distributed()
+    if config.time_budget_min and world > 1:
+        raise ValueError("a time budget trains in one process: ranks would stop at different epochs")
     device = _device(config.device, rank)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     use_bf16 = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    preprocessing = config.preprocessing()
     train_pairs = load_split(config.data, "train")
     val_pairs = load_split(config.data, "val") if rank == 0 else []
     weights = median_frequency_weights([p[1] for p in train_pairs], config.num_classes, config.ignore_index,
@@ -227,12 +290,9 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
 
     resident = ResidentSplit.stack(train_pairs, config.ignore_index).to(device)
     model = build_fcn(config.fcn_config()).to(device).to(memory_format=torch.channels_last)
-    run_dir = config.run_dir
-    last = run_dir / "last.pt"
-    generator = torch.Generator()
+    last = config.run_dir / "last.pt"
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
     steps_per_epoch = max(1, len(train_pairs) // (config.batch_size * world))
-    total_steps = steps_per_epoch * config.epochs
     start_epoch, step_count, trained_seconds, history = 0, 0, 0.0, []
     if last.exists():
         state = load_checkpoint(last)
@@ -247,74 +307,73 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     if world > 1:
         if config.fcn_config().batch_norm and device.type == "cuda":  # SyncBatchNorm runs on GPUs only
             trainable = nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
-        trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=[device.index] if device.index is not None else None)
-    stage_weights = (1.0, *config.aux_weights)
-    class_weights = weights.to(device) if weights is not None else None
-    augment = AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale)
-    deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
-    budget = config.time_budget_min * 60 if config.time_budget_min else None
-    if budget is not None and world > 1:
-        raise ValueError("a time budget trains in one process: ranks would stop at different epochs")
-    session_start = time.monotonic() - trained_seconds
+        device_ids = [device.index] if device.index is not None else None
+        trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=device_ids)
+    return _Run(
+        config=config, rank=rank, world=world, device=device, use_bf16=use_bf16,
+        preprocessing=config.preprocessing(), resident=resident, val_pairs=val_pairs, model=model,
+        trainable=trainable, optimizer=optimizer, generator=torch.Generator(),
+        steps_per_epoch=steps_per_epoch, stage_weights=(1.0, *config.aux_weights),
+        class_weights=weights.to(device) if weights is not None else None,
+        augment=AugmentConfig(crop=config.crop, min_scale=config.min_scale, max_scale=config.max_scale),
+        start_epoch=start_epoch, history=history, step_count=step_count,
+        session_start=time.monotonic() - trained_seconds,
+    )
 
-    def progress() -> float:
-        """How far through the schedule: steps done, or the share of the time budget spent."""
-        if budget is not None:
-            return min(1.0, (time.monotonic() - session_start) / budget)
-        return min(1.0, step_count / total_steps)
 
-    epoch = start_epoch
-    budget_spent = False
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        model.train()
-        # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
-        # all ranks (each takes its own shard) and a resumed run repeats an uninterrupted one exactly.
-        order = torch.randperm(len(train_pairs), generator=generator.manual_seed(config.seed * 7919 + epoch))
-        order = order[rank::world]
-        generator.manual_seed((config.seed * 7919 + epoch) * 1009 + rank + 1)
-        torch.manual_seed((config.seed * 7919 + epoch) * 1013 + rank)
-        bar = ProgressLine(steps_per_epoch, f"{config.variant} epoch {epoch}/{config.epochs}", enabled=rank == 0)
-        losses = []
-        started = time.perf_counter()
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            images, y = augment_batch(resident, batch, augment, generator, config.ignore_index)
-            x = preprocessing.normalize(images).contiguous(memory_format=torch.channels_last)
-            learning_rate = one_cycle_lr(progress(), config.lr)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate
-            with torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext():
-                stage_logits = trainable(x)
-            loss = stage_loss(stage_logits, y, stage_weights, class_weights, config.ignore_index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step_count += 1
-            losses.append(loss.item())
-            bar.update(step + 1, f"loss {np.mean(losses[-20:]):.3f}")
-        budget_spent = budget is not None and progress() >= 1.0
-        record: dict[str, Any] = {
-            "variant": config.variant, "epoch": epoch, "lr": learning_rate,
-            "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - started,
-        }
-        if rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs or budget_spent):
-            record.update({f"val_miou_{s}": v for s, v in validate(
-                model, val_pairs, preprocessing, device, config.num_classes, config.ignore_index).items()})
-            print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
-                                             if k.startswith("val_miou_")), flush=True)
-        history.append(record)
-        if rank == 0:
-            save_checkpoint(last, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "step": step_count, "trained_seconds": time.monotonic() - session_start,
-                "history": history, "config": _plain(asdict(config)), "command": command,
-            })
-            write_log(run_dir / "log.csv", history)
-        if budget_spent or (time.monotonic() > deadline and epoch < config.epochs):
-            break
-    if world > 1:
-        dist.barrier()
-    return RunResult(run_dir, epoch >= config.epochs or budget_spent, epoch, history)
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's shard of the training set; the epoch's log record."""
+    config, device, generator = run.config, run.device, run.generator
+    run.model.train()
+    # Every random stream is seeded from (seed, epoch[, rank]): the shuffled order is the same on
+    # all ranks (each takes its own shard) and a resumed run repeats an uninterrupted one exactly.
+    order = torch.randperm(len(run.resident), generator=generator.manual_seed(config.seed * 7919 + epoch))
+    order = order[run.rank :: run.world]
+    generator.manual_seed((config.seed * 7919 + epoch) * 1009 + run.rank + 1)
+    torch.manual_seed((config.seed * 7919 + epoch) * 1013 + run.rank)
+    bar = ProgressLine(run.steps_per_epoch, f"{config.variant} epoch {epoch}/{config.epochs}", enabled=run.rank == 0)
+    losses = []
+    learning_rate = config.lr
+    started = time.perf_counter()
+    for step in range(run.steps_per_epoch):
+        batch = order[step * config.batch_size : (step + 1) * config.batch_size]
+        images, y = augment_batch(run.resident, batch, run.augment, generator, config.ignore_index)
+        x = run.preprocessing.normalize(images).contiguous(memory_format=torch.channels_last)
+        learning_rate = one_cycle_lr(run.progress(), config.lr)
+        for group in run.optimizer.param_groups:
+            group["lr"] = learning_rate
+        with torch.autocast(device.type, dtype=torch.bfloat16) if run.use_bf16 else nullcontext():
+            stage_logits = run.trainable(x)
+        loss = stage_loss(stage_logits, y, run.stage_weights, run.class_weights, config.ignore_index)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.step_count += 1
+        losses.append(loss.item())
+        bar.update(step + 1, f"loss {np.mean(losses[-20:]):.3f}")
+    return {
+        "variant": config.variant, "epoch": epoch, "lr": learning_rate,
+        "train_loss": float(np.mean(losses)), "seconds": time.perf_counter() - started,
+    }
+
+
+def _validate_epoch(run: _Run, record: dict[str, Any]) -> None:
+    """Adds every stage's validation mIoU to the epoch's record and prints it."""
+    config = run.config
+    scores = validate(run.model, run.val_pairs, run.preprocessing, run.device, config.num_classes, config.ignore_index)
+    record.update({f"val_miou_{stage}": value for stage, value in scores.items()})
+    print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
+                                     if k.startswith("val_miou_")), flush=True)
+
+
+def _save_checkpoint(run: _Run, epoch: int, command: str) -> None:
+    """last.pt (model, optimiser, schedule position, history, config) and log.csv, after each epoch."""
+    save_checkpoint(run.last, {
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": epoch,
+        "step": run.step_count, "trained_seconds": time.monotonic() - run.session_start,
+        "history": run.history, "config": _plain(asdict(run.config)), "command": command,
+    })
+    write_log(run.config.run_dir / "log.csv", run.history)
 
 
 def one_cycle_lr(progress: float, peak: float, warmup: float = 0.05) -> float:

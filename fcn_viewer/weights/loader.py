@@ -19,7 +19,9 @@ from fcn_viewer.weights.native import load_native
 from fcn_viewer.weights.pth import load_pth
 from fcn_viewer.weights.registry import ENTRIES, RegistryEntry, entry
 
-FINAL_LAYER_VARIANT: tuple[tuple[str, Variant], ...] = (("upscore8", "fcn8s"), ("upscore16", "fcn16s"), ("upscore", "fcn32s"))
+FINAL_LAYER_VARIANT: tuple[tuple[str, Variant], ...] = (
+    ("upscore8", "fcn8s"), ("upscore16", "fcn16s"), ("upscore", "fcn32s"),
+)
 
 
 @dataclass
@@ -31,22 +33,68 @@ class LoadedModel:
     source: str
 
 
+@dataclass(frozen=True)
+class RegistrySource:
+    """A model of the registry, downloaded first when ``allow_download`` and not cached yet."""
+
+    entry: RegistryEntry
+    allow_download: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.entry.name
+
+    @property
+    def setting(self) -> str:
+        """How the viewer's settings remember it: the registry name."""
+        return self.entry.name
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A weights file (.safetensors, .caffemodel, .pth); ``arch`` names the variant of a file that holds no config."""
+
+    path: Path
+    arch: Variant | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path.name
+
+    @property
+    def setting(self) -> str:
+        """How the viewer's settings remember it: the absolute path."""
+        return str(self.path.absolute())
+
+
+ModelSource = RegistrySource | FileSource
+
+
+def model_source(spec: str | Path, *, arch: Variant | None = None, allow_download: bool = False) -> ModelSource:
+    """A registry name or a weights file's path as a source (a name wins over a file of the same name)."""
+    known = {e.name: e for e in ENTRIES}
+    if isinstance(spec, str) and spec in known:
+        return RegistrySource(known[spec], allow_download)
+    path = Path(spec)
+    if not path.exists():
+        raise WeightsError(f"{spec}: no such weights file, and not a known model name ({', '.join(known)})")
+    return FileSource(path, arch)
+
+
 def load_model(
-    spec: str | Path,
+    source: ModelSource | str | Path,
     *,
     arch: Variant | None = None,
     allow_download: bool = False,
     progress: Callable[[Progress], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> LoadedModel:
-    """Loads a registry model by name, or a weights file by path (.safetensors, .caffemodel, .pth)."""
-    known = {e.name: e for e in ENTRIES}
-    if isinstance(spec, str) and spec in known:
-        return load_entry(known[spec], allow_download=allow_download, progress=progress, cancel=cancel)
-    path = Path(spec)
-    if not path.exists():
-        raise WeightsError(f"{spec}: no such weights file, and not a known model name ({', '.join(known)})")
-    return load_weights_file(path, arch=arch)
+    """The one way to a model: a source, or a registry name or weights file (``arch``, ``allow_download`` apply)."""
+    if isinstance(source, str | Path):
+        source = model_source(source, arch=arch, allow_download=allow_download)
+    if isinstance(source, RegistrySource):
+        return load_entry(source.entry, allow_download=source.allow_download, progress=progress, cancel=cancel)
+    return load_weights_file(source.path, arch=source.arch)
 
 
 def load_entry(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from fcn_viewer.classes import Color
@@ -24,32 +23,26 @@ class Preprocessing:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        """H×W×3 uint8 RGB → 1×3×H×W float32 in the network's channel order and range."""
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected an H×W×3 RGB image, got shape {image.shape}")
-        return self.from_uint8(torch.from_numpy(np.require(image, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"]))[None])
-
     def from_uint8(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """N×H×W×3 uint8 RGB (any device) → N×3×H×W network input of ``dtype``, channels-last in memory.
 
         The arithmetic runs in float32 whatever ``dtype`` is, so every precision sees the same input
         up to its own rounding.
         """
-        pixels = batch.permute(0, 3, 1, 2).float()
-        if self.channel_order == "BGR":
-            pixels = pixels.flip(1)
-        mean = torch.tensor(self.mean, device=batch.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=batch.device).view(1, 3, 1, 1)
-        normalized = (pixels * self.scale - mean) / std
+        normalized = self._standardize(batch.permute(0, 3, 1, 2).float())
         return normalized.to(dtype=dtype, memory_format=torch.channels_last)
 
     def normalize(self, rgb: torch.Tensor) -> torch.Tensor:
-        """N×3×H×W RGB in [0, 1] (any device) → the network's input, as :meth:`to_tensor` makes it."""
-        pixels = rgb.flip(1) if self.channel_order == "BGR" else rgb
-        mean = torch.tensor(self.mean, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
-        return (pixels * (255.0 * self.scale) - mean) / std
+        """N×3×H×W RGB in [0, 1] (any device) → the network's input, as :meth:`from_uint8` makes it."""
+        return self._standardize(rgb * 255.0)
+
+    def _standardize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """N×3×H×W RGB on the 0–255 scale → channel order, scale, mean and std of the network's input."""
+        if self.channel_order == "BGR":
+            pixels = pixels.flip(1)
+        mean = torch.tensor(self.mean, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device, dtype=pixels.dtype).view(1, 3, 1, 1)
+        return (pixels * self.scale - mean) / std
 
     def to_dict(self) -> dict[str, Any]:
         return {"channel_order": self.channel_order, "scale": self.scale, "mean": list(self.mean), "std": list(self.std)}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE, Color
-from fcn_viewer.model.config import FCNConfig, Variant, vgg16_config
+from fcn_viewer.model.config import FCNConfig, Variant
 from fcn_viewer.resources import bundled_models_dir
 from fcn_viewer.weights.download import cache_dir
 
@@ -64,9 +64,6 @@ class RegistryEntry:
     @property
     def available(self) -> bool:
         return self.path.is_file()
-
-    def paper_config(self) -> FCNConfig:
-        return vgg16_config(self.variant, len(self.classes))
 
 
 def _caffe(name: str, variant: Variant, title: str) -> RegistryEntry:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -23,10 +23,8 @@ from fcn_viewer.render import (
     score_summary,
     top_classes,
 )
+from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.weights.meta import ModelMeta
-
-if TYPE_CHECKING:
-    from fcn_viewer.gui.state import DisplayOptions
 
 PanelKind = Literal["input", "scores", "mask"]
 HIDDEN_CELL: Color = (40, 40, 40)

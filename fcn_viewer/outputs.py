@@ -1,0 +1,89 @@
+"""The files a segmentation is saved as, one writer per format, so the CLI and the viewer write the same files.
+
+Every file is written atomically (a temporary file renamed into place): an interrupted write leaves no half file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcn_viewer.atomic import atomic_output
+from fcn_viewer.classes import Color
+from fcn_viewer.inference import Segmentation
+from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
+from fcn_viewer.weights.meta import ModelMeta
+
+OVERLAY_OPACITY = 0.5
+
+
+def write_mask(path: Path, classes: np.ndarray, palette: Sequence[Color]) -> Path:
+    """Class indices as an indexed-palette PNG (pixel value = class index, the palette the model's colours)."""
+    save_indexed_png(path, classes, palette)
+    return path
+
+
+def write_rgb(path: Path, pixels: np.ndarray) -> Path:
+    """An RGB picture (an overlay as drawn, a figure) as a PNG."""
+    save_rgb_png(path, pixels)
+    return path
+
+
+def write_overlay(
+    path: Path, segmentation: Segmentation, palette: Sequence[Color], opacity: float = OVERLAY_OPACITY
+) -> Path:
+    """The finest stage's mask blended over the photo the network saw, as an RGB PNG."""
+    return write_rgb(path, overlay(segmentation.image, segmentation.mask(), palette, opacity))
+
+
+def stage_mask_paths(target: Path, stages: Sequence[str]) -> dict[str, Path]:
+    """The finest stage goes to ``target`` (as `fcn-viewer segment` names it); coarser ones get a stage suffix."""
+    finest = stages[-1]
+    return {
+        stage: target if stage == finest else target.with_name(f"{target.stem}_{stage}{target.suffix}")
+        for stage in stages
+    }
+
+
+def write_stage_masks(target: Path, segmentation: Segmentation, palette: Sequence[Color]) -> list[Path]:
+    """Every stage's argmax classes as an indexed PNG, named by :func:`stage_mask_paths`."""
+    paths = stage_mask_paths(target, segmentation.stages)
+    for stage, path in paths.items():
+        write_mask(path, segmentation.mask(stage), palette)
+    return list(paths.values())
+
+
+def write_scores(path: Path, segmentation: Segmentation, meta: ModelMeta) -> Path:
+    """Every stage tensor as float32 C×h×w, named as in the network, with ``classes`` and ``info_json``."""
+    info = {
+        "model": meta.name,
+        "stages": list(segmentation.stages),
+        "upsampling": segmentation.outputs.upsampling,
+        "source_size": list(segmentation.source_size),
+        "notes": list(segmentation.notes),
+        "crops": [crop.__dict__ for crop in segmentation.outputs.crops],
+    }
+    arrays: dict[str, Any] = dict(segmentation.arrays())  # Any: savez's **kwds would also match allow_pickle
+    arrays["classes"] = np.array(meta.classes)
+    arrays["info_json"] = np.array(json.dumps(info))
+    with atomic_output(path) as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def output_names(stem: str, save_scores: bool) -> list[str]:
+    """The files `fcn-viewer segment` writes for one image."""
+    return [f"{stem}_mask.png", f"{stem}_overlay.png"] + ([f"{stem}.npz"] if save_scores else [])
+
+
+def write_outputs(out: Path, stem: str, segmentation: Segmentation, meta: ModelMeta, save_scores: bool) -> None:
+    """``<stem>_mask.png`` (indexed, finest stage), ``<stem>_overlay.png`` and optionally ``<stem>.npz``,
+    at the size the network saw (see ``segmentation.notes`` for a downscale)."""
+    write_mask(out / f"{stem}_mask.png", segmentation.mask(), meta.palette)
+    write_overlay(out / f"{stem}_overlay.png", segmentation, meta.palette)
+    if save_scores:
+        write_scores(out / f"{stem}.npz", segmentation, meta)

@@ -1,0 +1,54 @@
+"""Helpers for the viewer's tests: a window with test settings, and waiting for its models and images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pytestqt.qtbot import QtBot
+
+from fcn_viewer.gui.main_window import MainWindow
+from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.inference import Segmentation, Segmenter
+from fcn_viewer.weights.loader import FileSource, load_weights_file
+from fcn_viewer.weights.native import save_native
+from tests.helpers import random_model, tiny_compact_config, tiny_meta, tiny_paper_config
+
+WAIT_MS = 20_000
+
+
+def make_window(qtbot: QtBot, settings_path: Path, **services: Any) -> MainWindow:
+    """A shown window with its own settings file; ``services`` (make_segmenter, load) go to MainWindow."""
+    window = MainWindow(ViewerSettings(settings_path), **services)
+    qtbot.addWidget(window)
+    window.resize(1300, 760)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def load(qtbot: QtBot, window: MainWindow, weights: Path) -> None:
+    with qtbot.waitSignal(window.modelChanged, timeout=WAIT_MS):
+        window.load_model(FileSource(weights))
+
+
+def open_image(qtbot: QtBot, window: MainWindow, path: Path) -> None:
+    with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == path):
+        window.open_image(path)
+
+
+def segment_independently(weights: Path, path: Path) -> Segmentation:
+    image = np.asarray(Image.open(path).convert("RGB"))
+    return Segmenter(load_weights_file(weights), "cpu").segment(image)
+
+
+def shown_pixels(window: MainWindow, key: str) -> np.ndarray:
+    return rgb_from_pixmap(window.panels[key].view.pixmap_item.pixmap())
+
+
+def save_tiny(path: Path, variant: str, paper: bool = False, classes: int = 11) -> Path:
+    config = tiny_paper_config(variant, classes) if paper else tiny_compact_config(variant, classes)
+    return save_native(path, random_model(config, seed=1).state_dict(), tiny_meta(config, path.stem), half=False)

@@ -1,0 +1,77 @@
+"""The job queue behind every viewer worker: one answer per job, in order, newest wins, errors as values."""
+
+from __future__ import annotations
+
+import threading
+
+from pytestqt.qtbot import QtBot
+
+from fcn_viewer.errors import ImageLoadError
+from fcn_viewer.gui.jobs import Job, JobQueue
+from fcn_viewer.view.outcome import JobCancelled, JobFailed
+
+
+def answers_of(queue: JobQueue) -> list[tuple[int, object]]:
+    answers: list[tuple[int, object]] = []
+    queue.finished.connect(lambda number, value: answers.append((number, value)))
+    return answers
+
+
+def test_jobs_run_in_order_off_the_gui_thread_and_errors_come_back_as_values(qtbot: QtBot) -> None:
+    queue = JobQueue("test jobs")
+    answers = answers_of(queue)
+    threads: list[threading.Thread] = []
+
+    def boom(_: Job) -> object:
+        raise ImageLoadError("x.png: not an image")
+
+    def divide(_: Job) -> object:
+        return 1 / 0
+
+    first = queue.submit(lambda _: threads.append(threading.current_thread()) or 1)
+    second = queue.submit(boom)
+    third = queue.submit(divide, describe=lambda error: f"third: {error}")
+    qtbot.waitUntil(lambda: len(answers) == 3)
+    queue.shutdown()
+    assert [number for number, _ in answers] == [first, second, third] == [1, 2, 3]
+    assert answers[0][1] == 1 and threads[0] is not threading.main_thread()
+    assert answers[1][1] == JobFailed("x.png: not an image")
+    assert answers[2][1] == JobFailed("third: division by zero")
+
+
+def test_a_newer_job_of_a_key_cancels_the_queued_ones_and_asks_the_running_one_to_stop(qtbot: QtBot) -> None:
+    queue = JobQueue("test jobs")
+    answers = answers_of(queue)
+    started, stopped = threading.Event(), []
+
+    def long_running(job: Job) -> object:
+        started.set()
+        while not job.cancelled():
+            threading.Event().wait(0.005)
+        stopped.append(job.number)
+        return "stopped early"
+
+    running = queue.submit(long_running, key="image")
+    assert started.wait(10)
+    queued = queue.submit(lambda _: "never run", key="image")
+    other = queue.submit(lambda _: "other key", key="model")
+    newest = queue.submit(lambda _: "newest", key="image", number=40)  # the caller may number its own jobs
+    qtbot.waitUntil(lambda: len(answers) == 4)
+    queue.shutdown()
+    assert dict(answers) == {
+        running: "stopped early",
+        queued: JobCancelled("cancelled before it started"),
+        other: "other key",
+        40: "newest",
+    }
+    assert stopped == [running] and newest == 40
+
+
+def test_progress_reaches_the_gui_thread_while_the_job_runs(qtbot: QtBot) -> None:
+    queue = JobQueue("test jobs")
+    progress: list[tuple[int, object]] = []
+    queue.progress.connect(lambda number, value: progress.append((number, value)))
+    with qtbot.waitSignal(queue.finished):
+        number = queue.submit(lambda job: [job.progress(step) for step in range(3)] and "done")
+    queue.shutdown()
+    assert progress == [(number, 0), (number, 1), (number, 2)]
