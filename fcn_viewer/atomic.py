@@ -19,7 +19,7 @@ from typing import BinaryIO
 from fcn_viewer.errors import UsageError
 
 TEMPORARY_STEM = 16  # characters of the final name kept in the temporary one: any name up to 255 bytes works
-LOCK_NAME = ".fcn-viewer.lock"
+LOCK_NAME = ".fcn-viewer.lock"  # on Windows only
 
 
 @contextmanager
@@ -86,12 +86,16 @@ def _reason(error: OSError) -> str:
 
 @contextmanager
 def folder_lock(folder: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Holds an exclusive lock on ``folder`` (a ``.fcn-viewer.lock`` file in it) for the block.
+    """Holds an exclusive lock on ``folder`` for the block: on the folder itself (POSIX), or on a
+    ``.fcn-viewer.lock`` file in it (Windows, which cannot lock folders).
 
     Another run holding it makes this one wait (``waiting`` is called once first), so two runs into
     one folder never interleave one image's files.
     """
-    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    if sys.platform == "win32":
+        descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    else:
+        descriptor = os.open(folder, os.O_RDONLY)
     try:
         if not _try_lock(descriptor):
             if waiting is not None:
