@@ -193,3 +193,10 @@ def test_sigterm_leaves_no_temporary_file(tmp_path: Path, tiny_weights: Path) ->
     assert process.returncode == boundary.EXIT_TERMINATED, err
     assert err.strip().endswith("terminated") and "Traceback" not in err
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_huge_screenshot_size_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = _image(tmp_path / "photo.png")
+    argv = ["gui", str(image), "--screenshot", str(tmp_path / "s.png"), "--size", "30000x30000"]
+    assert main(argv) == boundary.EXIT_USAGE
+    assert "is too large (at most 8192x8192)" in _error_line(capsys)
