@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -92,4 +93,8 @@ def write_corpus(folder: Path) -> dict[str, str]:
         outcomes[name] = outcome
     (folder / "folder.png").mkdir(exist_ok=True)
     outcomes["folder.png"] = "error"
+    if hasattr(os, "mkfifo"):  # opening it for reading would block until a writer comes: never opened
+        if not (folder / "fifo.png").exists():
+            os.mkfifo(folder / "fifo.png")
+        outcomes["fifo.png"] = "error"
     return outcomes
