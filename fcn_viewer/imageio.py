@@ -56,8 +56,8 @@ def load_image(path: str | Path) -> np.ndarray:
     docstring.
     """
     with decoded(path, reduce=True) as image:
-        rgb = _to_rgb(ImageOps.exif_transpose(image))
-        return _reduced_array(rgb, image.info.get("fcn_viewer_reduce", 1))
+        ImageOps.exif_transpose(image, in_place=True)
+        return _to_rgb(_reduced(image, image.info.get("fcn_viewer_reduce", 1)))
 
 
 @contextmanager
@@ -177,10 +177,16 @@ def _plan_reduction(image: Image.Image) -> None:
     image.info["fcn_viewer_reduce"] = factor
 
 
-def _reduced_array(rgb: np.ndarray, factor: int) -> np.ndarray:
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})
+
+
+def _reduced(image: Image.Image, factor: int) -> Image.Image:
+    """``image`` box-reduced by ``factor`` before any conversion, so the full size is held only once."""
     if factor <= 1:
-        return rgb
-    return np.asarray(Image.fromarray(rgb).reduce(factor))
+        return image
+    if image.mode not in _REDUCIBLE_MODES:  # palette, 16-bit, ...: convert first
+        image = Image.fromarray(_to_rgb(image))
+    return image.reduce(factor)
 
 
 def _short(error: BaseException) -> str:

@@ -111,15 +111,15 @@ def test_jpeg_scan_count_sees_markers_split_between_chunks(monkeypatch: pytest.M
     assert imageio.count_jpeg_scans(io.BytesIO(data)) == 5
 
 
-@pytest.mark.parametrize("format", ["JPEG", "PNG"])
+@pytest.mark.parametrize(("format", "mode"), [("JPEG", "RGB"), ("PNG", "RGB"), ("PNG", "P"), ("PNG", "RGBA"), ("TIFF", "L")])
 def test_huge_photos_are_reduced_while_decoding_not_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format: str, mode: str
 ) -> None:
     """The rule at a small scale: over REDUCE_ABOVE_PIXELS, the largest factor keeping REDUCED_MIN_PIXELS."""
     monkeypatch.setattr(imageio, "REDUCE_ABOVE_PIXELS", 40_000)
     monkeypatch.setattr(imageio, "REDUCED_MIN_PIXELS", 4_000)
     path = tmp_path / f"photo.{format.lower()}"
-    Image.new("RGB", (400, 300), (200, 100, 50)).save(path, format=format)  # 120,000 px: factor 5 (JPEG 4)
+    Image.new("RGB", (400, 300), (200, 200, 200)).convert(mode).save(path, format=format)  # 120,000 px: factor 5 (JPEG 4)
     image = load_image(path)
     assert image.shape == ((75, 100, 3) if format == "JPEG" else (60, 80, 3))
     assert abs(int(image[10, 10, 0]) - 200) <= 3
