@@ -200,3 +200,11 @@ def test_a_huge_screenshot_size_is_refused(tmp_path: Path, capsys: pytest.Captur
     argv = ["gui", str(image), "--screenshot", str(tmp_path / "s.png"), "--size", "30000x30000"]
     assert main(argv) == boundary.EXIT_USAGE
     assert "is too large (at most 8192x8192)" in _error_line(capsys)
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="file names must be bytes (Linux)")
+def test_figure_of_an_image_with_a_non_utf8_name(tmp_path: Path, tiny_weights: Path) -> None:
+    image = _image(Path(os.fsdecode(bytes(tmp_path) + b"/ph\xffoto.png")))
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/fig\xff.png"))
+    assert main(["figure", str(image), "--out", str(out), "--weights", str(tiny_weights), "--device", "cpu"]) == 0
+    assert out.is_file()
