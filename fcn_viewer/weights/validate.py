@@ -136,8 +136,12 @@ def state_shapes(config: FCNConfig) -> dict[str, tuple[int, ...]]:
     """The state_dict names and shapes of ``config``'s net, built on the meta device (no memory)."""
     from fcn_viewer.model.fcn import FCN
 
+    class Unfilled(FCN):
+        def reset_parameters(self) -> None:  # random init on the meta device would import torch._dynamo
+            pass
+
     with torch.device("meta"):
-        net = FCN(config)
+        net = Unfilled(config)
     return {key: tuple(tensor.shape) for key, tensor in net.state_dict().items()}
 
 
