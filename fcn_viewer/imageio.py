@@ -29,7 +29,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fcn_viewer.errors import ImageLoadError
+from fcn_viewer.errors import FCNViewerError, ImageLoadError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 # Pillow format names tried when opening, whatever the suffix (the JPEG opener also returns the
@@ -77,7 +77,7 @@ def decoded(path: str | Path, reduce: bool = False) -> Iterator[Image.Image]:
                     _plan_reduction(image)
                 image.load()
                 yield image
-    except ImageLoadError:
+    except FCNViewerError:  # ours, already naming the file (or raised by the caller's block)
         raise
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: file not found") from None
