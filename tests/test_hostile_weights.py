@@ -170,3 +170,19 @@ def test_fuzzed_safetensors_metadata_only_raises_project_errors(
         assert "fuzz.safetensors" in str(error)
     else:
         assert loaded.meta.config.num_classes == len(loaded.meta.classes) <= len(loaded.meta.palette)
+
+
+def test_a_pth_zip_that_unpacks_past_the_bound_is_refused_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from fcn_viewer.weights import pth
+
+    monkeypatch.setattr(pth, "MAX_FILE_BYTES", 10_000)
+    path = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data/0", b"\0" * 1_000_000)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(WeightsError, match="bomb.pth: unpacks to 0.0 GB, more than any FCN weights file"):
+        load_weights_file(path)
