@@ -46,3 +46,14 @@ class DatasetError(FCNViewerError):
 
 class OutputExistsError(FCNViewerError):
     """An output file exists and the user did not ask to overwrite it."""
+
+
+class UsageError(FCNViewerError):
+    """An option or the environment is unusable: a bad value, an unknown name, an output that cannot be written."""
+
+
+class UnknownModelError(UsageError, KeyError):
+    """A model name that is not in the registry (a KeyError too, for callers that look names up)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -18,7 +18,7 @@ from fcn_viewer.ground_truth import label_picture, percent
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis, analyse
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
-from fcn_viewer.render import colorize
+from fcn_viewer.render import colorize, mask_dtype
 from fcn_viewer.weights.meta import ModelMeta
 
 FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -73,7 +73,7 @@ def build_slide(
         panel(1, 0, None, "ground truth", analysis.truth_error)
     for column, stage in enumerate(stages, start=1):
         scores = arrays[STAGE_SCORE_MAPS[stage]]
-        panel(0, column, colorize(scores.argmax(axis=0).astype(np.uint8), palette),
+        panel(0, column, colorize(scores.argmax(axis=0).astype(mask_dtype(scores.shape[0])), palette),
               f"{SCORE_MAP_NAMES[stage]}\nstride {STAGE_STRIDES[stage]} · {scores.shape[1]}×{scores.shape[2]}")
         name = f"FCN-{stage}" if stage == stages[-1] else f"{stage} stage"
         scored = analysis.truth.get(stage)

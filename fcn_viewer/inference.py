@@ -6,7 +6,7 @@ import copy
 import gc
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,6 +19,7 @@ from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
+from fcn_viewer.render import mask_dtype
 from fcn_viewer.weights.loader import LoadedModel
 from fcn_viewer.weights.meta import ModelMeta
 
@@ -70,8 +71,11 @@ class Segmentation:
         return self.outputs.stages
 
     def mask(self, stage: str | None = None) -> np.ndarray:
-        """H×W uint8 argmax classes of ``stage`` (default: the finest stage)."""
-        return self.outputs.logits(stage)[0].argmax(0).to(torch.uint8).numpy()
+        """H×W argmax classes of ``stage`` (default: the finest stage): uint8, or uint16 past 256 classes."""
+        logits = self.outputs.logits(stage)[0]
+        if logits.shape[0] <= 256:
+            return logits.argmax(0).to(torch.uint8).numpy()
+        return logits.argmax(0).to(torch.int32).numpy().astype(mask_dtype(logits.shape[0]))
 
     def confidence(self, stage: str | None = None) -> np.ndarray:
         """H×W float32 max softmax probability of ``stage``."""
@@ -175,7 +179,7 @@ class Segmenter:
                 release_device_memory()
                 outputs = self._on_cpu()._forward(image[None])
                 notes.append(f"out of {self.device.type} memory: ran on the CPU")
-        return Segmentation(outputs=outputs, image=image, source_size=source_size, notes=tuple(notes))
+        return with_finite_check(Segmentation(outputs=outputs, image=image, source_size=source_size, notes=tuple(notes)))
 
     def segment_batch(self, images: Sequence[np.ndarray]) -> list[Segmentation]:
         """:meth:`segment` for images of one size, in one forward pass; a batch that does not fit in
@@ -193,7 +197,7 @@ class Segmenter:
             half = len(images) // 2
             return self.segment_batch(images[:half]) + self.segment_batch(images[half:])
         return [
-            Segmentation(outputs.sample(index), image, source_size, tuple(notes))
+            with_finite_check(Segmentation(outputs.sample(index), image, source_size, tuple(notes)))
             for index, (image, notes) in enumerate(prepared)
         ]
 
@@ -256,6 +260,17 @@ def to_host(outputs: FCNOutputs) -> FCNOutputs:
         host[name].copy_(tensor, non_blocking=True)
     torch.cuda.current_stream(first.device).synchronize()
     return FCNOutputs(outputs.input_size, outputs.stages, host, outputs.crops, dict(outputs.upsampling))
+
+
+def with_finite_check(segmentation: Segmentation) -> Segmentation:
+    """``segmentation`` with a note when a stage's scores hold NaN or infinity (damaged weights or an
+    overflow in reduced precision): its mask is then meaningless, and says so instead of silently."""
+    broken = [stage for stage in segmentation.stages
+              if not bool(torch.isfinite(segmentation.outputs.logits(stage)).all())]
+    if not broken:
+        return segmentation
+    note = f"the network gave NaN or infinite scores ({', '.join(broken)} stage): the mask is not meaningful"
+    return replace(segmentation, notes=(*segmentation.notes, note))
 
 
 def downscale(image: np.ndarray, max_pixels: int) -> np.ndarray:

@@ -12,9 +12,14 @@ from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
 
 
+def mask_dtype(num_classes: int) -> type[np.unsignedinteger]:
+    """The narrowest type that holds every class index: uint8 up to 256 classes, else uint16."""
+    return np.uint8 if num_classes <= 256 else np.uint16
+
+
 def palette_lut(palette: Sequence[Color]) -> np.ndarray:
-    """A 256×3 uint8 lookup table: class index → colour (unused indices black)."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
+    """A 256×3 (more for palettes past 256 classes) uint8 lookup table: class index → colour (unused indices black)."""
+    lut = np.zeros((max(256, len(palette)), 3), dtype=np.uint8)
     lut[: len(palette)] = np.asarray(palette, dtype=np.uint8)
     return lut
 
@@ -34,17 +39,24 @@ def overlay(
     """Blends class colours over ``image``; classes marked invisible leave the photo untouched."""
     if image.shape[:2] != mask.shape:
         raise ValueError(f"image {image.shape[:2]} and mask {mask.shape} differ in size")
-    alpha = np.full(256, float(np.clip(opacity, 0.0, 1.0)), dtype=np.float32)
+    alpha = np.full(max(256, len(palette)), float(np.clip(opacity, 0.0, 1.0)), dtype=np.float32)
     if visible is not None:
         alpha[: len(visible)] *= np.asarray(visible, dtype=np.float32)
     return blend(image, colorize(mask, palette), np.take(alpha, mask))
 
 
 def save_indexed_png(path: str | Path, mask: np.ndarray, palette: Sequence[Color]) -> None:
-    """Writes a mask as a palette ('P' mode) PNG: pixel values are class indices, colours from the model."""
+    """Writes a mask as a palette ('P' mode) PNG: pixel values are class indices, colours from the model.
+
+    Past 256 classes a palette PNG cannot hold the indices: the mask is a 16-bit greyscale PNG instead.
+    """
+    if mask.dtype != np.uint8:
+        with atomic_output(path) as handle:
+            Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint16)).save(handle, format="PNG")
+        return
     height, width = mask.shape
     image = Image.frombytes("P", (width, height), np.ascontiguousarray(mask, dtype=np.uint8).tobytes())
-    image.putpalette(palette_lut(palette).reshape(-1).tolist())
+    image.putpalette(palette_lut(palette)[:256].reshape(-1).tolist())
     with atomic_output(path) as handle:
         image.save(handle, format="PNG")
 
@@ -138,13 +150,14 @@ def dimmed_grey(image: np.ndarray, dimming: float = 0.55) -> np.ndarray:
 
 
 def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """C×h×w class scores → (h×w uint8 argmax class, h×w max softmax probability, h×w log-sum-exp)."""
+    """C×h×w class scores → (h×w argmax class (uint8, uint16 past 256 classes), h×w max softmax probability,
+    h×w log-sum-exp)."""
     scores = np.asarray(scores, dtype=np.float32)
     classes = scores.argmax(axis=0)
     best = np.take_along_axis(scores, classes[None], axis=0)[0]
     log_partition = best + np.log(np.exp(scores - best[None]).sum(axis=0))
     confidence = np.exp(best - log_partition)
-    return classes.astype(np.uint8), confidence.astype(np.float32), log_partition.astype(np.float32)
+    return classes.astype(mask_dtype(scores.shape[0])), confidence.astype(np.float32), log_partition.astype(np.float32)
 
 
 def class_probability(scores: np.ndarray, log_partition: np.ndarray, index: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from fcn_viewer.classes import Color
 from fcn_viewer.model.outputs import STAGE_STRIDES, Crop, FCNOutputs
-from fcn_viewer.render import blend, colorize, heatmap
+from fcn_viewer.render import blend, colorize, heatmap, mask_dtype
 
 StepKind = Literal["scores", "upsample", "crop", "skip", "fused", "mask"]
 StepDisplay = Literal["classes", "class-score"]
@@ -160,7 +160,7 @@ def _final(outputs: FCNOutputs, stage: str) -> list[FusionStep]:
 
 def step_classes(scores: np.ndarray) -> np.ndarray:
     """A step's C×h×w ``scores`` as their h×w uint8 argmax classes."""
-    return scores.argmax(axis=0).astype(np.uint8)
+    return scores.argmax(axis=0).astype(mask_dtype(scores.shape[0]))
 
 
 def step_pixels(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -35,6 +36,25 @@ def _bomb_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
 
 
+def many_scans_jpeg(image: Image.Image, repeats: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated ``repeats`` more times: a CPU bomb for decoders."""
+    data = _jpeg_bytes(image, progressive=True)
+    last = data.rfind(b"\xff\xda")
+    scan = data[last:-2]  # up to the end-of-image marker
+    return data[:-2] + scan * repeats + data[-2:]
+
+
+def foreign_format_bytes(format: str) -> bytes:
+    """A small valid image in a format Pillow reads but the app does not open (DDS, BLP, ...)."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (8, 8), (1, 2, 3, 255)).convert({"BLP": "P", "PCX": "RGB"}.get(format, "RGBA")).save(buffer, format=format)
+    return buffer.getvalue()
+
+
+# An endless PostScript loop: Pillow would hand it to Ghostscript, whatever the file is called.
+POSTSCRIPT = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
+
+
 def write_corpus(folder: Path) -> dict[str, str]:
     """Writes every case into ``folder``; returns file name → "ok" or "error"."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,6 +72,13 @@ def write_corpus(folder: Path) -> dict[str, str]:
         "one_pixel.png": (_png_bytes(Image.new("RGB", (1, 1), (200, 10, 10))), "ok"),
         "thin.png": (_png_bytes(Image.new("RGB", (1, 10000), (10, 200, 10))), "ok"),
         "bomb.png": (_bomb_png(30000, 30000), "error"),
+        "wide.png": (_bomb_png(20_000_000, 1), "error"),
+        "zero_height.png": (_bomb_png(16, 0), "error"),
+        "postscript.png": (POSTSCRIPT, "error"),
+        "dds.png": (foreign_format_bytes("DDS"), "error"),
+        "blp.jpg": (foreign_format_bytes("BLP"), "error"),
+        "scans.jpg": (many_scans_jpeg(rgb, 300), "error"),
+        "progressive.jpg": (_jpeg_bytes(rgb, progressive=True), "ok"),
     }
     rotated = rgb.copy()
     exif = Image.Exif()
@@ -67,4 +94,8 @@ def write_corpus(folder: Path) -> dict[str, str]:
         outcomes[name] = outcome
     (folder / "folder.png").mkdir(exist_ok=True)
     outcomes["folder.png"] = "error"
+    if hasattr(os, "mkfifo"):  # opening it for reading would block until a writer comes: never opened
+        if not (folder / "fifo.png").exists():
+            os.mkfifo(folder / "fifo.png")
+        outcomes["fifo.png"] = "error"
     return outcomes

@@ -37,7 +37,7 @@ def test_the_gpu_session_script_runs_end_to_end_on_the_cpu_with_smoke(tmp_path: 
     (tmp_path / "no-qt" / "PySide6").mkdir(parents=True)
     (tmp_path / "no-qt" / "PySide6" / "__init__.py").write_text("raise ImportError('no Qt on the GPU machine')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "no-qt"), str(ROOT)]))
-    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=360)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     returned = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert returned == ["log.txt", "models/camvid-fcn16s.safetensors", "models/camvid-fcn32s.safetensors",

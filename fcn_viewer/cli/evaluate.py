@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from fcn_viewer.atomic import check_output_file, write_atomically
 from fcn_viewer.cli.common import (
     add_batch_arguments,
     add_model_arguments,
@@ -28,7 +29,7 @@ from fcn_viewer.inference import Segmenter, resolve_device
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import ModelMeta
-from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
+from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
 
 COLUMNS = (
     ("global acc", "pixel_accuracy"),
@@ -71,6 +72,10 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    if args.model is not None:
+        entry(args.model)  # an unknown name is a usage error, found before any work
     if not args.data.is_dir():
         raise DatasetError(f"{args.data}: no such dataset folder")
     dataset = open_dataset(args.data, args.split)
@@ -89,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if not evaluation.images:
         print("error: no image could be evaluated", file=sys.stderr)
         return 1
+    no_labelled_pixels = _no_labelled_pixels(evaluation, rows)
+    if no_labelled_pixels:
+        print(f"note: no pixel of the {evaluation.images} label(s) is a class of the model: every one is void "
+              f"({dataset.ignore_index}) or out of range, so every score is n/a", file=sys.stderr)
     metas = {model.name: model.segmenter.meta for model in models}
     stored = {row: stored_mean_iou(metas[row.model], args.split, row.stage) for row in rows}
     summaries = evaluation.summaries()
@@ -97,9 +106,21 @@ def run(args: argparse.Namespace) -> int:
     print(class_table(rows, summaries, metas))
     if args.json is not None:
         report = json_report(args, dataset, evaluation, models, rows, stored)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
-    return 1 if evaluation.failures else 0
+        write_atomically(args.json, json_bytes(report))
+    return 1 if evaluation.failures or no_labelled_pixels else 0
+
+
+def _no_labelled_pixels(evaluation: Evaluation, rows: list[Row]) -> bool:
+    summaries = evaluation.summaries()
+    return all(math.isnan(summaries[row.model][row.stage]["pixel_accuracy"]) for row in rows)
+
+
+def json_bytes(report: dict[str, Any]) -> bytes:
+    """UTF-8 JSON; a file name that is not valid UTF-8 is kept as JSON \\u escapes instead of failing."""
+    try:
+        return (json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(report, indent=2, allow_nan=False, ensure_ascii=True) + "\n").encode("ascii")
 
 
 def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[EvaluatedModel], list[Row]]:

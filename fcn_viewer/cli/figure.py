@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fcn_viewer.atomic import check_output_file
+from fcn_viewer.cli.boundary import printable
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.ground_truth import find_label, ignore_index_for
@@ -23,9 +25,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--label", type=Path, metavar="LABEL.png",
                         help="ground-truth label (default: the CamVid or VOC label beside IMAGE, if there is one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="PX",
+    parser.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
     parser.set_defaults(run=run)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text}: must be a number of pixels from 0 to 1000")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in FIGURE_FORMATS:
         print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)
         return 2
+    check_output_file(args.out, "--out")
     image = load_image(args.image)
     loaded = load_from_args(args)
     segmentation = Segmenter(loaded, args.device).segment(image)
@@ -44,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ground truth: {label}", file=sys.stderr)
         void = ignore_index_for(label, meta.classes)
         ground_truth = GroundTruth(label, meta.config.num_classes, void, args.tolerance)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    title = f"{args.image.name} — {meta.title}"
+    title = f"{printable(args.image.name)} — {meta.title}"
     save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
     print(f"figure saved to {args.out}", file=sys.stderr)
     return 0

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from fcn_viewer import __version__
+from fcn_viewer.cli.boundary import EXIT_USAGE, run_guarded
 from fcn_viewer.device_choice import DEVICE_CHOICES
-from fcn_viewer.errors import FCNViewerError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fcn-viewer", description="Fully Convolutional Networks, stage by stage.")
     parser.add_argument("--version", action="version", version=f"fcn-viewer {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also $FCN_VIEWER_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     segment.add_parser(subparsers)
     evaluate.add_parser(subparsers)
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
     gui.add_argument("--teach-step", type=int, metavar="N", help="with --screenshot: show step N of the fusion step-through")
     gui.set_defaults(run=run_gui)
+    for command in subparsers.choices.values():  # --debug after the command name too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -39,15 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
-        return 2
-    try:
-        return int(args.run(args))
-    except FCNViewerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_USAGE
+    return run_guarded(lambda: args.run(args), debug=args.debug)
 
 
 def run_gui(args: argparse.Namespace) -> int:

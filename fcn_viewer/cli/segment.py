@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fcn_viewer.atomic import folder_lock, prepare_output_folder
 from fcn_viewer.batching import Decoded, Failed, load_batches
 from fcn_viewer.cli.common import (
     add_batch_arguments,
@@ -66,13 +67,22 @@ class _Job:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Checks --out first; one run at a time writes into a folder (a second one waits), so each
+    image's mask, overlay and scores always come from the same net."""
+    prepare_output_folder(args.out)
     loaded = load_from_args(args)
     segmenter = Segmenter(loaded, args.device, precision=args.precision, compile=args.compile)
-    args.out.mkdir(parents=True, exist_ok=True)
     images = list(expand_inputs(args.inputs))
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
+    with folder_lock(args.out, lambda: print(f"note: another run is writing into {args.out}; waiting for it",
+                                             file=sys.stderr)):
+        return _segment_all(args, segmenter, images)
+
+
+def _segment_all(args: argparse.Namespace, segmenter: Segmenter, images: list[Path]) -> int:
+    loaded = segmenter.loaded
     print(f"{loaded.meta.title} on {segmenter.device}: {len(images)} image(s) → {args.out}", file=sys.stderr)
     size = batch_size(args, segmenter.device)
     stems = unique_stems(images)
@@ -120,7 +130,7 @@ def _segment(
     except FCNViewerError as error:
         for item in todo:
             jobs[item.index].error = str(error)
-    except RuntimeError as error:  # e.g. CUDA out of memory: report, go on with the next images
+    except Exception as error:  # e.g. out of memory: report, go on with the next images
         for item in todo:
             jobs[item.index].error = f"{paths[item.index]}: inference failed ({error})"
     else:
@@ -149,8 +159,8 @@ def _report(job: _Job, number: int, total: int) -> bool:
             seconds += job.write.result()
         except FCNViewerError as failure:
             error = str(failure)
-        except OSError as failure:  # e.g. a full disk
-            error = f"{job.path}: writing its outputs failed ({failure})"
+        except Exception as failure:  # e.g. a full disk
+            error = f"{job.path}: writing its outputs failed ({type(failure).__name__}: {failure})"
     if error is not None:
         print(f"[{number}/{total}] error: {error}", file=sys.stderr)
         return False

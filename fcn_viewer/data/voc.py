@@ -21,7 +21,14 @@ class VOCSegmentation(LabelledImages):
         listing = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
         if not listing.is_file():
             raise DatasetError(f"{listing}: missing; expected a VOCdevkit/VOC20xx folder")
-        stems = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        try:
+            stems = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"{listing}: not a text file of image names ({error.reason} at byte {error.start})") from None
+        except OSError as error:
+            raise DatasetError(f"{listing}: cannot read it ({error.strerror or error})") from None
+        if any("\0" in stem or "/" in stem or "\\" in stem for stem in stems):
+            raise DatasetError(f"{listing}: a line is not an image name (it holds a slash or a NUL byte)")
         self.samples = [
             Sample(stem, self.root / "JPEGImages" / f"{stem}.jpg", self.root / "SegmentationClass" / f"{stem}.png")
             for stem in stems

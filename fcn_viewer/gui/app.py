@@ -18,6 +18,9 @@ from fcn_viewer.weights.loader import ModelSource
 SETTLE_MS = 300
 
 
+MAX_SCREENSHOT_SIDE = 8192  # px: an 8K window is 200 MB of pixels; 30000x30000 would be 3.6 GB per buffer
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """'1280x800' → (1280, 800)."""
     try:
@@ -26,6 +29,8 @@ def parse_size(text: str) -> tuple[int, int]:
         raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1280x800") from None
     if width < 200 or height < 150:
         raise ValueError(f"size {text!r} is too small (at least 200x150)")
+    if width > MAX_SCREENSHOT_SIDE or height > MAX_SCREENSHOT_SIDE:
+        raise ValueError(f"size {text!r} is too large (at most {MAX_SCREENSHOT_SIDE}x{MAX_SCREENSHOT_SIDE})")
     return width, height
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ MAX_RECENT = 10
 DEFAULT_OPACITY = 0.6
 FORMAT_KEY = "format_version"
 FORMAT_VERSION = 1  # raise when a key changes meaning; older versions then start from defaults
+PRECISION_CHOICES = ("auto", "fp32")
+MAX_TEXT = 4096  # characters of a stored path
 
 
 class ViewerSettings:
@@ -45,6 +48,35 @@ class ViewerSettings:
                 where = f"it could not be moved aside ({error.strerror})"
             self.problem = f"The settings file {file} {problem}. The defaults are used; {where}."
         self._store.setValue(FORMAT_KEY, FORMAT_VERSION)
+        invalid = self._reset_invalid_values()
+        if invalid:
+            note = f"Settings reset to their defaults: {'; '.join(invalid)}."
+            self.problem = f"{self.problem} {note}".strip()
+
+    def _reset_invalid_values(self) -> list[str]:
+        """Removes every stored value that is of the wrong type or out of range; one note per value."""
+        checks = {
+            "display/opacity": _valid_opacity,
+            "display/palette": lambda text: text in PALETTES,
+            "model/device": is_device_choice,
+            "model/precision": lambda text: text in PRECISION_CHOICES,
+            "model/source": _valid_text,
+            "files/last_folder": _valid_text,
+            "files/recent": _valid_recent,
+        }
+        notes = []
+        for key, valid in checks.items():
+            if not self._store.contains(key):
+                continue
+            value = self._store.value(key)
+            if not isinstance(value, str) or not valid(value):
+                notes.append(f"{key} was {str(value)[:40]!r}")
+                self._store.remove(key)
+        geometry = self._store.value("window/geometry")
+        if geometry is not None and not isinstance(geometry, QByteArray):
+            notes.append("window/geometry was not a saved window geometry")
+            self._store.remove("window/geometry")
+        return notes
 
     def _unusable(self, file: Path) -> str:
         """Why the stored settings cannot be used ('' if they can): damaged bytes, or a newer format."""
@@ -108,10 +140,8 @@ class ViewerSettings:
 
     @property
     def opacity(self) -> float:
-        try:
-            return min(max(float(self._text("display/opacity", str(DEFAULT_OPACITY))), 0.0), 1.0)
-        except ValueError:
-            return DEFAULT_OPACITY
+        text = self._text("display/opacity", str(DEFAULT_OPACITY))
+        return float(text) if _valid_opacity(text) else DEFAULT_OPACITY
 
     @opacity.setter
     def opacity(self, value: float) -> None:
@@ -154,3 +184,23 @@ class ViewerSettings:
     @model.setter
     def model(self, source: str) -> None:
         self._store.setValue("model/source", source)
+
+
+def _valid_opacity(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def _valid_text(text: str) -> bool:
+    return len(text) <= MAX_TEXT and "\0" not in text
+
+
+def _valid_recent(text: str) -> bool:
+    try:
+        files = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(files, list) and all(isinstance(f, str) and _valid_text(f) for f in files)

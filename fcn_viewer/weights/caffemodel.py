@@ -295,6 +295,26 @@ def _net(buf: memoryview) -> dict[str, list[np.ndarray]]:
     return layers
 
 
+# NetParameter's fields and their wire types: a Caffe model starts with one of them.
+NET_FIELDS = {1: LEN, 2: LEN, 3: LEN, 4: VARINT, 5: VARINT, 6: LEN, 7: VARINT, 8: LEN, 100: LEN}
+
+
+def _check_start(path: Path, head: bytes) -> None:
+    """Refuses a file whose first field is not a NetParameter's, before the whole file is read."""
+    if not head:
+        raise CaffeModelError(f"{path}: empty file")
+    try:
+        number, wire = _Reader(memoryview(head), "the net").tag()
+    except _FormatError as err:
+        raise CaffeModelError(f"{path}: {err}") from None
+    if number in NET_FIELDS and NET_FIELDS[number] != wire:
+        raise CaffeModelError(
+            f"{path}: field {number} of the net is {WIRE_NAMES[wire]}, caffe.proto says {WIRE_NAMES[NET_FIELDS[number]]}"
+        )
+    if number not in NET_FIELDS:
+        raise CaffeModelError(f"{path}: does not start like a Caffe model (first bytes {head[:8].hex(' ')})")
+
+
 def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     """Layer name → float32 blobs (weight, bias...) of a Caffe ``NetParameter`` file.
 
@@ -306,6 +326,8 @@ def read_caffemodel(path: str | Path) -> dict[str, list[np.ndarray]]:
     path = Path(path)
     try:
         with path.open("rb") as f:
+            _check_start(path, f.read(64))
+            f.seek(0)
             data = f.read()
     except FileNotFoundError:
         raise CaffeModelError(f"{path}: no such file") from None

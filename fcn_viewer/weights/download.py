@@ -21,6 +21,7 @@ import platformdirs
 
 from fcn_viewer import __version__
 from fcn_viewer.errors import DownloadError
+from fcn_viewer.weights.cache import usable_cache_dir
 
 if sys.platform == "win32":
     import msvcrt
@@ -54,8 +55,7 @@ def cache_dir() -> Path:
     """The app's cache folder ($FCN_VIEWER_CACHE or the platform's user cache), created if missing."""
     override = os.environ.get("FCN_VIEWER_CACHE")
     path = Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("fcn-viewer"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return usable_cache_dir(path)  # a temporary folder, with a note, when that one is unusable
 
 
 def hash_file(path: Path, algorithm: str) -> str:

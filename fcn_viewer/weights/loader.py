@@ -18,6 +18,7 @@ from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta
 from fcn_viewer.weights.native import load_native
 from fcn_viewer.weights.pth import load_pth
 from fcn_viewer.weights.registry import ENTRIES, RegistryEntry, entry
+from fcn_viewer.weights.validate import MAX_CLASSES, check_file_size, check_finite, checked_config
 
 FINAL_LAYER_VARIANT: tuple[tuple[str, Variant], ...] = (
     ("upscore8", "fcn8s"), ("upscore16", "fcn16s"), ("upscore", "fcn32s"),
@@ -136,6 +137,7 @@ def load_weights_file(path: str | Path, arch: Variant | None = None) -> LoadedMo
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: not a file")
+    check_file_size(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         state, meta = load_native(path)
@@ -146,12 +148,15 @@ def load_weights_file(path: str | Path, arch: Variant | None = None) -> LoadedMo
         blobs = read_caffemodel(path)
         config = _paper_config(path, arch, {name: b[0].shape for name, b in blobs.items() if b})
         model = build_fcn(config)
-        apply_state_dict(model, caffe_state_dict(blobs, model, str(path)), str(path))
+        state = caffe_state_dict(blobs, model, str(path))
+        check_finite(state, str(path))
+        apply_state_dict(model, state, str(path))
         return LoadedModel(model, _paper_meta(path, config), str(path))
     if suffix in (".pth", ".pt"):
         state = load_pth(path)
         shapes = {key.removesuffix(".weight"): tuple(v.shape) for key, v in state.items() if key.endswith(".weight")}
         config = _paper_config(path, arch, shapes)
+        check_finite(state, str(path))
         model = build_fcn(config)
         apply_state_dict(model, state, str(path))
         return LoadedModel(model, _paper_meta(path, config), str(path))
@@ -184,7 +189,9 @@ def _paper_config(path: Path, arch: Variant | None, shapes: dict[str, tuple[int,
     """The VGG16 FCN a Caffe/pytorch-fcn file holds: variant from its layers, classes from score_fr."""
     if "score_fr" not in shapes:
         raise WeightsError(f"{path}: no 'score_fr' layer: not an FCN weights file")
-    num_classes = int(shapes["score_fr"][0])
+    num_classes = int(shapes["score_fr"][0]) if shapes["score_fr"] else 0
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise WeightsError(f"{path}: score_fr gives {num_classes} classes (1 … {MAX_CLASSES:,} are accepted)")
     inferred = next((variant for layer, variant in FINAL_LAYER_VARIANT if layer in shapes), None)
     if arch is not None and arch not in VARIANTS:
         raise WeightsError(f"unknown architecture {arch!r}; expected one of {', '.join(VARIANTS)}")
@@ -210,7 +217,15 @@ def _vgg_layout(path: Path, shapes: dict[str, tuple[int, ...]], config: FCNConfi
     if fc6 is None:
         raise WeightsError(f"{path}: no fc6 layer: not a VGG-style FCN")
     fc6_kernel = int(fc6[-1]) if len(fc6) == 4 else config.fc6_kernel
-    return replace(config, widths=tuple(widths), depths=tuple(depths), fc_width=int(fc6[0]), fc6_kernel=fc6_kernel)
+    if not all(len(shape) >= 1 and all(d >= 1 for d in shape) for shape in shapes.values()):
+        raise WeightsError(f"{path}: a layer has an empty shape")
+    if any(depth > 4 for depth in depths):
+        raise WeightsError(f"{path}: a conv block has more than 4 layers: not a VGG-style FCN")
+    try:
+        layout = replace(config, widths=tuple(widths), depths=tuple(depths), fc_width=int(fc6[0]), fc6_kernel=fc6_kernel)
+    except ValueError as error:
+        raise WeightsError(f"{path}: {error}") from None
+    return checked_config(layout, path)
 
 
 def _paper_meta(path: Path, config: FCNConfig) -> ModelMeta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -9,6 +10,7 @@ import torch
 
 from fcn_viewer.classes import Color
 from fcn_viewer.model.config import FCNConfig
+from fcn_viewer.weights.validate import meta_fields, preprocessing_fields
 
 ChannelOrder = Literal["RGB", "BGR"]
 CAFFE_MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)
@@ -22,6 +24,16 @@ class Preprocessing:
     scale: float = 1.0 / 255.0
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel order {self.channel_order!r} is not RGB or BGR")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError("preprocessing needs three means and three standard deviations")
+        if not all(math.isfinite(v) for v in (self.scale, *self.mean, *self.std)):
+            raise ValueError("preprocessing values must be finite numbers")
+        if self.scale <= 0 or min(self.std) <= 0:
+            raise ValueError(f"preprocessing scale and std must be > 0 (scale {self.scale}, std {self.std})")
 
     def from_uint8(self, batch: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """N×H×W×3 uint8 RGB (any device) → N×3×H×W network input of ``dtype``, channels-last in memory.
@@ -49,12 +61,8 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        return cls(
-            channel_order=data["channel_order"],
-            scale=float(data["scale"]),
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
-        )
+        """Schema-checked (``validate.SchemaError``, a ValueError, names the field)."""
+        return cls(**preprocessing_fields(data))
 
 
 # The reference Caffe nets (and pytorch-fcn's conversions) take BGR 0–255 minus the ImageNet mean.
@@ -94,13 +102,9 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelMeta:
-        return cls(
-            name=str(data["name"]),
-            title=str(data.get("title", data["name"])),
-            config=FCNConfig.from_dict(data["config"]),
-            classes=tuple(str(c) for c in data["classes"]),
-            palette=tuple((int(c[0]), int(c[1]), int(c[2])) for c in data["palette"]),
-            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
-            metrics=dict(data.get("metrics", {})),
-            provenance=dict(data.get("provenance", {})),
-        )
+        """Schema-checked against the bounds of ``weights.validate`` (a ``SchemaError``, a ValueError,
+        names the field); palette entries past the last class are dropped."""
+        fields = meta_fields(data)
+        fields["palette"] = fields["palette"][: fields["config"].num_classes]
+        fields["preprocessing"] = Preprocessing(**fields["preprocessing"])
+        return cls(**fields)

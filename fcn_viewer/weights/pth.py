@@ -9,8 +9,23 @@ from pathlib import Path
 import torch
 
 from fcn_viewer.errors import WeightsError
+from fcn_viewer.weights.validate import MAX_FILE_BYTES
 
 CHECKPOINT_KEYS = ("model_state_dict", "state_dict")
+
+
+def _check_archive(path: Path) -> None:
+    """Refuses a zip-format file whose members unpack to more than any FCN (a zip bomb), before loading."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({error})") from None
+    if unpacked > MAX_FILE_BYTES:
+        raise WeightsError(f"{path}: unpacks to {unpacked / 1e9:.1f} GB, more than any FCN weights file "
+                           f"(at most {MAX_FILE_BYTES / 1e9:.1f} GB)")
 
 
 def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
@@ -18,6 +33,7 @@ def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: file not found")
+    _check_archive(path)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

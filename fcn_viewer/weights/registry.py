@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE, Color
+from fcn_viewer.errors import UnknownModelError
 from fcn_viewer.model.config import FCNConfig, Variant
 from fcn_viewer.resources import bundled_models_dir
 from fcn_viewer.weights.download import cache_dir
@@ -132,4 +133,4 @@ def entry(name: str) -> RegistryEntry:
         if candidate.name == name:
             return candidate
     known = ", ".join(e.name for e in ENTRIES)
-    raise KeyError(f"unknown model {name!r}; known models: {known}")
+    raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
