@@ -502,7 +502,8 @@ def test_without_a_model_the_window_opens_and_says_so(qtbot: QtBot, window: Main
 
 def test_the_grid_reflows_with_the_window_width(qtbot: QtBot, ready: MainWindow, images: list[Path]) -> None:
     open_image(qtbot, ready, images[0])
-    assert ready.grid.columns == 4
+    ready.resize(1900, 700)
+    qtbot.waitUntil(lambda: ready.grid.columns == 4, timeout=WAIT_MS)  # one column per stage, plus the input
     ready.resize(760, 700)
     qtbot.waitUntil(lambda: ready.grid.columns in (2, 3), timeout=WAIT_MS)
     assert all(ready.panels[key].isVisible() for key in ("input", "mask-8s"))
