@@ -27,7 +27,7 @@ from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.settings import SETTINGS_ENV, ViewerSettings
 from fcn_viewer.gui.worker import ModelSource
 from fcn_viewer.inference import Segmentation, Segmenter
-from fcn_viewer.render import boundaries, colorize
+from fcn_viewer.render import boundaries, colorize, outline
 from fcn_viewer.weights.download import DownloadCancelled, Progress
 from fcn_viewer.weights.loader import load_weights_file
 from fcn_viewer.weights.native import save_native
@@ -214,7 +214,7 @@ def test_display_modes_outline_and_palette(qtbot: QtBot, ready: MainWindow, imag
     edges = boundaries(mask, OUTLINE_WIDTH)
     assert edges.any()
     np.testing.assert_array_equal(outlined[~edges], photo[~edges])
-    np.testing.assert_array_equal(outlined[edges], colorize(mask, CAMVID_PALETTE)[edges])
+    np.testing.assert_array_equal(outlined[edges], outline(mask, CAMVID_PALETTE, OUTLINE_WIDTH)[1][edges])
     ready.toolbar.palette_choice.setCurrentIndex(ready.toolbar.palette_choice.findData("colorblind"))
     assert ready.state.options.palette == "colorblind"
     assert not np.array_equal(shown_pixels(ready, "scores-32s"), classes_view)
