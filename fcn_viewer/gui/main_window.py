@@ -23,10 +23,12 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
+from fcn_viewer.domain import DOMAINS, domain_of
 from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
+from fcn_viewer.gui.domain_note import DomainNotice, domain_lines
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
@@ -110,6 +112,7 @@ class MainWindow(QMainWindow):
 
     def _build_panels(self) -> None:
         self.banner = MessageBanner()
+        self.domain_notice = DomainNotice(self.banner)
         self.grid = PanelGrid()
         self.panels: dict[str, Panel] = {}
         for spec in ALL_PANELS:
@@ -219,8 +222,10 @@ class MainWindow(QMainWindow):
         menu = self.model_menu
         menu.clear()
         current = self.model.source.setting if self.model else None
-        for bundled, heading in ((True, "Bundled models"), (False, "Paper models (PASCAL VOC)")):
-            menu.addSection(heading)
+        if self.model is not None:
+            menu.addAction(f"In use: {self.model.meta.title} — {domain_of(self.model.meta)}").setEnabled(False)
+        for bundled, heading in ((True, "Bundled models"), (False, "Paper models")):
+            menu.addSection(f"{heading} — {DOMAINS['camvid' if bundled else 'pascal-voc']}")
             for entry in (e for e in ENTRIES if e.bundled == bundled):
                 action = menu.addAction(self._entry_label(entry))
                 action.setCheckable(True)
@@ -367,7 +372,8 @@ class MainWindow(QMainWindow):
         for panel in result.panels():
             title, short = result.title(panel), result.title(panel, short=True)
             self.panels[panel.key].set_title(title, short, result.tooltip(panel))
-        self.info.set_lines(result.summary_lines())
+        self.info.set_lines(result.summary_lines() + domain_lines(result))
+        self.domain_notice.show_for(result)
         self.empty_hint.hide()
         self.tabs.show()
         self.grid.show_panels(keys, result.stages, result.image_size)
@@ -494,7 +500,7 @@ class MainWindow(QMainWindow):
             self.legend.set_classes(info.meta.classes, self._palette())
             self.toolbar.set_class_names(info.meta.classes)
         self.model_label.setText(info.meta.title)
-        self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}")
+        self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}\ntrained on: {domain_of(info.meta)}")
         self.device_label.setText(f"device: {info.device}")
         self.device_label.setToolTip(f"chosen: {self.device_choice}")
         self._mark_device_in_use(info.device)
