@@ -29,6 +29,7 @@ from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.domain_note import DomainNotice, domain_lines
+from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
 
         menus.addMenu(self.classroom.menu)
         help_menu = menus.addMenu("&Help")
+        self.help_actions = add_help_actions(help_menu, self, menus)
         self._action(help_menu, "&About fcn-viewer", self._about)
 
     def _action(
