@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 LABEL_FILTER = "Label images (*.png)"
 FIGURE_FILTER = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
-DATASET_DOCK_HEIGHT = 230
+DATASET_DOCK_HEIGHT = 260
 NO_LABEL = ("No label found next to this image (CamVid: <folder>annot/<stem>.png beside <folder>/; VOC: "
             "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with Open Label….")
 
@@ -262,7 +262,8 @@ class Classroom(QObject):
         self.datasets.set_running(False)
         if not self.dataset_dock.isVisible():
             self.dataset_dock.show()
-            self.window.resizeDocks([self.dataset_dock], [DATASET_DOCK_HEIGHT], Qt.Orientation.Vertical)
+            height = max(DATASET_DOCK_HEIGHT, self.window.height() // 3)
+            self.window.resizeDocks([self.dataset_dock], [height], Qt.Orientation.Vertical)
         self._list_images("Load a model to score the images.")
         self.window.open_image(dataset.samples[0].image_path)
         if self.window.model is not None:
