@@ -113,3 +113,22 @@ def test_the_dataset_progress_text_fits(qtbot: QtBot, window: MainWindow) -> Non
     text = view.progress.text()
     assert text == "90 / 101 images"
     assert view.progress.minimumWidth() > view.progress.fontMetrics().horizontalAdvance(text) + 20
+
+
+def test_a_long_status_message_is_elided_before_the_zoom_label_with_the_whole_text_in_its_tooltip(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    window.resize(900, 600)
+    long = "could not read " + "/very/long/folder/name" * 12 + "/photo.jpg: not an image"
+    window.show_error(long)
+    bar = window.statusBar()
+    qtbot.waitUntil(lambda: bar.currentMessage() == long, timeout=WAIT_MS)
+    shown = bar.shown_message()  # type: ignore[attr-defined]
+    assert shown.endswith("…") and long.startswith(shown[:-1])
+    assert bar.toolTip() == long
+    assert bar.message_rect().right() < window.zoom_label.x()  # type: ignore[attr-defined]
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.message_rect().width()  # type: ignore[attr-defined]
+    bar.clearMessage()
+    assert bar.toolTip() == ""
+    window.readout.setText(long)
+    assert window.readout.width() < window.zoom_label.x() and window.readout.text() == long

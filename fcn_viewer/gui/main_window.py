@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QProgressDialog,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -32,8 +33,9 @@ from fcn_viewer.gui.domain_note import DomainNotice, domain_lines
 from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
-from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.panels import FittedLabel, InfoPanel, Panel, PanelGrid, ViewLink
 from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.gui.status_bar import ElidingStatusBar
 from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
@@ -141,8 +143,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_status_bar(self) -> None:
-        self.readout = QLabel("")
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setStatusBar(ElidingStatusBar())  # long messages end in …, the whole text in the tooltip
+        self.readout = FittedLabel()  # the hover readout, elided the same way
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setFixedWidth(110)
