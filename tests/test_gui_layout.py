@@ -81,6 +81,14 @@ def test_panels_in_the_window_have_the_image_aspect_and_a_wide_image_scrolls(
         viewport = window.panels[key].view.viewport().size()
         assert abs(viewport.width() / viewport.height() - 48 / 36) < 0.05, key
     assert window.link.scale * 48 >= 0.95 * window.panels["input"].view.viewport().width()  # fills its panel
+    window.info.set_lines([f"line {n} of a long info text" for n in range(60)])
+    tall = window.grid.layout_plan.cell[1]
+    window.resize(1280, 560)  # a short window: the info panel's text must not stretch its row
+    qtbot.waitUntil(lambda: window.grid.layout_plan.cell[1] < tall, timeout=WAIT_MS)
+    qtbot.wait(50)
+    heights = {panel.view.viewport().height() for panel in window.panels.values() if panel.isVisible()}
+    assert max(heights) - min(heights) <= 2 and max(heights) <= window.grid.layout_plan.cell[1] + 1
+    window.resize(1280, 800)
 
     show(panorama)
     assert window.grid.layout_plan.mode == "rows"

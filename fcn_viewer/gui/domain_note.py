@@ -15,16 +15,21 @@ def result_confidence(result: ViewResult) -> float | None:
     return mean_confidence(result.masks[result.final_stage].confidence)
 
 
-def domain_lines(result: ViewResult) -> list[str]:
-    """Info-panel lines: the training data, and this photo's confidence against the model's threshold."""
+MODEL_LINES = 3  # the info panel's first lines: image, model, device and time
+
+
+def info_lines(result: ViewResult) -> list[str]:
+    """The result's info-panel lines with, after the model's, its training data and this photo's confidence
+    against the model's threshold (near the top, where a small panel still shows them)."""
+    lines = result.summary_lines()
     if result.meta is None:
-        return []
-    lines = ["", f"trained on: {domain_of(result.meta)}"]
+        return lines
+    extra = [f"trained on: {domain_of(result.meta)}"]
     confidence, threshold = result_confidence(result), threshold_of(result.meta)
     if confidence is not None:
         usual = f" (unlike its training data below {threshold:.1%})" if threshold is not None else ""
-        lines.append(f"mean confidence: {confidence:.1%}{usual}")
-    return lines
+        extra.append(f"mean confidence: {confidence:.1%}{usual}")
+    return lines[:MODEL_LINES] + extra + lines[MODEL_LINES:]
 
 
 class DomainNotice:

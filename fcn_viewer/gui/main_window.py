@@ -29,7 +29,7 @@ from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
-from fcn_viewer.gui.domain_note import DomainNotice, domain_lines
+from fcn_viewer.gui.domain_note import DomainNotice, info_lines
 from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
@@ -377,7 +377,7 @@ class MainWindow(QMainWindow):
         for panel in result.panels():
             title, short = result.title(panel), result.title(panel, short=True)
             self.panels[panel.key].set_title(title, short, result.tooltip(panel))
-        self.info.set_lines(result.summary_lines() + domain_lines(result))
+        self.info.set_lines(info_lines(result))
         self.domain_notice.show_for(result)
         self.empty_hint.hide()
         self.tabs.show()

@@ -320,9 +320,14 @@ class InfoPanel(QLabel):
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(1, 1)  # its cell is an image's size: the text never stretches its row
+
+    def hasHeightForWidth(self) -> bool:
+        return False  # else the grid would grow the info panel's row to fit all of its wrapped text
 
     def set_lines(self, lines: list[str]) -> None:
         self.setText("\n".join(lines))
+        self.setToolTip(self.text())  # all of it, also when the cell cuts it short
 
 
 def grid_positions(keys: list[str], stages: tuple[str, ...], columns: int) -> dict[str, tuple[int, int]]:
