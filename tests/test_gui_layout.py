@@ -92,7 +92,7 @@ def test_panels_in_the_window_have_the_image_aspect_and_a_wide_image_scrolls(
 
     show(panorama)
     assert window.grid.layout_plan.mode == "rows"
-    assert window.grid.scroll.verticalScrollBar().maximum() > 0
+    assert window.grid.scroll_area.verticalScrollBar().maximum() > 0
     view = window.panels["mask-8s"].view.viewport()
     assert view.width() > 0.8 * window.grid.width()
     assert window.link.scale * 320 == pytest.approx(view.width(), rel=0.05)

@@ -43,8 +43,9 @@ class DomainNotice:
     def show_for(self, result: ViewResult) -> None:
         confidence = result_confidence(result)
         note = unfamiliar_note(result.meta, confidence) if result.meta and confidence is not None else None
-        showing = self.banner.isVisibleTo(self.banner.parentWidget()) and self.banner.text() == self.note
-        if note is not None and (showing or not self.banner.isVisibleTo(self.banner.parentWidget())):
+        free = self.banner.isHidden()
+        showing = not free and self.banner.text() == self.note
+        if note is not None and (showing or free):
             self.banner.show_message(note, "info")
         elif note is None and showing:
             self.banner.dismiss()

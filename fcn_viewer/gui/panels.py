@@ -430,14 +430,14 @@ class PanelGrid(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.scroll = QScrollArea()
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setWidgetResizable(True)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setWidgetResizable(True)
         self.inner = QWidget()
-        self.scroll.setWidget(self.inner)
+        self.scroll_area.setWidget(self.inner)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.scroll)
+        outer.addWidget(self.scroll_area)
         self._layout = QGridLayout(self.inner)
         self._layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
         self._layout.setSpacing(SPACING)
@@ -503,8 +503,8 @@ class PanelGrid(QWidget):
             layout.setColumnStretch(index, 1 if index < plan.columns else 0)
         rows_strip, columns_strip = plan.mode == "rows", plan.mode == "columns"
         always, off = Qt.ScrollBarPolicy.ScrollBarAlwaysOn, Qt.ScrollBarPolicy.ScrollBarAlwaysOff
-        self.scroll.setVerticalScrollBarPolicy(always if rows_strip else off)
-        self.scroll.setHorizontalScrollBarPolicy(always if columns_strip else off)
+        self.scroll_area.setVerticalScrollBarPolicy(always if rows_strip else off)
+        self.scroll_area.setHorizontalScrollBarPolicy(always if columns_strip else off)
         if rows_strip:
             heights = [max(cell_height, self._text_height(key, cell_width)) for key in plan.positions]
             for row, row_height in enumerate(heights):
