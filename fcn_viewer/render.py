@@ -131,6 +131,29 @@ def boundaries(mask: np.ndarray, width: int = 1) -> np.ndarray:
     return edge
 
 
+# Outlines: a line in the class colour with a dark (or, around dark class colours, light) edge on both sides, drawn
+# at full strength, so they stand out over the photo and over a fill of the same colour at any opacity.
+OUTLINE_DARK: Color = (0, 0, 0)
+OUTLINE_LIGHT: Color = (255, 255, 255)
+LIGHT_EDGE_BELOW = 110.0  # class colours darker than this (Rec. 601 luma, 0–255) get a light edge
+
+
+def contrast_lut(palette: Sequence[Color]) -> np.ndarray:
+    """A 256×3 uint8 table: class index → the edge colour that contrasts with its class colour."""
+    lut = palette_lut(palette).astype(np.float32)
+    luma = lut @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.where((luma < LIGHT_EDGE_BELOW)[:, None], OUTLINE_LIGHT, OUTLINE_DARK).astype(np.uint8)
+
+
+def outline(mask: np.ndarray, palette: Sequence[Color], width: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """(H×W bool, H×W×3 uint8): the outline's pixels — those within ``width // 2`` of a class edge — and their
+    colours: the class colour on the edge itself, the class's contrast colour (:func:`contrast_lut`) around it."""
+    band = boundaries(mask, width)
+    core = boundaries(mask, 1)
+    colors = np.where(core[:, :, None], colorize(mask, palette), np.take(contrast_lut(palette), mask, axis=0))
+    return band, colors
+
+
 def blend(image: np.ndarray, colors: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
     """``image·(1−alpha) + colors·alpha`` for H×W×3 uint8 pictures and a scalar or H×W alpha in 0…1."""
     weight = np.asarray(alpha, dtype=np.float32)

@@ -114,7 +114,9 @@ def _fusion(
         FusionStep(
             "skip", f"+ {pool} scores", f"+ {pool}", aligned, _shape(outputs, aligned),
             f"A 1×1 convolution scores the {pool} features (stride {stride}) per class. These finer scores are "
-            f"added cell by cell to the upsampled coarse scores.",
+            f"added cell by cell to the upsampled coarse scores. On their own they can look like noise: they are "
+            f"trained only as corrections to the upsampled scores (in the staged recipe score_{pool} starts at "
+            f"zero, so the finer net first predicts just what the coarser one did); only the sum is a class map.",
         ),
         FusionStep(
             "fused", f"{pool}-fused", f"{pool}-fused", fused, _shape(outputs, fused),

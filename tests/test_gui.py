@@ -24,7 +24,7 @@ from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.worker import load_source
 from fcn_viewer.inference import Segmentation, Segmenter
-from fcn_viewer.render import boundaries, colorize
+from fcn_viewer.render import boundaries, colorize, outline
 from fcn_viewer.view.outcome import JobCancelled
 from fcn_viewer.view.panel_content import OUTLINE_WIDTH
 from fcn_viewer.weights.download import DownloadCancelled, Progress
@@ -142,7 +142,7 @@ def test_display_modes_outline_and_palette(qtbot: QtBot, ready: MainWindow, imag
     edges = boundaries(mask, OUTLINE_WIDTH)
     assert edges.any()
     np.testing.assert_array_equal(outlined[~edges], photo[~edges])
-    np.testing.assert_array_equal(outlined[edges], colorize(mask, CAMVID_PALETTE)[edges])
+    np.testing.assert_array_equal(outlined[edges], outline(mask, CAMVID_PALETTE, OUTLINE_WIDTH)[1][edges])
     ready.toolbar.palette_choice.setCurrentIndex(ready.toolbar.palette_choice.findData("colorblind"))
     assert ready.state.options.palette == "colorblind"
     assert not np.array_equal(shown_pixels(ready, "scores-32s"), classes_view)
@@ -432,7 +432,8 @@ def test_without_a_model_the_window_opens_and_says_so(qtbot: QtBot, window: Main
 
 def test_the_grid_reflows_with_the_window_width(qtbot: QtBot, ready: MainWindow, images: list[Path]) -> None:
     open_image(qtbot, ready, images[0])
-    assert ready.grid.columns == 4
+    ready.resize(1900, 700)
+    qtbot.waitUntil(lambda: ready.grid.columns == 4, timeout=WAIT_MS)  # one column per stage, plus the input
     ready.resize(760, 700)
     qtbot.waitUntil(lambda: ready.grid.columns in (2, 3), timeout=WAIT_MS)
     assert all(ready.panels[key].isVisible() for key in ("input", "mask-8s"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcn_viewer.classes import CAMVID_PALETTE
+from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.gui.panels import grid_positions
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.render import (
@@ -18,12 +18,20 @@ from fcn_viewer.render import (
     class_probability,
     colorblind_palette,
     colorize,
+    contrast_lut,
     heatmap,
     score_summary,
     top_classes,
 )
 from fcn_viewer.view.options import DisplayOptions
-from fcn_viewer.view.panel_content import HIDDEN_CELL, PANELS_BY_KEY, ViewResult, render_panel
+from fcn_viewer.view.panel_content import (
+    HIDDEN_CELL,
+    OUTLINE_WIDTH,
+    PANELS_BY_KEY,
+    StageArrays,
+    ViewResult,
+    render_panel,
+)
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image
 
@@ -107,7 +115,31 @@ def test_hidden_classes_and_outline(result: ViewResult) -> None:
     outline = render_panel(result, PANELS_BY_KEY["mask-8s"], DisplayOptions(opacity=0.0, outline=True), CAMVID_PALETTE)
     edges = boundaries(mask, 3)
     np.testing.assert_array_equal(outline[~edges], result.image[~edges])
-    np.testing.assert_array_equal(outline[edges], colorize(mask, CAMVID_PALETTE)[edges])
+    core = boundaries(mask, 1)
+    np.testing.assert_array_equal(outline[core], colorize(mask, CAMVID_PALETTE)[core])
+    np.testing.assert_array_equal(outline[edges & ~core], np.take(contrast_lut(CAMVID_PALETTE), mask, axis=0)[edges & ~core])
+
+
+def test_outlines_stand_out_from_the_fill_at_the_default_opacity() -> None:
+    """Over a fill of the same class colour at 60 %, the outline still differs clearly from the pixels beside it."""
+    mask = np.zeros((40, 60), dtype=np.int64)
+    mask[:, 30:] = CAMVID_CLASSES.index("Road")
+    mask[10:25, 5:20] = CAMVID_CLASSES.index("Sky")
+    scores = np.stack([(mask == c).astype(np.float32) * 5 for c in range(len(CAMVID_CLASSES))])
+    photo = np.full((40, 60, 3), 120, dtype=np.uint8)  # grey, like a road: the hardest case
+    result = ViewResult(Path("x.png"), photo, masks={"8s": StageArrays.from_scores(scores)})
+    panel = PANELS_BY_KEY["mask-8s"]
+    filled = render_panel(result, panel, DisplayOptions(opacity=0.6), CAMVID_PALETTE)
+    outlined = render_panel(result, panel, DisplayOptions(opacity=0.6, outline=True), CAMVID_PALETTE)
+    edges = boundaries(mask, OUTLINE_WIDTH)
+    np.testing.assert_array_equal(outlined[~edges], filled[~edges])  # the fill follows the slider
+    luma = np.array([0.299, 0.587, 0.114])
+    halo = edges & ~boundaries(mask, 1)  # beside the class-coloured line on the edge itself
+    assert halo.sum() >= edges.sum() // 2
+    contrast = np.abs(outlined[halo].astype(float) @ luma - filled[halo].astype(float) @ luma)
+    assert contrast.min() > 80  # a dark or light edge along every boundary
+    drawn_before = np.abs(colorize(mask, CAMVID_PALETTE)[edges].astype(float) @ luma - filled[edges].astype(float) @ luma)
+    assert drawn_before.max() < 25  # the class colour alone, as outlines were drawn, hardly differed from the fill
 
 
 def test_heat_modes_show_confidence_and_one_class(result: ViewResult) -> None:

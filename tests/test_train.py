@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 
 from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.domain import DOMAINS
 from fcn_viewer.evaluation import evaluate_model
 from fcn_viewer.model import build_fcn
-from fcn_viewer.train.family import attach_metrics, export_run, train_family
+from fcn_viewer.train.family import attach_familiarity, attach_metrics, export_run, train_family
 from fcn_viewer.train.trainer import (
     TrainConfig,
     _StageLogits,
@@ -98,6 +99,10 @@ def test_family_trains_32s_then_16s_then_8s_and_exports(tiny_dataset: Path, tmp_
     measured = evaluate_model(reloaded, SegmentationFolder(tiny_dataset, "val"), device="cpu")
     assert measured["8s"]["mean_iou"] == stored["8s"]["mean_iou"]
     assert measured["8s"]["boundary_f1"] == stored["8s"]["boundary_f1"]
+    assert reloaded.meta.domain == DOMAINS["camvid"]
+    familiar = attach_familiarity(path, tiny_dataset, "val", "cpu")  # what train --export does next
+    final = load_weights_file(path).meta
+    assert final.familiarity == familiar and familiar["images"] == 2 and final.metrics == reloaded.meta.metrics
 
 
 def test_finer_net_starts_from_the_coarser_one(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -164,6 +169,7 @@ def test_the_paper_vgg16_net_trains_on_a_voc_layout_folder(tmp_path: Path) -> No
     path = export_run(result.run_dir, tmp_path / "voc-fcn32s.safetensors", "voc-fcn32s", "FCN-32s VOC", "voc")
     meta = load_weights_file(path).meta
     assert meta.classes[15] == "person" and meta.preprocessing.channel_order == "BGR"
+    assert meta.domain == DOMAINS["voc"]
     assert meta.config.fc_width == 4096 and meta.config.padding == "paper"
 
 

@@ -30,11 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--device", choices=DEVICE_CHOICES, help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
     gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
-    gui.add_argument("--teach-step", type=int, metavar="N", help="with --screenshot: show step N of the fusion step-through")
+    gui.add_argument("--teach-step", type=step_number, metavar="N",
+                     help="with --screenshot: show step N of the fusion step-through; steps start at 1 "
+                          "(conv7 scores) and end at the mask (12 for an FCN-8s)")
     gui.set_defaults(run=run_gui)
     for command in subparsers.choices.values():  # --debug after the command name too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def step_number(text: str) -> int:
+    """--teach-step's value: a whole number from 1; the upper end depends on the net and is checked once it runs."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a step number; steps start at 1") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a step: steps start at 1 (the conv7 scores)")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:

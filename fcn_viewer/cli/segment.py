@@ -23,6 +23,7 @@ from fcn_viewer.cli.common import (
     load_from_args,
 )
 from fcn_viewer.device_choice import DEVICE_CHOICES
+from fcn_viewer.domain import mean_confidence, unfamiliar_note
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.inference import Segmenter
@@ -138,6 +139,8 @@ def _segment(
         for item, result in zip(todo, results):
             job = jobs[item.index]
             job.seconds += share
+            note = unfamiliar_note(segmenter.meta, mean_confidence(result.confidence()))
+            result.notes = (*result.notes, note) if note else result.notes  # into the log and info_json
             job.notes = result.notes
             job.write = writers.submit(
                 _timed, write_outputs, args.out, stems[item.index], result, segmenter.meta, args.save_scores

@@ -70,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from fcn_viewer.train.family import STAGED, attach_metrics, export_run, train_family
+    from fcn_viewer.train.family import STAGED, attach_familiarity, attach_metrics, export_run, train_family
     from fcn_viewer.train.trainer import train
 
     voc = is_voc_root(args.data)
@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             path = export_run(args.out / variant, args.export / f"{name}.safetensors", name,
                               f"FCN-{variant[3:]} {'VOC' if voc else 'CamVid'} ({args.arch})", dataset)
             scores = attach_metrics(path, args.data, "val", args.device)
+            familiar = attach_familiarity(path, args.data, "val", args.device)
             summary = ", ".join(f"{stage} {100 * s['mean_iou']:.1f}" for stage, s in scores.items())
-            print(f"exported {path} (val mIoU {summary})", file=sys.stderr)
+            print(f"exported {path} (val mIoU {summary}; unfamiliar below mean confidence "
+                  f"{familiar['threshold']:.3f})", file=sys.stderr)
     return 0

@@ -99,8 +99,12 @@ def save_screenshot(
             window.start(image, source)
             loop.exec()
         if "error" not in outcome:
-            if teach_step is not None:
+            count = len(window.classroom.steps.steps)
+            if teach_step is not None and not 1 <= teach_step <= count:
+                outcome["error"] = f"--teach-step {teach_step}: this net's step-through has steps 1 to {count}"
+            elif teach_step is not None:
                 window.classroom.show_step(teach_step)
+        if "error" not in outcome:
             QTimer.singleShot(SETTLE_MS, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)

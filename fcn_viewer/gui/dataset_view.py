@@ -33,6 +33,7 @@ from fcn_viewer.dataset_table import TableRow, column_names
 from fcn_viewer.ground_truth import percent
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
+ROW_PADDING = 6  # pixels above and below a row's text: compact rows, so the dock shows many at once
 ROOT = QModelIndex()
 Index = QModelIndex | QPersistentModelIndex
 DATASET_TIP = ("All scored images together, as `fcn-viewer evaluate` reports them: accuracy and mIoU over all their "
@@ -136,6 +137,8 @@ class DatasetView(QWidget):
         self.stop.clicked.connect(self.stopRequested)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m images")
+        self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(self.fontMetrics().horizontalAdvance("8888 / 8888 images") + 40)
         self.status = QLabel()
         self.model = ScoreTableModel()
         self.proxy = PinnedSortProxy(self)
@@ -147,7 +150,9 @@ class DatasetView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # the order images are scored in: rows fill from the top
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + ROW_PADDING)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.clicked.connect(lambda index: self.open_row(index.row()))
         self.previous = QPushButton("◀ Previous")
@@ -191,8 +196,11 @@ class DatasetView(QWidget):
         self.status.setText(status)
 
     def start(self, what: str) -> None:
+        """A run begins: the dataset row, pinned on top, says so until :meth:`finish` fills it in."""
         self.progress.setRange(0, len(self.model.rows))
         self.progress.setValue(0)
+        columns = self.model.columnCount() - 1
+        self.model.put(TableRow(f"dataset (scoring {len(self.model.rows)} images…)", (math.nan,) * columns))
         self.status.setText(f"Scoring {what}…")
         self.set_running(True)
 

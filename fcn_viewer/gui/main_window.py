@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QProgressDialog,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -25,14 +26,18 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.device_choice import DEVICE_CHOICES, DEVICE_LABELS, DeviceChoice
+from fcn_viewer.domain import DOMAINS, domain_of
 from fcn_viewer.gui import export
 from fcn_viewer.gui.banner import BannerKind, MessageBanner
 from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
+from fcn_viewer.gui.domain_note import DomainNotice, info_lines
+from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
-from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.panels import FittedLabel, InfoPanel, Panel, PanelGrid, ViewLink
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.state import ViewState
+from fcn_viewer.gui.status_bar import ElidingStatusBar
 from fcn_viewer.gui.worker import InferenceService, ModelLoader, SegmenterFactory, load_source
 from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
 from fcn_viewer.inference import Segmenter, device_available
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
 
     def _build_panels(self) -> None:
         self.banner = MessageBanner()
+        self.domain_notice = DomainNotice(self.banner)
         self.grid = PanelGrid()
         self.panels: dict[str, Panel] = {}
         for spec in ALL_PANELS:
@@ -147,8 +153,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_status_bar(self) -> None:
-        self.readout = QLabel("")
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setStatusBar(ElidingStatusBar())  # long messages end in …, the whole text in the tooltip
+        self.readout = FittedLabel()  # the hover readout, elided the same way
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setFixedWidth(110)
@@ -214,6 +221,7 @@ class MainWindow(QMainWindow):
 
         menus.addMenu(self.classroom.menu)
         help_menu = menus.addMenu("&Help")
+        self.help_actions = add_help_actions(help_menu, self, menus)
         self._action(help_menu, "&About fcn-viewer", self._about)
 
     def _action(
@@ -229,8 +237,11 @@ class MainWindow(QMainWindow):
         menu = self.model_menu
         menu.clear()
         current = self.viewer.model.source.setting if self.viewer.model else None
-        for bundled, heading in ((True, "Bundled models"), (False, "Paper models (PASCAL VOC)")):
-            menu.addSection(heading)
+        if self.viewer.model is not None:
+            model_meta = self.viewer.model.meta
+            menu.addAction(f"In use: {model_meta.title} — {domain_of(model_meta)}").setEnabled(False)
+        for bundled, heading in ((True, "Bundled models"), (False, "Paper models")):
+            menu.addSection(f"{heading} — {DOMAINS['camvid' if bundled else 'pascal-voc']}")
             for entry in (e for e in ENTRIES if e.bundled == bundled):
                 action = menu.addAction(self._entry_label(entry))
                 action.setCheckable(True)
@@ -307,7 +318,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
 
     def fit_dock(self, dock: QDockWidget, height: int) -> None:
-        self.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+        """Opens ``dock`` at least ``height`` pixels tall, or a third of the window when that is more."""
+        self.resizeDocks([dock], [max(height, self.height() // 3)], Qt.Orientation.Vertical)
 
     def last_folder(self) -> str:
         return self.settings.last_folder
@@ -390,12 +402,14 @@ class MainWindow(QMainWindow):
         if self._drawing:
             return
         self._drawing = True
+        self.setUpdatesEnabled(False)  # no paint, even from a nested event loop, shows a half-drawn frame
         try:
             while self._next_frame is not None:
                 frame, self._next_frame = self._next_frame, None
                 self._draw(frame)
         finally:
             self._drawing = False
+            self.setUpdatesEnabled(True)
 
     def _draw(self, frame: ViewerFrame) -> None:
         result = frame.result
@@ -407,7 +421,8 @@ class MainWindow(QMainWindow):
         for panel in result.panels():
             title, short = result.title(panel), result.title(panel, short=True)
             self.panels[panel.key].set_title(title, short, result.tooltip(panel))
-        self.info.set_lines(result.summary_lines())
+        self.info.set_lines(info_lines(result))
+        self.domain_notice.show_for(result)
         self.empty_hint.hide()
         self.tabs.show()
         self.grid.show_panels(keys, result.stages, result.image_size)
@@ -513,7 +528,7 @@ class MainWindow(QMainWindow):
             self.legend.set_classes(info.meta.classes, self._palette())
             self.toolbar.set_class_names(info.meta.classes)
         self.model_label.setText(info.meta.title)
-        self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}")
+        self.model_label.setToolTip(f"{info.meta.name} from {info.source.setting}\ntrained on: {domain_of(info.meta)}")
         self.device_label.setText(f"device: {info.device}")
         self.device_label.setToolTip(f"chosen: {self.viewer.device}")
         self._mark_device_in_use(info.device)

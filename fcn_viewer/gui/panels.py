@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -28,14 +32,16 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QGridLayout,
     QLabel,
+    QScrollArea,
     QSizePolicy,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 1 / 32, 64.0
-MIN_PANEL_WIDTH = 240
+MARGIN, SPACING = 6, 8
 VIEW_BACKGROUND = QColor(38, 38, 42)
 MARKER_RADIUS = 7
 TITLE_SHRINK = (1.0, 0.9)
@@ -314,9 +320,14 @@ class InfoPanel(QLabel):
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(1, 1)  # its cell is an image's size: the text never stretches its row
+
+    def hasHeightForWidth(self) -> bool:
+        return False  # else the grid would grow the info panel's row to fit all of its wrapped text
 
     def set_lines(self, lines: list[str]) -> None:
         self.setText("\n".join(lines))
+        self.setToolTip(self.text())  # all of it, also when the cell cuts it short
 
 
 def grid_positions(keys: list[str], stages: tuple[str, ...], columns: int) -> dict[str, tuple[int, int]]:
@@ -330,24 +341,116 @@ def grid_positions(keys: list[str], stages: tuple[str, ...], columns: int) -> di
     return {key: divmod(index, columns) for index, key in enumerate(keys)}
 
 
+def stage_row_positions(keys: list[str], stages: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Stage-aligned the other way round: one row per stage (score map, then its mask), the input and the info in
+    the first column."""
+    positions = {"input": (0, 0), "info": (1, 0)}
+    for row, stage in enumerate(stages):
+        positions[f"scores-{stage}"] = (row, 1)
+        positions[f"mask-{stage}"] = (row, 2)
+    return {key: positions[key] for key in keys}
+
+
+LayoutMode = Literal["grid", "rows", "columns"]
+STRIP_ASPECT = 2.5  # images this much wider than tall (or taller than wide) may get a strip of panels
+STRIP_GAIN = 1.25  # ... when the strip shows them at least this much larger than the best grid
+ALIGNED_SHARE = 0.9  # a stage-aligned grid is kept while it shows the image at least this large relative to the best
+
+
+@dataclass(frozen=True)
+class PanelLayout:
+    """Where each panel goes and how large its picture is. ``mode`` "grid": a grid, stage-aligned when that is nearly
+    as large as the best; "rows": a strip with one panel per row (very wide images), "columns": one per column (very
+    tall ones), that scrolls. Every picture has the image's aspect ratio."""
+
+    mode: LayoutMode
+    positions: dict[str, tuple[int, int]]
+    scale: float  # screen pixels per image pixel when fitted
+    cell: tuple[int, int]  # (width, height) of one panel's picture, without its title
+
+    @property
+    def columns(self) -> int:
+        return max((column for _, column in self.positions.values()), default=-1) + 1
+
+    @property
+    def rows(self) -> int:
+        return max((row for row, _ in self.positions.values()), default=-1) + 1
+
+
+def plan_layout(
+    keys: list[str],
+    stages: tuple[str, ...],
+    image_size: tuple[int, int],
+    area: tuple[float, float],
+    title: float,
+    spacing: float,
+    scrollbar: float = 0.0,
+) -> PanelLayout:
+    """The layout that shows the panels ``keys`` of an image of ``image_size`` (height, width) largest in ``area``
+    (width, height); each panel has a ``title`` line above its picture.
+
+    Candidates: every flowing grid, and the two stage-aligned grids (a column per stage with the score map above its
+    mask, or a row per stage), which win when nearly as large as the best. A very wide (tall) image gets one panel per
+    row (column), as wide (tall) as the area, in a strip that scrolls, when that shows it markedly larger."""
+    image_height, image_width = (max(1, n) for n in image_size)
+    width, height = (max(1.0, n) for n in area)
+    count = max(len(keys), 1)
+
+    def scale_of(positions: dict[str, tuple[int, int]]) -> float:
+        columns = max(column for _, column in positions.values()) + 1
+        rows = max(row for row, _ in positions.values()) + 1
+        cell_width = (width - (columns - 1) * spacing) / columns
+        cell_height = (height - (rows - 1) * spacing) / rows - title
+        return max(min(cell_width / image_width, cell_height / image_height), 1e-6)
+
+    flows = [grid_positions(keys, (), columns) for columns in range(1, count + 1)] if keys else [{"": (0, 0)}]
+    best_scale, positions = max(((scale_of(p), p) for p in flows), key=lambda pair: pair[0])
+    if stages:
+        aligned = [grid_positions(keys, stages, len(stages) + 1), stage_row_positions(keys, stages)]
+        aligned_scale, aligned_positions = max(((scale_of(p), p) for p in aligned), key=lambda pair: pair[0])
+        if aligned_scale >= ALIGNED_SHARE * best_scale:
+            best_scale, positions = aligned_scale, aligned_positions
+    mode: LayoutMode = "grid"
+    scale = best_scale
+    if image_width >= STRIP_ASPECT * image_height:
+        strip = min((width - scrollbar) / image_width, (height - title) / image_height)
+        if strip >= STRIP_GAIN * best_scale:
+            mode, scale, positions = "rows", strip, {key: (index, 0) for index, key in enumerate(keys)}
+    elif image_height >= STRIP_ASPECT * image_width:
+        strip = min(width / image_width, (height - scrollbar - title) / image_height)
+        if strip >= STRIP_GAIN * best_scale:
+            mode, scale, positions = "columns", strip, {key: (0, index) for index, key in enumerate(keys)}
+    cell = (max(1, math.floor(image_width * scale)), max(1, math.floor(image_height * scale)))
+    return PanelLayout(mode, positions if keys else {}, scale, cell)
+
+
 class PanelGrid(QWidget):
-    """Lays the shown panels out: one column per stage plus the input when wide enough, else the
-    column count that shows the image largest."""
+    """Lays the shown panels out by :func:`plan_layout`: each panel sized to the image's aspect ratio, the grid centred;
+    a very wide or tall image gets a strip of full-width (full-height) panels that scrolls."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layout = QGridLayout(self)
-        self._layout.setContentsMargins(6, 6, 6, 6)
-        self._layout.setSpacing(8)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.setWidgetResizable(True)
+        self.inner = QWidget()
+        self.scroll_area.setWidget(self.inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll_area)
+        self._layout = QGridLayout(self.inner)
+        self._layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
+        self._layout.setSpacing(SPACING)
         self._widgets: dict[str, QWidget] = {}
         self._keys: list[str] = []
         self._stages: tuple[str, ...] = ()
         self._image_size = (1, 1)
-        self._columns = 0
+        self._positions: dict[str, tuple[int, int]] = {}
+        self.layout_plan = PanelLayout("grid", {}, 1.0, (1, 1))
 
     @property
     def columns(self) -> int:
-        return self._columns
+        return self.layout_plan.columns
 
     def add(self, key: str, widget: QWidget) -> None:
         self._widgets[key] = widget
@@ -358,39 +461,72 @@ class PanelGrid(QWidget):
         self._keys, self._stages, self._image_size = list(keys), stages, image_size
         self._relayout()
 
-    def columns_for(self, width: int, height: int) -> int:
-        aligned = len(self._stages) + 1 if self._stages else max(len(self._keys), 1)
-        if width >= aligned * MIN_PANEL_WIDTH:
-            return aligned
-        image_height, image_width = self._image_size
-        title = self.fontMetrics().height() + 6
+    def plan(self, width: float, height: float) -> PanelLayout:
+        """The layout for an area of ``width`` × ``height`` (the grid's own size)."""
+        scrollbar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        area = (width - 2 * MARGIN, height - 2 * MARGIN)
+        return plan_layout(self._keys, self._stages, self._image_size, area, self._title_height(), SPACING, scrollbar)
 
-        def image_scale(columns: int) -> float:
-            rows = -(-len(self._keys) // columns)
-            return min(width / columns / image_width, (height / rows - title) / image_height)
-
-        return max(range(1, aligned), key=image_scale, default=1)
+    def _title_height(self) -> int:
+        return self.fontMetrics().height() + 6
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        if self.columns_for(self.width(), self.height()) != self._columns:
-            self._relayout()
+        self._relayout()
 
     def _relayout(self) -> None:
-        self._columns = self.columns_for(self.width(), self.height())
+        plan = self.layout_plan = self.plan(self.width(), self.height())
+        if plan.positions != self._positions:
+            self._place(plan.positions)
+        self._size_cells(plan)
+
+    def _place(self, positions: dict[str, tuple[int, int]]) -> None:
+        self._positions = positions
         for widget in self._widgets.values():
             self._layout.removeWidget(widget)
-        for index in range(self._layout.columnCount()):
-            self._layout.setColumnStretch(index, 0)
-        for index in range(self._layout.rowCount()):
-            self._layout.setRowStretch(index, 0)
-        positions = grid_positions(self._keys, self._stages, self._columns)
         for key, widget in self._widgets.items():
             if key in positions:
-                row, column = positions[key]
-                self._layout.addWidget(widget, row, column)
-                self._layout.setRowStretch(row, 1)
-                self._layout.setColumnStretch(column, 1)
+                self._layout.addWidget(widget, *positions[key])
                 widget.show()
             else:
                 widget.hide()
+
+    def _size_cells(self, plan: PanelLayout) -> None:
+        """Cells of the image's aspect ratio: the grid centred (margins take the rest), or a strip that scrolls."""
+        cell_width, cell_height = plan.cell[0], plan.cell[1] + self._title_height()
+        layout = self._layout
+        for index in range(layout.rowCount()):
+            layout.setRowMinimumHeight(index, 0)
+            layout.setRowStretch(index, 1 if index < plan.rows else 0)
+        for index in range(layout.columnCount()):
+            layout.setColumnMinimumWidth(index, 0)
+            layout.setColumnStretch(index, 1 if index < plan.columns else 0)
+        rows_strip, columns_strip = plan.mode == "rows", plan.mode == "columns"
+        always, off = Qt.ScrollBarPolicy.ScrollBarAlwaysOn, Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        self.scroll_area.setVerticalScrollBarPolicy(always if rows_strip else off)
+        self.scroll_area.setHorizontalScrollBarPolicy(always if columns_strip else off)
+        if rows_strip:
+            heights = [max(cell_height, self._text_height(key, cell_width)) for key in plan.positions]
+            for row, row_height in enumerate(heights):
+                layout.setRowMinimumHeight(row, row_height)
+            layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
+            self.inner.setMinimumSize(0, sum(heights) + SPACING * (len(heights) - 1) + 2 * MARGIN)
+            return
+        if columns_strip:
+            for column in range(len(self._keys)):
+                layout.setColumnMinimumWidth(column, cell_width)
+            layout.setContentsMargins(MARGIN, MARGIN, MARGIN, MARGIN)
+            self.inner.setMinimumSize(len(self._keys) * (cell_width + SPACING) - SPACING + 2 * MARGIN, 0)
+            return
+        self.inner.setMinimumSize(0, 0)
+        spare_width = self.width() - 2 * MARGIN - plan.columns * cell_width - (plan.columns - 1) * SPACING
+        spare_height = self.height() - 2 * MARGIN - plan.rows * cell_height - (plan.rows - 1) * SPACING
+        side = MARGIN + max(spare_width, 0) // 2
+        layout.setContentsMargins(side, MARGIN, side, MARGIN + max(spare_height, 0))
+
+    def _text_height(self, key: str, width: int) -> int:
+        """How tall a text panel (the info panel) wants to be at ``width``; 0 for an image panel."""
+        widget = self._widgets.get(key)
+        if isinstance(widget, QLabel) and widget.wordWrap():
+            return max(widget.heightForWidth(width), 0)
+        return 0

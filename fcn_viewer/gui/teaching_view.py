@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QComboBox,
     QGraphicsPathItem,
@@ -167,6 +168,14 @@ class StepThroughView(QWidget):
         super().showEvent(event)
         if self._stale:
             self._render()
+        QTimer.singleShot(0, self._take_focus)  # after the tab switch settles, so ← / → step at once
+
+    def _take_focus(self) -> None:
+        """Gives the keyboard focus to the map (taking it from the tab bar, which would switch tabs on ← / →),
+        unless a control of this view already has it."""
+        focused = QApplication.focusWidget()
+        if self.isVisible() and (focused is None or not self.isAncestorOf(focused)):
+            self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _refresh(self) -> None:
         """Draws the step now if the view is visible, else when it is next shown."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE
+from fcn_viewer.domain import DOMAINS
 from fcn_viewer.model.config import Variant
 from fcn_viewer.train.checkpoint import load_checkpoint
 from fcn_viewer.train.curves import plot_curves
@@ -48,6 +49,7 @@ def export_run(run_dir: Path, destination: Path, name: str, title: str, dataset:
     config = train_config.fcn_config()
     classes, palette = (CAMVID_CLASSES, CAMVID_PALETTE) if dataset == "camvid" else (VOC_CLASSES, VOC_PALETTE)
     meta = ModelMeta(
+        domain=DOMAINS["camvid" if dataset == "camvid" else "voc"],
         name=name,
         title=title,
         config=config,
@@ -80,6 +82,21 @@ def attach_metrics(path: Path, data: Path, split: str, device: str = "auto") -> 
     metrics = {**meta.metrics, split: clean, "images": {split: len(dataset)}}
     save_native(path, state, replace(meta, metrics=metrics), half=True)
     return clean
+
+
+def attach_familiarity(path: Path, data: Path, split: str, device: str = "auto") -> dict[str, Any]:
+    """Measures the model's own familiarity threshold on ``split`` (fcn_viewer/domain.py) and stores it, with
+    its domain, in the file's metadata; the weights are written back unchanged."""
+    from fcn_viewer.data import open_dataset
+    from fcn_viewer.domain import domain_of, measure_familiarity
+    from fcn_viewer.inference import Segmenter
+    from fcn_viewer.weights.loader import load_weights_file
+    from fcn_viewer.weights.native import load_native
+
+    measured = measure_familiarity(Segmenter(load_weights_file(path), device), open_dataset(data, split), split)
+    state, meta = load_native(path)
+    save_native(path, state, replace(meta, domain=domain_of(meta), familiarity=measured), half=True)
+    return measured
 
 
 def _finite(value: Any) -> Any:

@@ -15,11 +15,11 @@ from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.render import (
     blend,
-    boundaries,
     class_probability,
     colorblind_palette,
     colorize,
     heatmap,
+    outline,
     score_summary,
     top_classes,
 )
@@ -218,9 +218,10 @@ def render_panel(
     if panel.kind == "scores":
         return np.where(shown[:, :, None], colors, np.asarray(HIDDEN_CELL, dtype=np.uint8))
     alpha = shown.astype(np.float32) * options.opacity
-    if options.outline:
-        edges = boundaries(arrays.classes, OUTLINE_WIDTH) & shown
-        colors = np.where(edges[:, :, None], colorize(arrays.classes, palette), colors)
+    if options.outline:  # full strength whatever the opacity: a class-coloured line with a contrasting edge
+        edges, edge_colors = outline(arrays.classes, palette, OUTLINE_WIDTH)
+        edges &= shown
+        colors = np.where(edges[:, :, None], edge_colors, colors)
         alpha[edges] = 1.0
     return blend(result.image, colors, alpha)
 

@@ -81,6 +81,10 @@ class ModelMeta:
     preprocessing: Preprocessing
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # What the model knows (fcn_viewer/domain.py): its training data in words, e.g. "CamVid: dashcam road scenes,
+    # Cambridge UK, 11 classes", and the threshold below which a photo looks unlike it (``{"threshold": …, …}``).
+    domain: str = ""
+    familiarity: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.classes) != self.config.num_classes:
@@ -98,6 +102,8 @@ class ModelMeta:
             "preprocessing": self.preprocessing.to_dict(),
             "metrics": self.metrics,
             "provenance": self.provenance,
+            "domain": self.domain,
+            "familiarity": self.familiarity,
         }
 
     @classmethod

@@ -54,6 +54,8 @@ def meta_fields(data: object) -> dict[str, Any]:
         "preprocessing": preprocessing_fields(root["preprocessing"]),
         "metrics": _nested(root.get("metrics", {}), "metrics"),
         "provenance": _nested(root.get("provenance", {}), "provenance"),
+        "domain": _text(root.get("domain", ""), "domain"),
+        "familiarity": _nested(root.get("familiarity", {}), "familiarity"),
     }
 
 
