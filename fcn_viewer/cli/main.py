@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(subparsers)
     figure.add_parser(subparsers)
     gui = subparsers.add_parser("gui", help="open the viewer")
-    gui.add_argument("image", nargs="?", help="an image to open")
+    gui.add_argument("image", nargs="?", help="an image to open (default: the first sample photo)")
     add_model_arguments(gui)
     gui.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
@@ -54,6 +54,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from fcn_viewer.gui.app import parse_size, run_viewer, save_screenshot
     from fcn_viewer.gui.worker import ModelSource
+    from fcn_viewer.resources import sample_images
     from fcn_viewer.weights.registry import entry
 
     source = None
@@ -68,8 +69,9 @@ def run_gui(args: argparse.Namespace) -> int:
     image = Path(args.image) if args.image else None
     if args.screenshot is None:
         return run_viewer(image, source, args.device)
+    image = image or next(iter(sample_images()), None)
     if image is None:
-        print("error: --screenshot needs an IMAGE to show", file=sys.stderr)
+        print("error: --screenshot needs an IMAGE to show (no sample photo is installed)", file=sys.stderr)
         return 2
     if source is not None and source.entry is not None and not source.entry.available and not args.download:
         print(f"error: model {args.model} is not here; add --download to fetch it", file=sys.stderr)

@@ -13,6 +13,7 @@ from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.worker import ModelSource
+from fcn_viewer.resources import sample_images
 
 SETTLE_MS = 300
 
@@ -41,8 +42,10 @@ def run_viewer(
     device: str | None = None,
     size: tuple[int, int] | None = None,
 ) -> int:
-    """Opens the window and runs until it is closed."""
+    """Opens the window and runs until it is closed; without ``image``, on the first bundled sample photo."""
     app = application()
+    if image is None:
+        image = next(iter(sample_images()), None)
     window = MainWindow(ViewerSettings())
     if device is not None:
         window.choose_device(device)

@@ -30,6 +30,7 @@ from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.gui.panels import InfoPanel, Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.sample_menu import add_sample_menu
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.state import PALETTES, DisplayOptions, ViewState
 from fcn_viewer.gui.worker import InferenceService, ModelInfo, ModelSource
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.sample_menu = add_sample_menu(file_menu, self.open_image)
         self.previous_action = self._action(file_menu, "&Previous Image", lambda: self.step_image(-1), "A")
         self.next_action = self._action(file_menu, "&Next Image", lambda: self.step_image(1), "D")
         file_menu.addSeparator()
