@@ -32,7 +32,8 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from fcn_viewer.imageio import list_images
-from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.options import PRECISIONS, Precision
 from fcn_viewer.model import build_fcn, vgg16_config
 from fcn_viewer.weights.loader import LoadedModel, load_entry
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta

@@ -6,14 +6,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from fcn_viewer.inference import PRECISIONS
 from fcn_viewer.model.config import VARIANTS
+from fcn_viewer.options import PRECISIONS
 from fcn_viewer.weights.download import Progress
-from fcn_viewer.weights.loader import LoadedModel, load_entry, load_weights_file
 from fcn_viewer.weights.registry import DEFAULT_MODEL
+
+if TYPE_CHECKING:  # torch loads when a command runs a model, not when its arguments are parsed
+    import torch
+
+    from fcn_viewer.weights.loader import LoadedModel
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +76,8 @@ def positive_count(text: str) -> int:
 
 
 def load_from_args(args: argparse.Namespace) -> LoadedModel:
+    from fcn_viewer.weights.loader import load_entry, load_weights_file
+
     if args.weights is not None:
         return load_weights_file(args.weights, arch=args.arch)
     return load_entry(args.model or DEFAULT_MODEL, allow_download=args.download, progress=print_progress)

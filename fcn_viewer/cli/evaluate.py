@@ -8,21 +8,23 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from fcn_viewer.cli.common import (
     add_batch_arguments, add_model_arguments, batch_size, decode_workers, load_from_args, positive_count,
 )
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.errors import DatasetError
-from fcn_viewer.evaluation import Evaluation, EvaluatedModel, EvaluationProgress, evaluate_models
-from fcn_viewer.inference import Segmenter, resolve_device
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.weights.loader import LoadedModel, load_entry
-from fcn_viewer.weights.meta import ModelMeta
+from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
+
+if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
+    import torch
+
+    from fcn_viewer.evaluation import Evaluation, EvaluatedModel, EvaluationProgress
+    from fcn_viewer.inference import Segmenter
+    from fcn_viewer.weights.loader import LoadedModel
+    from fcn_viewer.weights.meta import ModelMeta
 
 COLUMNS = (
     ("global acc", "pixel_accuracy"),
@@ -65,6 +67,9 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fcn_viewer.evaluation import evaluate_models
+    from fcn_viewer.inference import resolve_device
+
     if not args.data.is_dir():
         raise DatasetError(f"{args.data}: no such dataset folder")
     dataset = open_dataset(args.data, args.split)
@@ -98,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
 
 def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[EvaluatedModel], list[Row]]:
     """The bundled CamVid family (all stages of FCN-8s, the others' own stage), or every stage of one model."""
+    from fcn_viewer.evaluation import EvaluatedModel
+    from fcn_viewer.weights.loader import load_entry
+
     name = args.model or DEFAULT_MODEL
     family = [item for item in ENTRIES if item.bundled]  # camvid-fcn8s first, then -fcn16s, -fcn32s
     if args.weights is not None or name not in {item.name for item in family}:
@@ -120,6 +128,8 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
 
 
 def segmenter(loaded: LoadedModel, args: argparse.Namespace, device: torch.device) -> Segmenter:
+    from fcn_viewer.inference import Segmenter
+
     return Segmenter(loaded, device, precision=args.precision, compile=args.compile)
 
 

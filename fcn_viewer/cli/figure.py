@@ -7,11 +7,8 @@ import sys
 from pathlib import Path
 
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
-from fcn_viewer.ground_truth import find_label, ignore_index_for
-from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.imageio import load_image
-from fcn_viewer.inference import Segmenter
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.options import DEFAULT_TOLERANCE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def run(args: argparse.Namespace) -> int:
-    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads only for this command
+    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib and torch load only for this command
+    from fcn_viewer.ground_truth import find_label, ignore_index_for
+    from fcn_viewer.image_analysis import GroundTruth
+    from fcn_viewer.inference import Segmenter
 
     if args.out.suffix.lower() not in FIGURE_FORMATS:
         print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fcn_viewer.atomic import atomic_output
-from fcn_viewer.batching import Decoded, Failed, load_batches
 from fcn_viewer.cli.common import (
     add_batch_arguments,
     add_model_arguments,
@@ -25,9 +25,12 @@ from fcn_viewer.cli.common import (
 )
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
-from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
-from fcn_viewer.weights.meta import ModelMeta
+
+if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
+    from fcn_viewer.batching import Decoded
+    from fcn_viewer.inference import Segmentation, Segmenter
+    from fcn_viewer.weights.meta import ModelMeta
 
 OVERLAY_OPACITY = 0.5
 WRITE_THREADS = 2  # PNG and npz encoding, beside the forward passes
@@ -69,6 +72,9 @@ class _Job:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fcn_viewer.batching import Failed, load_batches
+    from fcn_viewer.inference import Segmenter
+
     loaded = load_from_args(args)
     segmenter = Segmenter(loaded, args.device, precision=args.precision, compile=args.compile)
     args.out.mkdir(parents=True, exist_ok=True)
