@@ -14,6 +14,7 @@ from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.worker import ModelSource
 from fcn_viewer.resources import sample_images
+from fcn_viewer.system_libraries import check_xcb_libraries
 
 SETTLE_MS = 300
 
@@ -30,7 +31,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def application() -> QApplication:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    """The running QApplication, or a new one once the system has what Qt's platform plugin needs."""
+    app = QApplication.instance()
+    if app is None:
+        check_xcb_libraries()  # a clear message with install commands instead of Qt's abort
+        app = QApplication(sys.argv[:1])
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
     return app  # type: ignore[return-value]
