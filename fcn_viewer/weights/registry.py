@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE, Color
+from fcn_viewer.errors import DownloadError
 from fcn_viewer.model.config import FCNConfig, Variant, vgg16_config
 from fcn_viewer.resources import bundled_models_dir
-from fcn_viewer.errors import DownloadError
 from fcn_viewer.weights.download import ExpectedSize, ProgressCallback, cache_dir, download
 
 WeightsFormat = Literal["caffemodel", "pth", "safetensors"]
