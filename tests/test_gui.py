@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
 import fcn_viewer.gui.worker as worker_module
-import fcn_viewer.weights.loader as loader_module
 import fcn_viewer.weights.registry as registry_module
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.cli.main import main

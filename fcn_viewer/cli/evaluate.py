@@ -16,6 +16,7 @@ from fcn_viewer.cli.common import (
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.sharding import Shard, shard_from_environment
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
@@ -67,6 +68,15 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Scores the split; under torchrun each rank scores its share of the images and rank 0 reports the totals."""
+    shard = shard_from_environment()
+    try:
+        return _run(args, shard)
+    finally:
+        shard.close()
+
+
+def _run(args: argparse.Namespace, shard: Shard) -> int:
     from fcn_viewer.evaluation import evaluate_models
     from fcn_viewer.inference import resolve_device
 
@@ -77,12 +87,18 @@ def run(args: argparse.Namespace) -> int:
     models, rows = select_models(args, device)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     watched = f"{models[0].name} {models[0].stages[-1]}"
-    print(f"evaluating on {device}: {count} image(s) of {args.data / args.split} (running mIoU: {watched})",
-          file=sys.stderr)
-    evaluation = evaluate_models(
+    mine = shard.take(range(count))
+    share = f"{len(mine)} of {count}" if shard.world > 1 else f"{count}"
+    print(f"evaluating on {device}{shard.label()}: {share} image(s) of {args.data / args.split} "
+          f"(running mIoU: {watched})", file=sys.stderr)
+    evaluation, *others = shard.gather(evaluate_models(
         models, dataset, args.tolerance, args.limit, print_progress,
-        batch_size=batch_size(args, device), workers=decode_workers(args, device),
-    )
+        batch_size=batch_size(args, device), workers=decode_workers(args, device), indices=mine,
+    ))
+    for other in others:
+        evaluation.merge(other)
+    if not shard.leader:
+        return 1 if evaluation.failures or not evaluation.images else 0
     if evaluation.failures:
         print(f"{len(evaluation.failures)} of {count} image(s) skipped", file=sys.stderr)
     if not evaluation.images:

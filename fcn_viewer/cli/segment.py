@@ -25,6 +25,7 @@ from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
 from fcn_viewer.score_file import SCORES_DTYPES, ScoresDtype, save_score_file
+from fcn_viewer.sharding import Shard, shard_from_environment
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
     from fcn_viewer.batching import Decoded
@@ -75,6 +76,15 @@ class _Job:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Segments the images; under torchrun each rank takes its share of them (see fcn_viewer/sharding.py)."""
+    shard = shard_from_environment()
+    try:
+        return _run(args, shard)
+    finally:
+        shard.close()
+
+
+def _run(args: argparse.Namespace, shard: Shard) -> int:
     from fcn_viewer.batching import Failed, load_batches
     from fcn_viewer.inference import Segmenter
 
@@ -85,9 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
-    print(f"{loaded.meta.title} on {segmenter.device}: {len(images)} image(s) → {args.out}", file=sys.stderr)
+    stems = unique_stems(images)  # over all the images, so that names do not depend on the number of ranks
+    images, stems = shard.take(images), shard.take(stems)
+    print(f"{loaded.meta.title} on {segmenter.device}{shard.label()}: {len(images)} image(s) → {args.out}",
+          file=sys.stderr)
     size = batch_size(args, segmenter.device)
-    stems = unique_stems(images)
     failures = finished = 0
     pending: deque[_Job] = deque()  # reported in this order; their outputs held until written
     # the decoding processes start here, before the write threads (forking a process with threads is fragile)
@@ -104,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
         while pending:
             finished += 1
             failures += not _report(pending.popleft(), finished, len(images))
-    if failures:
-        print(f"{failures} of {len(images)} image(s) failed", file=sys.stderr)
+    failures, total = (sum(counts) for counts in zip(*shard.gather((failures, len(images)))))
+    if failures and shard.leader:
+        print(f"{failures} of {total} image(s) failed", file=sys.stderr)
     return 1 if failures else 0
 
 

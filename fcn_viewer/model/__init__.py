@@ -19,7 +19,17 @@ _HOMES = {
     "FCN": "fcn", "build_fcn": "fcn",
     "STAGE_STRIDES": "outputs", "Crop": "outputs", "FCNOutputs": "outputs",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "FCN",
+    "STAGE_STRIDES",
+    "Crop",
+    "FCNConfig",
+    "FCNOutputs",
+    "Variant",
+    "build_fcn",
+    "compact_config",
+    "vgg16_config",
+]
 
 
 def __getattr__(name: str) -> Any:
