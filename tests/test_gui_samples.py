@@ -57,3 +57,14 @@ def test_no_samples_leaves_a_disabled_entry(qtbot: QtBot, tmp_path: Path, sample
     qtbot.addWidget(window)
     [action] = window.sample_menu.actions()
     assert not action.isEnabled()
+
+
+@pytest.mark.parametrize("tab", ["compare", "truth"])
+def test_the_screenshot_can_show_a_teaching_tab_once_its_analysis_is_drawn(
+    tmp_path: Path, samples: list[Path], tiny_weights: Path, tab: str
+) -> None:
+    shot = tmp_path / f"{tab}.png"
+    argv = ["gui", str(samples[0]), "--weights", str(tiny_weights), "--screenshot", str(shot), "--size", "900x600",
+            "--tab", tab]
+    assert main(argv) == 0
+    assert Image.open(shot).size[0] >= 900

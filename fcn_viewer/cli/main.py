@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
     gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
     gui.add_argument("--teach-step", type=int, metavar="N", help="with --screenshot: show step N of the fusion step-through")
+    gui.add_argument("--tab", choices=("stages", "steps", "compare", "truth"),
+                     help="with --screenshot: the tab to show (default stages)")
     gui.set_defaults(run=run_gui)
     return parser
 
@@ -81,7 +83,7 @@ def run_gui(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step)
+    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step, args.tab)
 
 
 def gui_main() -> int:

@@ -17,6 +17,8 @@ from fcn_viewer.resources import sample_images
 from fcn_viewer.system_libraries import check_xcb_libraries
 
 SETTLE_MS = 300
+ANALYSIS_WAIT_MS = 20_000
+SCREENSHOT_TABS = ("stages", "steps", "compare", "truth")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -61,6 +63,17 @@ def run_viewer(
     return app.exec()
 
 
+def _show_analysed_tab(window: MainWindow, tab: str) -> None:
+    """Shows one of the teaching tabs and waits (up to ANALYSIS_WAIT_MS) until the image's analysis is drawn in it."""
+    classroom = window.classroom
+    view = {"steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth}[tab]
+    loop = QEventLoop()
+    classroom.analysisShown.connect(loop.quit)
+    QTimer.singleShot(ANALYSIS_WAIT_MS, loop.quit)
+    classroom.show_view(view)
+    loop.exec()
+
+
 def save_screenshot(
     image: Path,
     target: Path,
@@ -68,10 +81,12 @@ def save_screenshot(
     device: str | None = None,
     size: tuple[int, int] = (1280, 800),
     teach_step: int | None = None,
+    tab: str | None = None,
 ) -> int:
     """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
 
-    With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels.
+    With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels;
+    with ``tab`` (a key of ``SCREENSHOT_TABS``) that tab, once its analysis is drawn.
     """
     app = application()
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
@@ -103,6 +118,8 @@ def save_screenshot(
         if "error" not in outcome:
             if teach_step is not None:
                 window.classroom.show_step(teach_step)
+            elif tab is not None and tab != "stages":
+                _show_analysed_tab(window, tab)
             QTimer.singleShot(SETTLE_MS, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)
