@@ -4,6 +4,7 @@ bundled sample photo from another working directory; the source tree finds the s
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,11 @@ REPO = Path(__file__).resolve().parent.parent
 def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project built as a wheel (once per session) and installed with ``pip --target`` into a fresh folder."""
     root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"  # a clean copy: no build/ left over from an earlier build can slip into the wheel
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", ".venv", "venv", "__pycache__", ".pytest_cache", "tests", "docs"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(REPO)],
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)],
                    check=True, cwd=root)
     wheel = next((root / "dist").glob("fcn_viewer-*.whl"))
     target = root / "site"
