@@ -18,3 +18,11 @@ def test_the_inference_benchmark_prints_every_figure(capsys: pytest.CaptureFixtu
     for figure in ("batch 1   optimised p50", "baseline p50", "speed-up ×", "batch 2", "img/s",
                    "argmax agreement with the fp32 baseline: 100.00 %", "GFLOP per image"):
         assert figure in out
+
+
+def test_the_start_up_benchmark_times_a_command_and_names_its_heavy_imports() -> None:
+    from benchmarks import bench_cli_startup
+
+    seconds, heavy = bench_cli_startup.time_case(["models"], runs=1)
+    assert len(seconds) == 1 and seconds[0] > 0
+    assert heavy == ""  # `models` imports neither torch, Qt nor matplotlib
