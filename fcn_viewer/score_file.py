@@ -32,4 +32,6 @@ def save_score_file(path: Path, result: Segmentation, meta: ModelMeta, dtype: Sc
         "dtype": dtype,
     }
     with atomic_output(path) as handle:
-        np.savez_compressed(handle, **arrays, classes=np.array(meta.classes), info_json=np.array(json.dumps(info)))
+        named = {**arrays, "classes": np.array(meta.classes), "info_json": np.array(json.dumps(info))}
+        # numpy's stubs fear a key named allow_pickle (a keyword since numpy 2.1); none of these names is one
+        np.savez_compressed(handle, **named)  # type: ignore[arg-type]
