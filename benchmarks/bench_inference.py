@@ -34,9 +34,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.imageio import list_images
-from fcn_viewer.inference import PRECISIONS, Precision, Segmenter
+from fcn_viewer.inference import Segmenter
 from fcn_viewer.model import build_fcn, vgg16_config
-from fcn_viewer.train.trainer import TrainConfig
+from fcn_viewer.options import PRECISIONS, Precision
+from fcn_viewer.train.config import TrainConfig
 from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta, Preprocessing
 from fcn_viewer.weights.registry import entry

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fcn_viewer.classes import CAMVID_CLASSES, VOC_CLASSES
-from fcn_viewer.weights.meta import ModelMeta
 
 if TYPE_CHECKING:
     from fcn_viewer.data import SegmentationDataset
     from fcn_viewer.inference import Segmenter
+    from fcn_viewer.weights.meta import ModelMeta
 
 DOMAINS = {
     "camvid": "CamVid: dashcam road scenes, Cambridge UK, 11 classes",

@@ -87,6 +87,15 @@ class Evaluation:
     def summaries(self) -> dict[str, dict[str, dict[str, Any]]]:
         return {name: {stage: s.summary() for stage, s in stages.items()} for name, stages in self.scores.items()}
 
+    def merge(self, other: Evaluation) -> None:
+        """Adds the scores of another run over other images of the same models (e.g. another rank's share)."""
+        for name, stages in other.scores.items():
+            for stage, scores in stages.items():
+                self.scores[name][stage].merge(scores)
+        self.images += other.images
+        self.failures += other.failures
+        self.cancelled |= other.cancelled
+
 
 def evaluate_models(
     models: Sequence[EvaluatedModel],
@@ -99,6 +108,7 @@ def evaluate_models(
     *,
     batch_size: int = 1,
     workers: int = 0,
+    indices: Sequence[int] | None = None,
 ) -> Evaluation:
     """Runs every model once per image of ``dataset`` (its first ``limit`` images) and scores each stage.
 
@@ -110,10 +120,13 @@ def evaluate_models(
     ``workers`` processes decode images ahead (0: in this one), and images of one size go through each
     model ``batch_size`` at a time; images may then be scored out of order (``image_scores`` gets each
     one's index, ``progress`` counts images done), but the totals do not depend on the order.
+    ``indices`` picks the dataset images to score (default: the first ``limit``; ``limit`` is then ignored).
     """
     if not models:
         raise ValueError("no models to evaluate")
-    count = len(dataset) if limit is None else min(limit, len(dataset))
+    if indices is None:
+        indices = range(len(dataset) if limit is None else min(limit, len(dataset)))
+    count = len(indices)
     evaluation = Evaluation(
         {
             model.name: {
@@ -125,13 +138,13 @@ def evaluate_models(
     )
     watched = evaluation.scores[models[0].name][models[0].stages[-1]]
     done = 0
-    batches = load_batches(range(count), dataset.__getitem__, lambda pair: pair[0].shape[:2], batch_size, workers)
+    batches = load_batches(indices, dataset.__getitem__, lambda pair: pair[0].shape[:2], batch_size, workers)
     with closing(batches):
         while done < count:
             if cancel is not None and cancel():
                 evaluation.cancelled = True
                 break
-            for index, scores, error in _score_batch(models, next(batches), dataset, tolerance):
+            for index, scores, error in _score_batch(models, next(batches), dataset, tolerance, indices):
                 done += 1
                 path = dataset.samples[index].image_path
                 single: dict[str, dict[str, dict[str, Any]]] = {}
@@ -158,11 +171,13 @@ def _score_batch(
     batch: list[Decoded[tuple[np.ndarray, np.ndarray]]] | Failed,
     dataset: SegmentationDataset,
     tolerance: float,
+    indices: Sequence[int],
 ) -> list[_Scored]:
-    """(index, {model name: {stage: the image's own scores}}, None) for each image of ``batch``, or
-    (index, {}, error) for each when it could not be read or a model failed on it."""
+    """(dataset index, {model name: {stage: the image's own scores}}, None) for each image of ``batch`` (whose
+    items are numbered by their position in ``indices``), or (dataset index, {}, error) for each when it could not
+    be read or a model failed on it."""
     if isinstance(batch, Failed):
-        return [(batch.index, {}, batch.error)]
+        return [(indices[batch.index], {}, batch.error)]
     images = [item.value[0] for item in batch]
     scores: list[dict[str, dict[str, StageScores]]] = [{} for _ in batch]
     try:
@@ -174,11 +189,11 @@ def _score_batch(
                     alone.update(result.mask(stage), item.value[1])
                     own[model.name][stage] = alone
     except FCNViewerError as failure:
-        return [(item.index, {}, str(failure)) for item in batch]
+        return [(indices[item.index], {}, str(failure)) for item in batch]
     except RuntimeError as failure:  # e.g. CUDA out of memory
-        paths = [dataset.samples[item.index].image_path for item in batch]
-        return [(item.index, {}, f"{path}: inference failed ({failure})") for item, path in zip(batch, paths)]
-    return [(item.index, own, None) for item, own in zip(batch, scores)]
+        paths = [dataset.samples[indices[item.index]].image_path for item in batch]
+        return [(indices[item.index], {}, f"{path}: inference failed ({failure})") for item, path in zip(batch, paths)]
+    return [(indices[item.index], own, None) for item, own in zip(batch, scores)]
 
 
 def evaluate_model(

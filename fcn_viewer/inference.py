@@ -7,7 +7,6 @@ import gc
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.outputs import FCNOutputs
 from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
+from fcn_viewer.options import Precision
 from fcn_viewer.render import mask_dtype
 from fcn_viewer.weights.loader import LoadedModel
 from fcn_viewer.weights.meta import ModelMeta
@@ -86,8 +86,6 @@ class Segmentation:
         return self.outputs.numpy(0)
 
 
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fcn_viewer.options import DEFAULT_TOLERANCE
+
 Labels = np.ndarray | torch.Tensor
 LabelArray = TypeVar("LabelArray", np.ndarray, torch.Tensor)
-DEFAULT_TOLERANCE = 2.0
 
 
 def _labels(values: Labels) -> torch.Tensor:

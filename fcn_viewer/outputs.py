@@ -8,17 +8,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
-from fcn_viewer.inference import Segmentation
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
-from fcn_viewer.weights.meta import ModelMeta
+
+if TYPE_CHECKING:  # torch loads when something is segmented, not when `segment --help` runs
+    from fcn_viewer.inference import Segmentation
+    from fcn_viewer.weights.meta import ModelMeta
 
 OVERLAY_OPACITY = 0.5
+ScoresDtype = Literal["float32", "float16"]
+SCORES_DTYPES: tuple[ScoresDtype, ...] = ("float32", "float16")
 
 
 def write_mask(path: Path, classes: np.ndarray, palette: Sequence[Color]) -> Path:
@@ -57,8 +61,9 @@ def write_stage_masks(target: Path, segmentation: Segmentation, palette: Sequenc
     return list(paths.values())
 
 
-def write_scores(path: Path, segmentation: Segmentation, meta: ModelMeta) -> Path:
-    """Every stage tensor as float32 C×h×w, named as in the network, with ``classes`` and ``info_json``."""
+def write_scores(path: Path, segmentation: Segmentation, meta: ModelMeta, dtype: ScoresDtype = "float32") -> Path:
+    """A deflate-compressed ``.npz``: every stage tensor as C×h×w ``dtype``, named as in the network, with
+    ``classes`` and ``info_json`` (stages, crops, upsampling, size, notes, precision)."""
     info = {
         "model": meta.name,
         "stages": list(segmentation.stages),
@@ -66,12 +71,13 @@ def write_scores(path: Path, segmentation: Segmentation, meta: ModelMeta) -> Pat
         "source_size": list(segmentation.source_size),
         "notes": list(segmentation.notes),
         "crops": [crop.__dict__ for crop in segmentation.outputs.crops],
+        "dtype": dtype,
     }
-    arrays: dict[str, Any] = dict(segmentation.arrays())  # Any: savez's **kwds would also match allow_pickle
-    arrays["classes"] = np.array(meta.classes)
-    arrays["info_json"] = np.array(json.dumps(info))
+    arrays = {name: array.astype(dtype, copy=False) for name, array in segmentation.arrays().items()}
+    named = {**arrays, "classes": np.array(meta.classes), "info_json": np.array(json.dumps(info))}
     with atomic_output(path) as handle:
-        np.savez(handle, **arrays)
+        # numpy's stubs fear a key named allow_pickle (a keyword since numpy 2.1); none of these names is one
+        np.savez_compressed(handle, **named)  # type: ignore[arg-type]
     return path
 
 
@@ -80,10 +86,13 @@ def output_names(stem: str, save_scores: bool) -> list[str]:
     return [f"{stem}_mask.png", f"{stem}_overlay.png"] + ([f"{stem}.npz"] if save_scores else [])
 
 
-def write_outputs(out: Path, stem: str, segmentation: Segmentation, meta: ModelMeta, save_scores: bool) -> None:
+def write_outputs(
+    out: Path, stem: str, segmentation: Segmentation, meta: ModelMeta, save_scores: bool,
+    scores_dtype: ScoresDtype = "float32",
+) -> None:
     """``<stem>_mask.png`` (indexed, finest stage), ``<stem>_overlay.png`` and optionally ``<stem>.npz``,
     at the size the network saw (see ``segmentation.notes`` for a downscale)."""
     write_mask(out / f"{stem}_mask.png", segmentation.mask(), meta.palette)
     write_overlay(out / f"{stem}_overlay.png", segmentation, meta.palette)
     if save_scores:
-        write_scores(out / f"{stem}.npz", segmentation, meta)
+        write_scores(out / f"{stem}.npz", segmentation, meta, scores_dtype)

@@ -57,3 +57,9 @@ def test_the_gpu_session_script_runs_end_to_end_on_the_cpu_with_smoke(tmp_path: 
     with torch.no_grad():
         crops = loaded.model.forward_stages(torch.zeros(1, 3, 40, 48)).crops
     assert [c.offset for c in crops if c.source in ("score_pool4", "score_pool3", "upscore8")] == [5, 9, 31]
+def test_the_start_up_benchmark_times_a_command_and_names_its_heavy_imports() -> None:
+    from benchmarks import bench_cli_startup
+
+    seconds, heavy = bench_cli_startup.time_case(["models"], runs=1)
+    assert len(seconds) == 1 and seconds[0] > 0
+    assert heavy == ""  # `models` imports neither torch, Qt nor matplotlib

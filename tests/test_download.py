@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 
 from fcn_viewer.errors import DownloadError
 from fcn_viewer.weights import download as download_module
-from fcn_viewer.weights.download import DownloadCancelled, Progress, cache_dir, download, hash_file
+from fcn_viewer.weights.download import DownloadCancelled, ExpectedSize, Progress, cache_dir, download, hash_file
+from fcn_viewer.weights.registry import entry, fetch_entry
 
 BODY = random.Random(0).randbytes(50_000)
 SHA256 = hashlib.sha256(BODY).hexdigest()
@@ -38,6 +40,7 @@ class _Server(ThreadingHTTPServer):
         self.ignore_range = False
         self.slow = False
         self.ranges: list[str | None] = []
+        self.pages: dict[str, tuple[str, bytes]] = {}  # more paths: content type and body, served with status 200
 
     def url(self, path: str = FILE_PATH) -> str:
         host, port = self.server_address[:2]
@@ -51,6 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.ranges.append(self.headers.get("Range"))
         if self.server.error is not None:
             self.send_error(self.server.error)
+            return
+        if self.path in self.server.pages:
+            content_type, page = self.server.pages[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
             return
         if self.path != FILE_PATH:
             self.send_error(404)
@@ -319,3 +330,115 @@ def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
     path.write_bytes(BODY)
     assert hash_file(path, "sha256") == SHA256
     assert hash_file(path, "md5") == MD5
+
+
+QUOTA_PAGE = b"<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head><body>...</body></html>"
+SHA1 = hashlib.sha1(BODY).hexdigest()
+
+
+def _leftovers(dest: Path) -> list[str]:
+    return sorted(path.name for path in dest.parent.iterdir()) if dest.parent.exists() else []
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/octet-stream"])
+def test_a_web_page_is_refused_with_the_url_to_open_and_nothing_is_left(
+    server: _Server, dest: Path, content_type: str
+) -> None:
+    server.pages["/uc"] = (content_type, QUOTA_PAGE)  # labelled as HTML, or only recognisable by its first bytes
+    with pytest.raises(DownloadError) as info:
+        download(server.url("/uc"), dest, sha256=SHA256, timeout=5)
+    message = str(info.value)
+    assert "web page" in message and f"Open {server.url('/uc')} in a browser" in message
+    assert _leftovers(dest) == []
+
+
+def test_mirrors_are_tried_in_turn_and_every_failure_is_named(server: _Server, dest: Path) -> None:
+    server.pages["/quota"] = ("text/html", QUOTA_PAGE)
+    down, page, good = server.url("/gone.bin"), server.url("/quota"), server.url()
+    assert download(down, dest, sha1=SHA1, mirrors=[page, good], timeout=5) == dest
+    assert dest.read_bytes() == BODY
+    assert _leftovers(dest) == ["model.pth"]
+    dest.unlink()
+    with pytest.raises(DownloadError) as info:
+        download(down, dest, sha1=SHA1, mirrors=[page], timeout=5)
+    message = str(info.value)
+    assert "any of its 2 sources" in message and "HTTP 404" in message and "web page" in message
+    assert _leftovers(dest) == []
+
+
+def test_sha1_is_checked(server: _Server, dest: Path) -> None:
+    with pytest.raises(DownloadError, match="sha1 mismatch"):
+        download(server.url(), dest, sha1="0" * 40, timeout=5)
+    assert _leftovers(dest) == []
+
+
+def test_the_declared_size_is_checked_before_and_after_the_transfer(server: _Server, dest: Path) -> None:
+    with pytest.raises(DownloadError, match="the server offers 50000 bytes, but the file should be 60000 bytes"):
+        download(server.url(), dest, size=ExpectedSize(60_000), timeout=5)
+    assert server.ranges == [None] and _leftovers(dest) == []
+    assert download(server.url(), dest, size=ExpectedSize(49_500, tolerance=0.02), timeout=5) == dest
+    # a file that does not match the size is fetched again rather than trusted
+    dest.write_bytes(b"short")
+    assert download(server.url(), dest, size=ExpectedSize(len(BODY)), timeout=5) == dest
+    assert dest.read_bytes() == BODY
+
+
+def test_no_lock_file_is_left_after_success_failure_or_cancel(server: _Server, dest: Path) -> None:
+    lock = dest.with_name(dest.name + ".lock")
+    with pytest.raises(DownloadError):
+        download(server.url("/missing.bin"), dest, timeout=5)
+    assert not lock.exists()
+    with pytest.raises(DownloadError):
+        download(server.url(), dest, sha256="0" * 64, timeout=5)
+    assert not lock.exists()
+    with pytest.raises(DownloadCancelled):
+        download(server.url(), dest, cancel=lambda: True, timeout=5)
+    assert not lock.exists()
+    download(server.url(), dest, sha256=SHA256, timeout=5)
+    assert _leftovers(dest) == ["model.pth"]
+
+
+def test_a_waiter_takes_the_lock_after_its_file_was_removed(server: _Server, dest: Path) -> None:
+    """Two runs at once: the second waits on the first's lock file, which the first removes when done."""
+    server.slow = True
+    results: list[Path | BaseException] = []
+    started = threading.Event()
+
+    def progress(_: Progress) -> None:
+        started.set()
+
+    def second() -> None:
+        started.wait(5)
+        try:
+            results.append(download(server.url(), dest, sha256=SHA256, timeout=5))
+        except BaseException as error:  # reported by the assertion below
+            results.append(error)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert download(server.url(), dest, sha256=SHA256, progress=progress, timeout=5) == dest
+    thread.join(timeout=10)
+    assert results == [dest] and server.ranges == [None]
+    assert _leftovers(dest) == ["model.pth"]
+
+
+def test_registry_entries_fetch_from_their_mirrors_with_size_and_hash(
+    server: _Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "cache"))
+    server.pages["/quota"] = ("text/html", QUOTA_PAGE)
+    item = replace(entry("fcn8s-heavy-pascal"), url=server.url("/quota"), mirrors=(server.url(),), sha1=SHA1,
+                   size_bytes=len(BODY))
+    assert fetch_entry(item) == item.path and item.path.read_bytes() == BODY
+    assert _leftovers(item.path) == [item.filename]
+
+
+def test_the_paper_models_pin_the_published_sha1s_and_the_atonce_pth_is_marked_unavailable() -> None:
+    assert entry("fcn8s-heavy-pascal").sha1 == "c449ea74dd7d83751d1357d6a8c323fcf4038962"
+    assert entry("fcn32s-heavy-pascal").sha1 == "05eb922d7829c39448f57e5ab9d8cd75d6c0be6d"
+    for name in ("fcn8s-heavy-pascal", "fcn16s-heavy-pascal", "fcn32s-heavy-pascal", "fcn8s-atonce-pascal"):
+        assert len(entry(name).mirrors) >= 1 and entry(name).size_bytes
+    atonce = entry("pytorch-fcn8s-atonce_from_caffe")
+    assert atonce.unavailable and "fcn8s-atonce-pascal" in atonce.unavailable
+    with pytest.raises(DownloadError, match="cannot be downloaded: pytorch-fcn"):
+        fetch_entry(atonce)

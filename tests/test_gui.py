@@ -17,7 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
-import fcn_viewer.weights.loader as loader_module
+import fcn_viewer.weights.registry as registry_module
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from fcn_viewer.cli.main import main
 from fcn_viewer.gui.main_window import MainWindow
@@ -379,7 +379,7 @@ def test_cancelling_a_download_closes_its_dialog_and_keeps_the_window_usable(
             time.sleep(0.01)
         raise DownloadCancelled(f"download of {url} cancelled after 100 bytes; run again to resume")
 
-    monkeypatch.setattr(loader_module, "download", endless_download)
+    monkeypatch.setattr(registry_module, "download", endless_download)
     entry = RegistryEntry(
         name="far-away", title="Far away", variant="fcn8s", format="safetensors", dataset="camvid",
         filename="far-away.safetensors", citation="test", url="http://example.invalid/far-away.safetensors",

@@ -211,7 +211,7 @@ def test_an_export_that_fails_midway_leaves_the_existing_file_whole(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", disk_full)
-    monkeypatch.setattr(np, "savez", lambda handle, **arrays: disk_full(None, handle))  # type: ignore[arg-type]
+    monkeypatch.setattr(np, "savez_compressed", lambda handle, **arrays: disk_full(None, handle))  # type: ignore[arg-type]
     for export, what in ((ready.export_overlay, "overlay"), (ready.export_scores, "score maps")):
         export()
         assert ready.banner.kind == "error"

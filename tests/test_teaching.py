@@ -21,7 +21,7 @@ from fcn_viewer.inference import Segmenter
 from fcn_viewer.model import FCNConfig, FCNOutputs, build_fcn
 from fcn_viewer.render import boundaries, colorize
 from fcn_viewer.teaching import fusion_steps, step_pixels
-from fcn_viewer.train.trainer import TrainConfig
+from fcn_viewer.train.config import TrainConfig
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
 from tests.test_evaluate import make_dataset

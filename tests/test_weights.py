@@ -156,7 +156,8 @@ def test_registry_download_uses_the_cache_and_loads(monkeypatch: pytest.MonkeyPa
     source = random_model(tiny_paper_config("fcn16s", num_classes=21))
     served = tmp_path / "served.pth"
     torch.save(source.state_dict(), served)
-    fake = replace(entry("pytorch-fcn16s_from_caffe"), url=served.as_uri(), md5=hash_file(served, "md5"))
+    fake = replace(entry("pytorch-fcn16s_from_caffe"), url=served.as_uri(), md5=hash_file(served, "md5"),
+                   size_bytes=served.stat().st_size)
     monkeypatch.setattr(registry, "ENTRIES", (fake,))
     monkeypatch.setattr("fcn_viewer.weights.loader.ENTRIES", (fake,))
     loaded = load_model(fake.name, allow_download=True)

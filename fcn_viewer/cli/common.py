@@ -6,14 +6,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from fcn_viewer.inference import PRECISIONS
 from fcn_viewer.model.config import VARIANTS
+from fcn_viewer.options import PRECISIONS
 from fcn_viewer.weights.download import Progress
-from fcn_viewer.weights.loader import FileSource, LoadedModel, ModelSource, RegistrySource, load_model
 from fcn_viewer.weights.registry import DEFAULT_MODEL, entry
+
+if TYPE_CHECKING:  # torch loads when a command runs a model, not when its arguments are parsed
+    import torch
+
+    from fcn_viewer.weights.loader import LoadedModel, ModelSource
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +78,8 @@ def positive_count(text: str) -> int:
 def source_from_args(args: argparse.Namespace, default: str | None = DEFAULT_MODEL) -> ModelSource | None:
     """--weights (with --arch) or --model (with --download), else the ``default`` model; an unknown name raises
     KeyError naming it."""
+    from fcn_viewer.weights.loader import FileSource, RegistrySource
+
     if args.weights is not None:
         return FileSource(Path(args.weights), args.arch)
     name = args.model or default
@@ -82,6 +87,8 @@ def source_from_args(args: argparse.Namespace, default: str | None = DEFAULT_MOD
 
 
 def load_from_args(args: argparse.Namespace) -> LoadedModel:
+    from fcn_viewer.weights.loader import load_model
+
     source = source_from_args(args)
     assert source is not None
     return load_model(source, progress=print_progress)

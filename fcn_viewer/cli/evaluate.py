@@ -8,9 +8,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from fcn_viewer.atomic import check_output_file, write_atomically
 from fcn_viewer.cli.common import (
@@ -24,12 +22,17 @@ from fcn_viewer.cli.common import (
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
-from fcn_viewer.evaluation import EvaluatedModel, Evaluation, EvaluationProgress, evaluate_models
-from fcn_viewer.inference import Segmenter, resolve_device
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
-from fcn_viewer.weights.loader import LoadedModel, RegistrySource, load_model
-from fcn_viewer.weights.meta import ModelMeta
+from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.sharding import Shard, shard_from_environment
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
+
+if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
+    import torch
+
+    from fcn_viewer.evaluation import EvaluatedModel, Evaluation, EvaluationProgress
+    from fcn_viewer.inference import Segmenter
+    from fcn_viewer.weights.loader import LoadedModel
+    from fcn_viewer.weights.meta import ModelMeta
 
 COLUMNS = (
     ("global acc", "pixel_accuracy"),
@@ -72,10 +75,22 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Scores the split; under torchrun each rank scores its share of the images and rank 0 reports the totals."""
     if args.json is not None:
         check_output_file(args.json, "--json")
     if args.model is not None:
         entry(args.model)  # an unknown name is a usage error, found before any work
+    shard = shard_from_environment()
+    try:
+        return _run(args, shard)
+    finally:
+        shard.close()
+
+
+def _run(args: argparse.Namespace, shard: Shard) -> int:
+    from fcn_viewer.evaluation import evaluate_models
+    from fcn_viewer.inference import resolve_device
+
     if not args.data.is_dir():
         raise DatasetError(f"{args.data}: no such dataset folder")
     dataset = open_dataset(args.data, args.split)
@@ -83,12 +98,18 @@ def run(args: argparse.Namespace) -> int:
     models, rows = select_models(args, device)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     watched = f"{models[0].name} {models[0].stages[-1]}"
-    print(f"evaluating on {device}: {count} image(s) of {args.data / args.split} (running mIoU: {watched})",
-          file=sys.stderr)
-    evaluation = evaluate_models(
+    mine = shard.take(range(count))
+    share = f"{len(mine)} of {count}" if shard.world > 1 else f"{count}"
+    print(f"evaluating on {device}{shard.label()}: {share} image(s) of {args.data / args.split} "
+          f"(running mIoU: {watched})", file=sys.stderr)
+    evaluation, *others = shard.gather(evaluate_models(
         models, dataset, args.tolerance, args.limit, print_progress,
-        batch_size=batch_size(args, device), workers=decode_workers(args, device),
-    )
+        batch_size=batch_size(args, device), workers=decode_workers(args, device), indices=mine,
+    ))
+    for other in others:
+        evaluation.merge(other)
+    if not shard.leader:
+        return 1 if evaluation.failures or not evaluation.images else 0
     if evaluation.failures:
         print(f"{len(evaluation.failures)} of {count} image(s) skipped", file=sys.stderr)
     if not evaluation.images:
@@ -125,6 +146,9 @@ def json_bytes(report: dict[str, Any]) -> bytes:
 
 def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[EvaluatedModel], list[Row]]:
     """The bundled CamVid family (all stages of FCN-8s, the others' own stage), or every stage of one model."""
+    from fcn_viewer.evaluation import EvaluatedModel
+    from fcn_viewer.weights.loader import RegistrySource, load_model
+
     name = args.model or DEFAULT_MODEL
     family = [item for item in ENTRIES if item.bundled]  # camvid-fcn8s first, then -fcn16s, -fcn32s
     if args.weights is not None or name not in {item.name for item in family}:
@@ -147,6 +171,8 @@ def select_models(args: argparse.Namespace, device: torch.device) -> tuple[list[
 
 
 def segmenter(loaded: LoadedModel, args: argparse.Namespace, device: torch.device) -> Segmenter:
+    from fcn_viewer.inference import Segmenter
+
     return Segmenter(loaded, device, precision=args.precision, compile=args.compile)
 
 

@@ -10,11 +10,8 @@ from fcn_viewer.atomic import check_output_file
 from fcn_viewer.cli.boundary import printable
 from fcn_viewer.cli.common import add_model_arguments, load_from_args
 from fcn_viewer.device_choice import DEVICE_CHOICES
-from fcn_viewer.ground_truth import find_label, ignore_index_for
-from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.imageio import load_image
-from fcn_viewer.inference import Segmenter
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.options import DEFAULT_TOLERANCE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +38,10 @@ def _tolerance(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads only for this command
+    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib and torch load only for this command
+    from fcn_viewer.ground_truth import find_label, ignore_index_for
+    from fcn_viewer.image_analysis import GroundTruth
+    from fcn_viewer.inference import Segmenter
 
     if args.out.suffix.lower() not in FIGURE_FORMATS:
         print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(subparsers)
     figure.add_parser(subparsers)
     gui = subparsers.add_parser("gui", help="open the viewer")
-    gui.add_argument("image", nargs="?", help="an image to open")
+    gui.add_argument("image", nargs="?", help="an image to open (default: the first sample photo)")
     add_model_arguments(gui)
     gui.add_argument("--device", choices=DEVICE_CHOICES, help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--teach-step", type=step_number, metavar="N",
                      help="with --screenshot: show step N of the fusion step-through; steps start at 1 "
                           "(conv7 scores) and end at the mask (12 for an FCN-8s)")
+    gui.add_argument("--tab", choices=("stages", "steps", "compare", "truth"),
+                     help="with --screenshot: the tab to show (default stages)")
     gui.set_defaults(run=run_gui)
     for command in subparsers.choices.values():  # --debug after the command name too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -64,6 +66,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from fcn_viewer.cli.common import source_from_args
     from fcn_viewer.gui.app import parse_size, run_viewer, save_screenshot
+    from fcn_viewer.resources import sample_images
     from fcn_viewer.weights.loader import RegistrySource
 
     try:
@@ -74,8 +77,9 @@ def run_gui(args: argparse.Namespace) -> int:
     image = Path(args.image) if args.image else None
     if args.screenshot is None:
         return run_viewer(image, source, args.device)
+    image = image or next(iter(sample_images()), None)
     if image is None:
-        print("error: --screenshot needs an IMAGE to show", file=sys.stderr)
+        print("error: --screenshot needs an IMAGE to show (no sample photo is installed)", file=sys.stderr)
         return 2
     if isinstance(source, RegistrySource) and not source.entry.available and not args.download:
         print(f"error: model {args.model} is not here; add --download to fetch it", file=sys.stderr)
@@ -85,7 +89,7 @@ def run_gui(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step)
+    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step, args.tab)
 
 
 def gui_main() -> int:

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from fcn_viewer.cli.common import print_progress
-from fcn_viewer.weights.download import download
-from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
+from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry, fetch_entry
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,22 +21,25 @@ def run_models(args: argparse.Namespace) -> int:
     for item in ENTRIES:
         if item.bundled:
             state = "bundled" if item.available else "missing"
+        elif item.available:
+            state = "cached"
         else:
-            state = "cached" if item.available else "not downloaded"
+            state = "unavailable" if item.unavailable else "not downloaded"
         size = f"{item.size_bytes / 1e6:.0f} MB" if item.size_bytes else ""
         default = " (default)" if item.name == DEFAULT_MODEL else ""
         print(f"{item.name:32} {item.variant:13} {'/'.join(item.stages):10} {state:15} {size:>7}  {item.title}{default}")
         print(f"{'':32} {item.path}")
+        if item.unavailable and not item.available:
+            print(f"{'':32} unavailable: {item.unavailable}")
     return 0
 
 
 def run_download(args: argparse.Namespace) -> int:
     for name in args.names:
         item = entry(name)
-        if item.url is None:
+        if item.bundled:
             print(f"{name}: bundled with the app, nothing to download", file=sys.stderr)
             continue
-        item.path.parent.mkdir(parents=True, exist_ok=True)
         print(f"{name}: {item.url} → {item.path}", file=sys.stderr)
-        download(item.url, item.path, md5=item.md5, sha256=item.sha256, progress=print_progress)
+        fetch_entry(item, progress=print_progress)
     return 0

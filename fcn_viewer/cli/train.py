@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fcn_viewer.data.voc import is_voc_root
 from fcn_viewer.model.config import VARIANTS
-from fcn_viewer.train.trainer import TrainConfig
+from fcn_viewer.train.config import TrainConfig
 
 
 def _ints(text: str) -> tuple[int, ...]:

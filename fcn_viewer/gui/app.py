@@ -12,10 +12,14 @@ from PySide6.QtWidgets import QApplication
 from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.resources import sample_images
+from fcn_viewer.system_libraries import check_xcb_libraries
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.weights.loader import ModelSource
 
 SETTLE_MS = 300
+ANALYSIS_WAIT_MS = 20_000
+SCREENSHOT_TABS = ("stages", "steps", "compare", "truth")
 
 
 MAX_SCREENSHOT_SIDE = 8192  # px: an 8K window is 200 MB of pixels; 30000x30000 would be 3.6 GB per buffer
@@ -35,7 +39,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def application() -> QApplication:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    """The running QApplication, or a new one once the system has what Qt's platform plugin needs."""
+    app = QApplication.instance()
+    if app is None:
+        check_xcb_libraries()  # a clear message with install commands instead of Qt's abort
+        app = QApplication(sys.argv[:1])
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
     return app  # type: ignore[return-value]
@@ -47,8 +55,10 @@ def run_viewer(
     device: DeviceChoice | None = None,
     size: tuple[int, int] | None = None,
 ) -> int:
-    """Opens the window and runs until it is closed."""
+    """Opens the window and runs until it is closed; without ``image``, on the first bundled sample photo."""
     app = application()
+    if image is None:
+        image = next(iter(sample_images()), None)
     window = MainWindow(ViewerSettings())
     if device is not None:
         window.choose_device(device)
@@ -59,6 +69,17 @@ def run_viewer(
     return app.exec()
 
 
+def _show_analysed_tab(window: MainWindow, tab: str) -> None:
+    """Shows one of the teaching tabs and waits (up to ANALYSIS_WAIT_MS) until the image's analysis is drawn in it."""
+    classroom = window.classroom
+    view = {"steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth}[tab]
+    loop = QEventLoop()
+    classroom.analysisShown.connect(loop.quit)
+    QTimer.singleShot(ANALYSIS_WAIT_MS, loop.quit)
+    classroom.show_view(view)
+    loop.exec()
+
+
 def save_screenshot(
     image: Path,
     target: Path,
@@ -66,10 +87,12 @@ def save_screenshot(
     device: DeviceChoice | None = None,
     size: tuple[int, int] = (1280, 800),
     teach_step: int | None = None,
+    tab: str | None = None,
 ) -> int:
     """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
 
-    With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels.
+    With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels;
+    with ``tab`` (a key of ``SCREENSHOT_TABS``) that tab, once its analysis is drawn.
     """
     app = application()
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
@@ -104,6 +127,8 @@ def save_screenshot(
                 outcome["error"] = f"--teach-step {teach_step}: this net's step-through has steps 1 to {count}"
             elif teach_step is not None:
                 window.classroom.show_step(teach_step)
+            elif tab is not None and tab != "stages":
+                _show_analysed_tab(window, tab)
         if "error" not in outcome:
             QTimer.singleShot(SETTLE_MS, loop.quit)
             loop.exec()

@@ -35,6 +35,7 @@ from fcn_viewer.gui.domain_note import DomainNotice, info_lines
 from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.panels import FittedLabel, InfoPanel, Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.sample_menu import add_sample_menu
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.status_bar import ElidingStatusBar
@@ -177,6 +178,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.sample_menu = add_sample_menu(file_menu, self.open_image)
         self.previous_action = self._action(file_menu, "&Previous Image", lambda: self.step_image(-1), "A")
         self.next_action = self._action(file_menu, "&Next Image", lambda: self.step_image(1), "D")
         file_menu.addSeparator()

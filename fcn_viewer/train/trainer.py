@@ -11,9 +11,9 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,77 +24,18 @@ from torch import nn
 from fcn_viewer.data import open_dataset
 from fcn_viewer.errors import WeightsError
 from fcn_viewer.metrics import ConfusionMatrix
-from fcn_viewer.model.config import FCNConfig, Padding, Variant, compact_config, vgg16_config
 from fcn_viewer.model.fcn import FCN, build_fcn
 from fcn_viewer.train.augment import AugmentConfig, ResidentSplit, augment_batch
 from fcn_viewer.train.checkpoint import load_checkpoint, save_checkpoint
+from fcn_viewer.train.config import TrainConfig
 from fcn_viewer.train.progress import ProgressLine
-from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, Preprocessing
+from fcn_viewer.weights.meta import Preprocessing
 
-Arch = Literal["compact", "vgg16"]
 # Layers a finer variant adds: zero-initialised when growing from a coarser net, as in the paper.
 SKIP_SCORE_LAYERS = ("score_pool4", "score_pool3")
 
 
 @dataclass
-class TrainConfig:
-    data: Path
-    out: Path
-    variant: Variant = "fcn8s"
-    arch: Arch = "compact"
-    num_classes: int = 11
-    ignore_index: int = 11
-    # The bundled family: compact widths in the paper's geometry (conv1_1 padded by 100, ceil
-    # pooling, valid 7×7 fc6), so its crops are the reference 5, 9 / 19, 27, 31. Blocks 4 and 5
-    # see the whole padded frame, so they have two convolutions each: 9.8 GFLOP per 480×360 image.
-    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
-    depths: tuple[int, ...] = (1, 2, 2, 2, 2)
-    fc_width: int = 256
-    fc6_kernel: int = 7
-    padding: Padding = "paper"
-    epochs: int = 100
-    batch_size: int = 8
-    crop: int = 320
-    min_scale: float = 0.5
-    max_scale: float = 2.0
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    aux_weights: tuple[float, ...] = (0.4, 0.2)
-    class_weight_cap: float = 10.0
-    seed: int = 0
-    device: str = "auto"
-    amp: Literal["auto", "bf16", "off"] = "auto"
-    init: Path | None = None
-    val_every: int = 5
-    time_limit_min: float | None = None
-    # Train for this many minutes instead of a number of epochs: the learning rate follows the
-    # one-cycle schedule over the elapsed share of the budget, and the run ends when it is spent.
-    time_budget_min: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def fcn_config(self) -> FCNConfig:
-        if self.arch == "vgg16":
-            return vgg16_config(self.variant, self.num_classes)
-        return compact_config(
-            self.variant,
-            num_classes=self.num_classes,
-            widths=tuple(self.widths),
-            depths=tuple(self.depths),
-            fc_width=self.fc_width,
-            fc6_kernel=self.fc6_kernel,
-            padding=self.padding,
-        )
-
-    def preprocessing(self) -> Preprocessing:
-        """Compact nets: ImageNet-normalised RGB. VGG16 nets: the Caffe convention, so paper weights
-        (``--init`` from a .caffemodel or pytorch-fcn .pth) fine-tune with the input they were trained on."""
-        return CAFFE_PREPROCESSING if self.arch == "vgg16" else Preprocessing()
-
-    @property
-    def run_dir(self) -> Path:
-        return self.out / self.variant
-
-
 @dataclass
 class RunResult:
     run_dir: Path

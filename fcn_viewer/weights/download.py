@@ -1,15 +1,17 @@
-"""Downloads weight files safely: resumable, hash-checked, atomically renamed, locked against concurrent runs."""
+"""Downloads weight files safely: resumable, hash- and size-checked, from mirrors in turn, refusing web pages,
+atomically renamed, locked against concurrent runs (the lock file is removed afterwards)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import http.client
+import itertools
 import os
 import re
 import sys
 import urllib.response
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 _Response = http.client.HTTPResponse | urllib.response.addinfourl
+_WEB_PAGE_TYPES = ("text/html", "application/xhtml")  # not text/plain: file:// and some servers label binaries so
+_WEB_PAGE_STARTS = (b"<!doctype", b"<html", b"<head", b"<?xml", b"<body")
 
 
 class DownloadCancelled(DownloadError):
@@ -63,37 +67,83 @@ def hash_file(path: Path, algorithm: str) -> str:
     return _digests(path, [algorithm])[algorithm]
 
 
+@dataclass(frozen=True)
+class ExpectedSize:
+    """The size a file must have: exactly ``size`` bytes, or within ``tolerance`` (a fraction) of it when only an
+    estimate is known (e.g. a network's parameter bytes, to which the file format adds a little)."""
+
+    size: int
+    tolerance: float = 0.0
+
+    def accepts(self, size: int) -> bool:
+        return abs(size - self.size) <= self.tolerance * self.size
+
+    def __str__(self) -> str:
+        return f"{self.size} bytes" if not self.tolerance else f"about {self.size / 1e6:.0f} MB"
+
+
 def download(
     url: str,
     dest: Path,
     *,
     sha256: str | None = None,
+    sha1: str | None = None,
     md5: str | None = None,
+    size: ExpectedSize | None = None,
+    mirrors: Sequence[str] = (),
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
     timeout: float = 30.0,
     chunk_size: int = 1 << 20,
 ) -> Path:
-    """Fetch url into dest, resuming a previous .part, verifying the hashes given; returns dest.
+    """Fetch url (or, when it fails, each of ``mirrors`` in turn) into dest, resuming a previous .part, verifying
+    the hashes and the size given; returns dest.
 
-    Raises DownloadCancelled when cancel() returns True, DownloadError on any other failure;
-    dest only ever appears complete and verified.
+    Raises DownloadCancelled when cancel() returns True, DownloadError on any other failure (naming every source
+    tried); dest only ever appears complete and verified, and no .lock file is left behind.
     """
-    _check_url(url)
-    expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
+    sources = [url, *mirrors]
+    for source in sources:
+        _check_url(source)
+    hashes = (("sha256", sha256), ("sha1", sha1), ("md5", md5))
+    expected = {name: value.lower() for name, value in hashes if value}
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with _exclusive_lock(dest.with_name(dest.name + ".lock")):
-            if dest.exists() and (not expected or _matches(dest, expected)):
+            if dest.exists() and _complete(dest, expected, size):
                 return dest
             part = dest.with_name(dest.name + ".part")
-            _fetch(url, part, expected, progress, cancel, timeout, chunk_size)
-            _verify(url, part, expected)
+            failures: list[DownloadError] = []
+            for source in sources:
+                try:
+                    _fetch(source, part, expected, size, progress, cancel, timeout, chunk_size)
+                    _verify(source, part, expected, size)
+                    break
+                except DownloadCancelled:
+                    raise
+                except DownloadError as error:
+                    failures.append(error)
+            else:
+                raise _all_failed(sources, failures)
             _fsync(part)
             os.replace(part, dest)
     except OSError as error:
         raise _file_error(dest, error) from error
     return dest
+
+
+def _complete(path: Path, expected: dict[str, str], size: ExpectedSize | None) -> bool:
+    """Whether an existing file passes every check given (with no hash and no size, any file does)."""
+    if size is not None and not size.accepts(path.stat().st_size):
+        return False
+    return not expected or _matches(path, expected)
+
+
+def _all_failed(sources: list[str], failures: list[DownloadError]) -> DownloadError:
+    if len(failures) == 1:
+        return failures[0]
+    lines = "".join(f"\n  {source}: {failure}" for source, failure in zip(sources, failures))
+    return DownloadError(f"cannot download the file from any of its {len(sources)} sources:{lines}")
 
 
 def _check_url(url: str) -> None:
@@ -105,6 +155,7 @@ def _fetch(
     url: str,
     part: Path,
     expected: dict[str, str],
+    size: ExpectedSize | None,
     progress: ProgressCallback | None,
     cancel: Callable[[], bool] | None,
     timeout: float,
@@ -126,7 +177,29 @@ def _fetch(
             total = _resumed_total(url, response, part, start)
         else:
             start, total = 0, _content_length(response)
+        _refuse_web_page(url, response.headers.get("Content-Type", ""), b"", part)
+        if size is not None and total is not None and not size.accepts(total):
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{url}: the server offers {total} bytes, but the file should be {size}: not the expected file; "
+                "nothing was saved"
+            )
         _write_body(url, response, part, start, total, progress, cancel, chunk_size)
+
+
+def _refuse_web_page(url: str, content_type: str, head: bytes, part: Path) -> None:
+    """A web page where a weights file was expected (a quota, sign-in, virus-scan or error page served with
+    status 200) is refused by its Content-Type or its first bytes; the .part is deleted."""
+    kind = content_type.split(";")[0].strip().lower()
+    looks_like_page = head.lstrip()[:16].lower().startswith(_WEB_PAGE_STARTS)
+    if kind.startswith(_WEB_PAGE_TYPES) or looks_like_page:
+        part.unlink(missing_ok=True)
+        what = kind or "a text document"
+        raise DownloadError(
+            f"{url} answered with a web page ({what}), not the weights file — the host may want a confirmation, "
+            f"a sign-in or a quota reset. Open {url} in a browser, save the file, and use it with --weights FILE "
+            "(or put it in the cache folder); nothing was saved"
+        )
 
 
 def _open(url: str, start: int, timeout: float) -> _Response:
@@ -195,10 +268,14 @@ def _write_body(
 ) -> None:
     """Stream the body into part, appending when resuming (start > 0), truncating otherwise."""
     done = start
+    chunks = _chunks(url, response, start, total, cancel, chunk_size)
+    first = next(chunks, b"")
+    if not start:
+        _refuse_web_page(url, "", first, part)
     try:
         with open(part, "ab" if start else "wb") as file:
             _report(progress, done, total)
-            for chunk in _chunks(url, response, start, total, cancel, chunk_size):
+            for chunk in itertools.chain([first] if first else [], chunks):
                 file.write(chunk)
                 done += len(chunk)
                 _report(progress, done, total)
@@ -235,8 +312,12 @@ def _interrupted(url: str, done: int, total: int | None, reason: str) -> str:
     return f"download of {url} interrupted after {of_total} bytes{reason}; run again to resume"
 
 
-def _verify(url: str, part: Path, expected: dict[str, str]) -> None:
-    """Check the finished file's hashes; a mismatching .part is deleted since resuming it cannot help."""
+def _verify(url: str, part: Path, expected: dict[str, str], size: ExpectedSize | None) -> None:
+    """Check the finished file's size and hashes; a mismatching .part is deleted since resuming it cannot help."""
+    received = part.stat().st_size
+    if size is not None and not size.accepts(received):
+        part.unlink()
+        raise DownloadError(f"{url}: received {received} bytes, but the file should be {size}; the download was deleted")
     actual = _digests(part, expected)
     for algorithm, want in expected.items():
         if actual[algorithm] != want:
@@ -279,16 +360,43 @@ def _file_error(path: Path, error: OSError) -> DownloadError:
 
 @contextmanager
 def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on path (created if missing), waiting for other threads or processes."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold an exclusive lock on path (created if missing), waiting for other threads or processes; the file is
+    removed when the lock is released, whatever happened meanwhile."""
+    fd = _locked_fd(path)
     try:
-        _lock(fd)
+        yield
+    finally:
         try:
-            yield
+            path.unlink(missing_ok=True)  # while still held: a waiter then sees a removed file and locks anew
+        except OSError:  # Windows cannot remove an open file; the next holder removes it
+            pass
         finally:
             _unlock(fd)
-    finally:
+            os.close(fd)
+
+
+def _locked_fd(path: Path) -> int:
+    """A descriptor of path holding its lock, which is still the file at path (not one a holder just removed)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(fd)
+            if _same_file(fd, path):
+                return fd
+            _unlock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (here.st_dev, here.st_ino) == (held.st_dev, held.st_ino)
 
 
 if sys.platform == "win32":

@@ -13,11 +13,11 @@ from fcn_viewer.errors import ShapeMismatchError, WeightsError
 from fcn_viewer.model.config import VARIANTS, FCNConfig, Variant, vgg16_config
 from fcn_viewer.model.fcn import FCN, build_fcn
 from fcn_viewer.weights.caffemodel import caffe_state_dict, read_caffemodel
-from fcn_viewer.weights.download import Progress, download
+from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.meta import CAFFE_PREPROCESSING, ModelMeta
 from fcn_viewer.weights.native import load_native
 from fcn_viewer.weights.pth import load_pth
-from fcn_viewer.weights.registry import ENTRIES, RegistryEntry, entry
+from fcn_viewer.weights.registry import ENTRIES, RegistryEntry, entry, fetch_entry
 from fcn_viewer.weights.validate import MAX_CLASSES, check_file_size, check_finite, checked_config
 
 FINAL_LAYER_VARIANT: tuple[tuple[str, Variant], ...] = (
@@ -115,8 +115,7 @@ def load_entry(
                 f"model {item.name} is not downloaded yet; run `fcn-viewer download {item.name}` "
                 f"or place the file at {item.path}"
             )
-        item.path.parent.mkdir(parents=True, exist_ok=True)
-        download(item.url, item.path, md5=item.md5, sha256=item.sha256, progress=progress, cancel=cancel)
+        fetch_entry(item, progress=progress, cancel=cancel)
     loaded = load_weights_file(item.path, arch=item.variant)
     if item.format != "safetensors":
         meta = loaded.meta

@@ -1,0 +1,9 @@
+"""Choices and defaults that the command line shows before any heavy library (torch, Qt) is imported."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_TOLERANCE = 2.0  # boundary F1 distance tolerance in pixels
