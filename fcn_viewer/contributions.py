@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, mask_change
+from fcn_viewer.classes import Color
+from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, marked_grey, mask_change
 from fcn_viewer.ground_truth import StageTruth, score_mask
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
@@ -31,6 +32,7 @@ LAYER_INPUTS = {"upscore": "score_fr", "upscore2": "score_fr", "upscore16": "fus
                 "upscore_pool4": "fuse_pool4", "upscore8": "fuse_pool3"}
 TERM_TITLES = {"score_fr": "conv7 (T7)", "score_pool4": "pool4 skip (T4)", "score_pool3": "pool3 skip (T3)"}
 SKIP_TITLES = {"score_pool4": "pool4 skip", "score_pool3": "pool3 skip"}
+FLIP_COLORS: dict[str, Color] = {"score_pool4": (230, 159, 0), "score_pool3": (204, 121, 167)}  # Okabe–Ito
 NEGATIVE_COLOR = np.array((33, 102, 172), dtype=np.float32)  # blue below zero, white at zero, red above
 POSITIVE_COLOR = np.array((178, 24, 43), dtype=np.float32)
 
@@ -125,12 +127,17 @@ def skip_flips(contributions: Contributions, radius: float = DEFAULT_BOUNDARY_RA
     return flips
 
 
-def flip_picture(flips: dict[str, MaskChange], level: np.ndarray, colors: dict[str, tuple[int, int, int]]) -> np.ndarray:
-    """The dimmed grey photo (``level``, H×W uint8) with each skip's flipped pixels in its colour."""
-    picture = np.repeat(level[..., None], 3, axis=2)
-    for name, change in flips.items():
-        picture[change.changed] = colors[name]
-    return picture
+def flip_picture(flips: dict[str, MaskChange], level: np.ndarray) -> np.ndarray:
+    """The dimmed grey photo (its ``level``, see :func:`~fcn_viewer.compare.dimmed_level`) with the pixels each skip
+    flipped in that skip's colour (:data:`FLIP_COLORS`; the pool3 skip's on top)."""
+    return marked_grey(level, [(change.changed, FLIP_COLORS[name]) for name, change in flips.items()])
+
+
+def describe_flip(name: str, change: MaskChange) -> str:
+    """E.g. ``pool3 skip flipped 1,234 px (5.6 %), 81 % of them within 3 px of a class boundary``."""
+    near = f"{change.near_count / change.count:.0%}" if change.count else "–"
+    return (f"{SKIP_TITLES[name]} flipped {change.count:,} px ({change.fraction:.1%}), {near} of them within "
+            f"{change.radius:g} px of a class boundary")
 
 
 @dataclass(frozen=True)

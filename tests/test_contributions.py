@@ -143,3 +143,26 @@ def test_the_split_is_exact_on_the_bundled_model() -> None:
     segmentation = Segmenter(load_entry("camvid-fcn8s"), "cpu").segment(gradient_image(121, 163))
     split = split_logits(segmentation.outputs)
     assert split.max_error() < 1e-5 * float(split.logits.abs().max())
+
+
+def test_the_figure_command_draws_the_contributions_headless(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from fcn_viewer.cli.main import main
+    from tests.test_evaluate import make_dataset
+
+    data = make_dataset(tmp_path / "camvid", count=1)
+    image = data / "val" / "frame0.png"
+    png, svg = tmp_path / "contributions.png", tmp_path / "contributions.svg"
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "--contributions"]
+    assert main(["figure", str(image), "--out", str(png), *common]) == 0
+    assert "terms sum to the logits within" in capsys.readouterr().err
+    picture = Image.open(png)
+    assert picture.size == (1920, 1080) and np.asarray(picture.convert("L")).std() > 20
+    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Road"]) == 0
+    text = svg.read_text()
+    assert "pool3 skip (T3)" in text and "without pool4 skip" in text and "mIoU" in text and "“Road”" in text
+    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Unicorn"]) == 2
+    assert "no class 'Unicorn'" in capsys.readouterr().err

@@ -10,8 +10,9 @@ from fcn_viewer.cli.common import add_model_arguments, load_from_args
 from fcn_viewer.ground_truth import find_label, ignore_index_for
 from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.imageio import load_image
-from fcn_viewer.inference import Segmenter
+from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.weights.meta import ModelMeta
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
+    parser.add_argument("--contributions", action="store_true",
+                        help="show what each skip adds: the exact additive terms, flips and the mask without each skip")
+    parser.add_argument("--class", dest="class_name", metavar="NAME",
+                        help="with --contributions: the class whose terms to show (default: the predicted one per pixel)")
     parser.set_defaults(run=run)
 
 
@@ -45,6 +50,28 @@ def run(args: argparse.Namespace) -> int:
         ground_truth = GroundTruth(label, meta.config.num_classes, void, args.tolerance)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     title = f"{args.image.name} — {meta.title}"
+    if args.contributions:
+        return _contributions(args, segmentation, meta, title, ground_truth)
     save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
     print(f"figure saved to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str,
+                   ground_truth: GroundTruth | None) -> int:
+    from fcn_viewer.contributions import split_logits
+    from fcn_viewer.contributions_figure import save_contributions_slide
+
+    class_index = None
+    if args.class_name is not None:
+        if args.class_name not in meta.classes:
+            print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
+                  file=sys.stderr)
+            return 2
+        class_index = meta.classes.index(args.class_name)
+    contributions = split_logits(segmentation.outputs)
+    save_contributions_slide(args.out, segmentation.image, contributions, meta, meta.palette, title, class_index,
+                             ground_truth)
+    print(f"contributions figure saved to {args.out} (terms sum to the logits within {contributions.max_error():.2g})",
+          file=sys.stderr)
     return 0
