@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, marked_grey, mask_change
+from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, dimmed_level, marked_grey, mask_change
 from fcn_viewer.ground_truth import StageTruth, score_mask
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
@@ -153,6 +153,8 @@ class SkipVariant:
     def title(self) -> str:
         if not self.without:
             return "all skips on"
+        if len(self.without) > 1:
+            return "conv7 only (no skips)"
         return "without " + " and ".join(SKIP_TITLES[name] for name in self.without)
 
 
@@ -193,3 +195,53 @@ def diverging_picture(values: np.ndarray, limit: float) -> np.ndarray:
 def diverging_bar(limit: float, width: int = 256) -> np.ndarray:
     """A 1×``width`` colour bar of :func:`diverging_picture` from ``-limit`` to ``+limit``."""
     return diverging_picture(np.linspace(-limit, limit, width)[None], limit)
+
+
+@dataclass(frozen=True)
+class ContributionAnalysis:
+    """What the contributions view shows of one image that does not depend on the class chosen: the split, each
+    skip's flips over the dimmed photo, and every skip-switch variant (scored with a label)."""
+
+    contributions: Contributions
+    flips: dict[str, MaskChange]
+    flip_picture: np.ndarray
+    variants: list[SkipVariant]
+
+    def variant(self, without: Sequence[str]) -> SkipVariant:
+        """The variant with exactly the skips in ``without`` switched off."""
+        wanted = set(without) & set(self.contributions.skips)
+        return next(v for v in self.variants if set(v.without) == wanted)
+
+
+def analyse_contributions(
+    contributions: Contributions,
+    photo: np.ndarray,
+    label: np.ndarray | None = None,
+    num_classes: int = 0,
+    ignore_index: int = 255,
+    tolerance: float = DEFAULT_TOLERANCE,
+    radius: float = DEFAULT_BOUNDARY_RADIUS,
+) -> ContributionAnalysis:
+    flips = skip_flips(contributions, radius)
+    variants = skip_variants(contributions, label, num_classes, ignore_index, tolerance)
+    return ContributionAnalysis(contributions, flips, flip_picture(flips, dimmed_level(photo)), variants)
+
+
+@dataclass(frozen=True)
+class TermPictures:
+    """Each term's map for one class (``None``: the predicted class per pixel) and its picture on the shared scale."""
+
+    class_index: int | None
+    maps: dict[str, np.ndarray]
+    limit: float
+    pictures: dict[str, np.ndarray]
+
+    def readout(self, row: int, column: int) -> dict[str, float]:
+        """The terms at one pixel, by score map name."""
+        return {name: float(values[row, column]) for name, values in self.maps.items()}
+
+
+def term_pictures(contributions: Contributions, class_index: int | None = None) -> TermPictures:
+    maps = contributions.class_maps(class_index)
+    limit = shared_limit(maps)
+    return TermPictures(class_index, maps, limit, {name: diverging_picture(m, limit) for name, m in maps.items()})

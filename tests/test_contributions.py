@@ -95,7 +95,7 @@ def test_skip_variants_count_changes_and_score_against_the_label() -> None:
     label = np.random.default_rng(0).integers(0, 12, size=(40, 56)).astype(np.uint8)  # 11 is void
     variants = skip_variants(split, label, 11, 11)
     assert [v.title for v in variants] == ["all skips on", "without pool4 skip", "without pool3 skip",
-                                           "without pool4 skip and pool3 skip"]
+                                           "conv7 only (no skips)"]
     assert variants[0].changed == 0
     for variant in variants:
         assert variant.changed == int((variant.mask != split.mask()).sum())
@@ -166,3 +166,18 @@ def test_the_figure_command_draws_the_contributions_headless(
     assert "pool3 skip (T3)" in text and "without pool4 skip" in text and "mIoU" in text and "“Road”" in text
     assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Unicorn"]) == 2
     assert "no class 'Unicorn'" in capsys.readouterr().err
+
+
+def test_the_analysis_finds_each_switch_setting_and_reads_out_a_pixel() -> None:
+    from fcn_viewer.contributions import analyse_contributions, term_pictures
+
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (40, 48), seed=4)
+    split = split_logits(outputs)
+    analysis = analyse_contributions(split, gradient_image(40, 48))
+    assert analysis.flip_picture.shape == (40, 48, 3)
+    assert analysis.variant(["score_pool3"]).without == ("score_pool3",)
+    assert np.array_equal(analysis.variant([]).mask, split.mask())
+    pictures = term_pictures(split, 1)
+    values = pictures.readout(5, 7)
+    assert sum(values.values()) == pytest.approx(float(split.logits[1, 5, 7]), abs=1e-4)
+    assert pictures.pictures["score_fr"].shape == (40, 48, 3)

@@ -18,6 +18,7 @@ from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.ground_truth import find_label, ignore_index_for
 from fcn_viewer.gui.analysis_worker import AnalysisRequest, AnalysisService, DatasetRequest, Nets
 from fcn_viewer.gui.compare_view import CompareView
+from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.panel_content import ViewResult, resolve_palette
 from fcn_viewer.gui.state import DisplayOptions
@@ -64,7 +65,9 @@ class Classroom(QObject):
         self.compare = CompareView()
         self.truth = TruthView()
         self.datasets = DatasetView()
-        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth")):
+        self.contributions = ContributionsView()
+        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth"),
+                            (self.contributions, "Contributions")):
             window.tabs.addTab(view, title)
         self.dataset_dock = QDockWidget("Dataset", window)
         self.dataset_dock.setObjectName("datasetDock")
@@ -96,6 +99,7 @@ class Classroom(QObject):
             ("Fusion &Step-Through", self.steps, "Ctrl+1"),
             ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
             ("&Ground Truth", self.truth, "Ctrl+3"),
+            ("Skip &Contributions and Switches", self.contributions, "Ctrl+4"),
         ):
             action = menu.addAction(title)
             action.setShortcut(QKeySequence(shortcut))
@@ -144,10 +148,12 @@ class Classroom(QObject):
             self.steps.clear()
             self.compare.clear("Load a model to compare its stages.")
             self.truth.clear(None, "Load a model to score it against the ground truth.")
+            self.contributions.clear("Load a model to split its logits into conv7, pool4 and pool3 terms.")
             return
         self.result = result
         self.steps.set_result(result, self._palette(), self.window.state.options.opacity)
         self._request_analysis()
+        self.contributions.set_result(result, self._palette(), self.ground_truth)
 
     def _model_changed(self, info: ModelInfo) -> None:
         name = info.source.label if info.source.entry is not None else info.meta.name
@@ -221,6 +227,7 @@ class Classroom(QObject):
             self.steps.set_colors(palette, options.opacity)
             self.compare.set_colors(palette, options.opacity)
             self.truth.set_palette(palette)
+            self.contributions.set_palette(palette)
 
     # ---- ground truth --------------------------------------------------------------------------
 
@@ -234,6 +241,7 @@ class Classroom(QObject):
         self.picked_labels[self.result.path] = path
         self.show_view(self.truth)
         self._request_analysis()
+        self.contributions.set_result(self.result, self._palette(), self.ground_truth)
 
     # ---- datasets ------------------------------------------------------------------------------
 
@@ -341,3 +349,4 @@ class Classroom(QObject):
 
     def shutdown(self) -> None:
         self.service.shutdown()
+        self.contributions.shutdown()

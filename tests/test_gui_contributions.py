@@ -1,0 +1,83 @@
+"""The contributions tab, offscreen with a tiny random-weight net: term maps, skip switches, variant scores, hover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPointF
+from pytestqt.qtbot import QtBot
+
+from fcn_viewer.contributions import split_logits
+from fcn_viewer.ground_truth import score_mask
+from fcn_viewer.gui.contributions_view import ContributionsView
+from fcn_viewer.gui.panel_content import ViewResult
+from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.image_analysis import GroundTruth
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.render import colorize
+from fcn_viewer.weights.loader import load_weights_file
+from tests.helpers import gradient_image
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    loaded = load_weights_file(tiny_weights)
+    image = gradient_image(45, 61)
+    segmentation = Segmenter(loaded, "cpu").segment(image)
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    label = np.random.default_rng(1).integers(0, 12, size=(45, 61)).astype(np.uint8)
+    Image.fromarray(label).save(tmp_path / "label.png")
+    truth = GroundTruth(tmp_path / "label.png", 11, 11, 2.0)
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.resize(1400, 800)
+    view.show()
+    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+        view.set_result(result, loaded.meta.palette, truth)
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    yield view, result, label
+    view.shutdown()
+
+
+def test_the_tab_shows_the_terms_and_scores_every_switch_setting(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, label = shown
+    split = split_logits(result.segmentation.outputs)
+    assert all(panel.isVisible() for panel in view.terms.values())
+    assert view.table.rowCount() == 4
+    titles = [view.table.verticalHeaderItem(row).text() for row in range(4)]
+    assert titles[0] == "▶ all skips on" and "without pool3 skip" in titles[2]
+    expected = score_mask(split.mask(["score_pool3"]), label, 11, 11)
+    assert view.table.item(2, 2).text() == f"{100 * expected.mean_iou:.1f} %"
+    palette = result.meta.palette
+    assert np.array_equal(rgb_from_pixmap(view.mask.view.pixmap_item.pixmap()), colorize(split.mask(), palette))
+    view.switches["score_pool3"].setChecked(False)
+    assert np.array_equal(rgb_from_pixmap(view.mask.view.pixmap_item.pixmap()),
+                          colorize(split.mask(["score_pool3"]), palette))
+    changed = int((split.mask(["score_pool3"]) != split.mask()).sum())
+    assert f"{changed:,} px changed" in view.mask.title.toolTip()
+    assert view.table.verticalHeaderItem(2).text().startswith("▶")
+
+
+def test_hovering_reads_out_the_terms_and_their_sum(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, _ = shown
+    split = split_logits(result.segmentation.outputs)
+    view._hover(QPointF(20.5, 10.5))
+    text = view.readout.text()
+    cls = int(split.mask()[10, 20])
+    assert f"pixel (20, 10) · {result.meta.classes[cls]}" in text
+    assert text.split("= ")[-1].strip() == f"{float(split.logits[cls, 10, 20]):+.2f}"
+
+
+def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, _ = shown
+    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+        view.classes.setCurrentIndex(3)  # class 2
+    qtbot.waitUntil(lambda: view._shown.pictures.class_index == 2, timeout=WAIT_MS)
+    split = split_logits(result.segmentation.outputs)
+    np.testing.assert_allclose(view._shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
+    assert result.meta.classes[2] in view.terms["score_fr"].title.toolTip()
