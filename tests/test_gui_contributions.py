@@ -81,3 +81,33 @@ def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None: 
     split = split_logits(result.segmentation.outputs)
     np.testing.assert_allclose(view._shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
     assert result.meta.classes[2] in view.terms["score_fr"].title.toolTip()
+
+
+def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QGraphicsRectItem
+
+    from fcn_viewer.gui.fields_view import ReceptiveFieldView
+    from fcn_viewer.receptive_field import feeding_cells
+
+    _, result, _ = shown
+    view = ReceptiveFieldView()
+    qtbot.addWidget(view)
+    view.resize(1400, 800)
+    view.show()
+    view.set_result(result, result.meta.palette)
+    qtbot.wait(50)
+    panel = view.maps["fuse_pool3"].view
+    where = panel.mapFromScene(QPointF(30.5, 20.5))
+    qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    row, column = view.clicked_pixel
+    assert abs(row - 20) <= 1 and abs(column - 30) <= 1
+    expected = feeding_cells(result.segmentation.outputs, row, column)
+    assert view.cells == expected
+    for name, (rows, columns) in expected.items():
+        marks = [item for item in view.maps[name].view.scene().items() if isinstance(item, QGraphicsRectItem)]
+        assert len(marks) == len(rows) * len(columns)
+    assert "pool3-fused" in view.info.text() and "receptive field" in view.info.text()
+    photo_marks = [item for item in view.photo.view.scene().items() if isinstance(item, QGraphicsRectItem)]
+    footprints = sum(len(r) * len(c) for r, c in expected.values())
+    assert len(photo_marks) == footprints + 2 * len(expected)  # + one field and one label plate per map

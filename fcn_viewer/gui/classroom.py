@@ -20,6 +20,7 @@ from fcn_viewer.gui.analysis_worker import AnalysisRequest, AnalysisService, Dat
 from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
+from fcn_viewer.gui.fields_view import ReceptiveFieldView
 from fcn_viewer.gui.panel_content import ViewResult, resolve_palette
 from fcn_viewer.gui.state import DisplayOptions
 from fcn_viewer.gui.teaching_view import StepThroughView
@@ -66,8 +67,9 @@ class Classroom(QObject):
         self.truth = TruthView()
         self.datasets = DatasetView()
         self.contributions = ContributionsView()
+        self.fields = ReceptiveFieldView()
         for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth"),
-                            (self.contributions, "Contributions")):
+                            (self.contributions, "Contributions"), (self.fields, "Receptive Fields")):
             window.tabs.addTab(view, title)
         self.dataset_dock = QDockWidget("Dataset", window)
         self.dataset_dock.setObjectName("datasetDock")
@@ -100,6 +102,7 @@ class Classroom(QObject):
             ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
             ("&Ground Truth", self.truth, "Ctrl+3"),
             ("Skip &Contributions and Switches", self.contributions, "Ctrl+4"),
+            ("&Receptive Fields", self.fields, "Ctrl+5"),
         ):
             action = menu.addAction(title)
             action.setShortcut(QKeySequence(shortcut))
@@ -149,11 +152,13 @@ class Classroom(QObject):
             self.compare.clear("Load a model to compare its stages.")
             self.truth.clear(None, "Load a model to score it against the ground truth.")
             self.contributions.clear("Load a model to split its logits into conv7, pool4 and pool3 terms.")
+            self.fields.clear()
             return
         self.result = result
         self.steps.set_result(result, self._palette(), self.window.state.options.opacity)
         self._request_analysis()
         self.contributions.set_result(result, self._palette(), self.ground_truth)
+        self.fields.set_result(result, self._palette())
 
     def _model_changed(self, info: ModelInfo) -> None:
         name = info.source.label if info.source.entry is not None else info.meta.name
@@ -228,6 +233,7 @@ class Classroom(QObject):
             self.compare.set_colors(palette, options.opacity)
             self.truth.set_palette(palette)
             self.contributions.set_palette(palette)
+            self.fields.set_result(self.result, palette)
 
     # ---- ground truth --------------------------------------------------------------------------
 
