@@ -21,6 +21,7 @@ from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.fields_view import ReceptiveFieldView
+from fcn_viewer.gui.sequence_view import SequenceView, model_loader
 from fcn_viewer.gui.panel_content import ViewResult, resolve_palette
 from fcn_viewer.gui.state import DisplayOptions
 from fcn_viewer.gui.teaching_view import StepThroughView
@@ -68,8 +69,10 @@ class Classroom(QObject):
         self.datasets = DatasetView()
         self.contributions = ContributionsView()
         self.fields = ReceptiveFieldView()
+        self.sequence = SequenceView()
         for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth"),
-                            (self.contributions, "Contributions"), (self.fields, "Receptive Fields")):
+                            (self.contributions, "Contributions"), (self.fields, "Receptive Fields"),
+                            (self.sequence, "Sequence")):
             window.tabs.addTab(view, title)
         self.dataset_dock = QDockWidget("Dataset", window)
         self.dataset_dock.setObjectName("datasetDock")
@@ -103,6 +106,7 @@ class Classroom(QObject):
             ("&Ground Truth", self.truth, "Ctrl+3"),
             ("Skip &Contributions and Switches", self.contributions, "Ctrl+4"),
             ("&Receptive Fields", self.fields, "Ctrl+5"),
+            ("Play a Frame Se&quence", self.sequence, "Ctrl+6"),
         ):
             action = menu.addAction(title)
             action.setShortcut(QKeySequence(shortcut))
@@ -159,12 +163,14 @@ class Classroom(QObject):
         self._request_analysis()
         self.contributions.set_result(result, self._palette(), self.ground_truth)
         self.fields.set_result(result, self._palette())
+        self.sequence.set_colors(self._palette(), self.window.state.options.opacity)
 
     def _model_changed(self, info: ModelInfo) -> None:
         name = info.source.label if info.source.entry is not None else info.meta.name
         self.family = family_of(name, info.meta.classes)
         self.service.pool.clear()
         self._update_toggles()
+        self.sequence.set_model(info.meta, model_loader(info.source, self.window.device_choice))
 
     def _update_toggles(self) -> None:
         available = [member for member in self.family if member.available]
@@ -234,6 +240,7 @@ class Classroom(QObject):
             self.truth.set_palette(palette)
             self.contributions.set_palette(palette)
             self.fields.set_result(self.result, palette)
+            self.sequence.set_colors(palette, options.opacity)
 
     # ---- ground truth --------------------------------------------------------------------------
 
@@ -356,3 +363,4 @@ class Classroom(QObject):
     def shutdown(self) -> None:
         self.service.shutdown()
         self.contributions.shutdown()
+        self.sequence.shutdown()
