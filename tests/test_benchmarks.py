@@ -18,3 +18,17 @@ def test_the_inference_benchmark_prints_every_figure(capsys: pytest.CaptureFixtu
     for figure in ("batch 1   optimised p50", "baseline p50", "speed-up ×", "batch 2", "img/s",
                    "argmax agreement with the fp32 baseline: 100.00 %", "GFLOP per image"):
         assert figure in out
+
+
+def test_the_sequence_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import bench_sequence
+    from fcn_viewer.sequence import open_sequence
+    from tests.helpers import tiny_compact_config
+    from tests.test_sequence import write_frames
+
+    config = tiny_compact_config("fcn8s")
+    loaded = LoadedModel(random_model(config), tiny_meta(config), "test")
+    bench_sequence.bench(loaded, open_sequence(write_frames(tmp_path / "f", 6)), [100.0])
+    out = capsys.readouterr().out
+    for figure in ("6 frames of 44×36", "sustained:", "fps (per frame p50", "playback at 100 fps:", "achieved"):
+        assert figure in out
