@@ -305,6 +305,8 @@ class ContributionsView(QWidget):
                 font.setBold(row == current)
                 header.setFont(font)
                 header.setText(("▶ " if row == current else "") + shown.analysis.variants[row].title)
+        longest = max(self.table.fontMetrics().horizontalAdvance("▶ " + v.title) for v in shown.analysis.variants)
+        self.table.verticalHeader().setMinimumWidth(longest + 24)
 
     def _hover(self, point: QPointF) -> None:
         shown = self._shown

@@ -219,7 +219,7 @@ class SequenceView(QWidget):
         self._play_started, self._play_shown = time.perf_counter(), self.shown_count
         self.set_rate(self.rate.value())
         self.timer.start()
-        self.play_button.setText("⏸ Pause")
+        self.play_button.setText("❚❚ Pause")
         self.playingChanged.emit(True)
 
     def _restart_clock(self) -> None:
