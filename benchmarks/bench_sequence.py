@@ -48,11 +48,17 @@ def frames_folder(count: int, folder: Path) -> Path:
 
 
 def sustained(source: FrameSource, segmenter: Segmenter) -> list[float]:
+    """Seconds per frame, each requested when the one before is done, on the player's thread as in the viewer."""
     times = []
+    runner: LatestOnly[int, FramePictures] = LatestOnly(
+        lambda index: segment_frame(source, index, segmenter.segment, segmenter.meta.palette, 0.6),
+        lambda _, __: None, lambda _, error: print(f"  frame failed: {error}"))
     for index in range(len(source)):
         started = time.perf_counter()
-        segment_frame(source, index, segmenter.segment, segmenter.meta.palette, 0.6)
+        runner.submit(index)
+        runner.wait_idle()
         times.append(time.perf_counter() - started)
+    runner.close()
     return times
 
 
