@@ -99,7 +99,8 @@ def build_contributions_slide(
         flips = skip_flips(contributions)
         flip_axes = axes_at(1, 1, "where adding each skip\nflipped the class\n(colours and counts below)\n")
         flip_axes.imshow(flip_picture(flips, dimmed_level(image)), interpolation="nearest")
-        handles = [Patch(facecolor=np.array(FLIP_COLORS[name]) / 255, edgecolor="black",
+        handles = [Patch(facecolor=(FLIP_COLORS[name][0] / 255, FLIP_COLORS[name][1] / 255, FLIP_COLORS[name][2] / 255),
+                         edgecolor="black",
                          label=f"{SKIP_TITLES[name]}: {change.count:,} px, "
                                f"{change.near_count / change.count if change.count else 0:.0%} near edges")
                    for name, change in flips.items()]

@@ -36,7 +36,8 @@ STRIP_TITLE_PX = 22
 class FrameSource(Protocol):
     """Frames in order, each decoded on demand as H×W×3 uint8 RGB."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def __len__(self) -> int: ...
 

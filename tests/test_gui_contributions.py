@@ -54,12 +54,12 @@ def test_the_tab_shows_the_terms_and_scores_every_switch_setting(qtbot: QtBot, s
     expected = score_mask(split.mask(["score_pool3"]), label, 11, 11)
     assert view.table.item(2, 2).text() == f"{100 * expected.mean_iou:.1f} %"
     palette = result.meta.palette
-    assert np.array_equal(rgb_from_pixmap(view.mask.view.pixmap_item.pixmap()), colorize(split.mask(), palette))
+    assert np.array_equal(rgb_from_pixmap(view.mask_panel.view.pixmap_item.pixmap()), colorize(split.mask(), palette))
     view.switches["score_pool3"].setChecked(False)
-    assert np.array_equal(rgb_from_pixmap(view.mask.view.pixmap_item.pixmap()),
+    assert np.array_equal(rgb_from_pixmap(view.mask_panel.view.pixmap_item.pixmap()),
                           colorize(split.mask(["score_pool3"]), palette))
     changed = int((split.mask(["score_pool3"]) != split.mask()).sum())
-    assert f"{changed:,} px changed" in view.mask.title.toolTip()
+    assert f"{changed:,} px changed" in view.mask_panel.title.toolTip()
     assert view.table.verticalHeaderItem(2).text().startswith("▶")
 
 

@@ -92,6 +92,7 @@ class ContributionsView(QWidget):
         self._result: ViewResult | None = None
         self._ground_truth: GroundTruth | None = None
         self._palette: tuple[Color, ...] = ()
+        self._classes: tuple[str, ...] = ()
         self._shown: ContributionResult | None = None
         self._stale = False
         self._ticket = 0
@@ -121,7 +122,7 @@ class ContributionsView(QWidget):
         self.link = ViewLink(self)
         self.photo = self._panel("photo")
         self.terms = {name: self._panel(name) for name in TERMS}
-        self.mask = self._panel("mask")
+        self.mask_panel = self._panel("mask")
         self.flips = self._panel("flips")
         self.table = QTableWidget(0, len(VARIANT_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(VARIANT_COLUMNS))
@@ -138,7 +139,7 @@ class ContributionsView(QWidget):
         grid.addWidget(self.photo, 0, 0)
         for column, name in enumerate(TERMS, start=1):
             grid.addWidget(self.terms[name], 0, column)
-        grid.addWidget(self.mask, 1, 0)
+        grid.addWidget(self.mask_panel, 1, 0)
         grid.addWidget(self.flips, 1, 1)
         grid.addWidget(self.table, 1, 2, 1, 2)
         for index in range(4):
@@ -175,7 +176,7 @@ class ContributionsView(QWidget):
     def clear(self, message: str) -> None:
         self._result, self._shown = None, None
         self.status.setText(message)
-        for widget in [self.photo, *self.terms.values(), self.mask, self.flips, self.table]:
+        for widget in [self.photo, *self.terms.values(), self.mask_panel, self.flips, self.table]:
             widget.hide()
 
     def set_result(self, result: ViewResult, palette: Sequence[Color], ground_truth: GroundTruth | None) -> None:
@@ -185,6 +186,7 @@ class ContributionsView(QWidget):
             return
         classes_changed = self._result is None or self._result.meta != result.meta
         self._result, self._ground_truth, self._palette = result, ground_truth, tuple(palette)
+        self._classes = tuple(result.meta.classes)
         if classes_changed:
             self.classes.blockSignals(True)
             self.classes.clear()
@@ -242,7 +244,7 @@ class ContributionsView(QWidget):
         self.photo.set_title(f"photo · {width}×{height}", "photo")
         self.photo.view.set_pixels(result.image, (height, width))
         self.photo.show()
-        which = "predicted class" if pictures.class_index is None else result.meta.classes[pictures.class_index]
+        which = "predicted class" if pictures.class_index is None else self._classes[pictures.class_index]
         for name, panel in self.terms.items():
             values = pictures.maps.get(name)
             panel.setVisible(values is not None)
@@ -294,9 +296,9 @@ class ContributionsView(QWidget):
         scores = ""
         if variant.truth is not None:
             scores = f" · mIoU {percent(variant.truth.mean_iou)} · BF {percent(variant.truth.boundary_f1)}"
-        self.mask.set_title(f"mask, {variant.title} · {variant.changed:,} px changed{scores}", variant.title)
-        self.mask.view.set_pixels(colorize(variant.mask, self._palette), (height, width))
-        self.mask.show()
+        self.mask_panel.set_title(f"mask, {variant.title} · {variant.changed:,} px changed{scores}", variant.title)
+        self.mask_panel.view.set_pixels(colorize(variant.mask, self._palette), (height, width))
+        self.mask_panel.show()
         current = shown.analysis.variants.index(variant)
         for row in range(self.table.rowCount()):
             header = self.table.verticalHeaderItem(row)
@@ -320,14 +322,14 @@ class ContributionsView(QWidget):
         values = shown.pictures.readout(row, column)
         index = shown.pictures.class_index
         if index is None:
-            index = int(shown.analysis.contributions.mask()[row, column])
-        classes = shown.request.result.meta.classes
+            index = int(shown.analysis.variants[0].mask[row, column])  # all skips on: the net's own mask
+        classes = self._classes
         terms = " + ".join(f"{TERM_TITLES[name].split(' (')[0]} {value:+.2f}" for name, value in values.items())
         kept = sum(value for name, value in values.items() if name not in self.switched_off())
         self.readout.setText(f"pixel ({column}, {row}) · {classes[index]}: {terms} = {sum(values.values()):+.2f}"
                              + (f"  (switched: {kept:+.2f})" if self.switched_off() else ""))
 
     def _mark(self, point: QPointF | None) -> None:
-        for panel in [self.photo, *self.terms.values(), self.mask, self.flips]:
+        for panel in [self.photo, *self.terms.values(), self.mask_panel, self.flips]:
             panel.view.show_marker(point)
 

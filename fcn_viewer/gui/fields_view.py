@@ -44,7 +44,7 @@ class ReceptiveFieldView(QWidget):
         self.photo_link = ViewLink(self)  # the photo zooms on its own: it is drawn larger than the maps
         self.photo = self._panel("photo", self.photo_link)
         self.maps = {name: self._panel(name) for name in MAPS}
-        self.mask = self._panel("mask")
+        self.mask_panel = self._panel("mask")
         self.info = QLabel(CLICK_HINT)
         self.info.setWordWrap(True)
         self.info.setStyleSheet("font-size: 16px;")
@@ -55,7 +55,7 @@ class ReceptiveFieldView(QWidget):
         grid.addWidget(self.maps["score_fr"], 0, 2)
         grid.addWidget(self.maps["fuse_pool4"], 0, 3)
         grid.addWidget(self.maps["fuse_pool3"], 1, 2)
-        grid.addWidget(self.mask, 1, 3)
+        grid.addWidget(self.mask_panel, 1, 3)
         for column in range(4):
             grid.setColumnStretch(column, 1)
         layout = QVBoxLayout(self)
@@ -73,7 +73,7 @@ class ReceptiveFieldView(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent) and \
                 event.button() == Qt.MouseButton.LeftButton:
-            for panel in [self.photo, *self.maps.values(), self.mask]:
+            for panel in [self.photo, *self.maps.values(), self.mask_panel]:
                 if panel.view.viewport() is watched:
                     point = panel.view.mapToScene(event.position().toPoint())
                     self._clicked(point)
@@ -104,8 +104,8 @@ class ReceptiveFieldView(QWidget):
                 panel.set_title(f"{MAP_TITLES[name]} · {scores.shape[1]}×{scores.shape[2]} · stride {geometry.stride}",
                                 MAP_TITLES[name])
                 panel.view.set_pixels(colorize(scores.argmax(0).numpy().astype("uint8"), palette), (height, width))
-        self.mask.set_title(f"FCN-{outputs.final_stage} mask", "mask")
-        self.mask.view.set_pixels(colorize(segmentation.mask(), palette), (height, width))
+        self.mask_panel.set_title(f"FCN-{outputs.final_stage} mask", "mask")
+        self.mask_panel.view.set_pixels(colorize(segmentation.mask(), palette), (height, width))
         self.link.fit()
         self.photo_link.fit()
         if self.clicked_pixel is not None and self.clicked_pixel[0] < height and self.clicked_pixel[1] < width:
@@ -132,7 +132,7 @@ class ReceptiveFieldView(QWidget):
         self.cells = feeding_cells(outputs, row, column)
         self._unmark()
         marker = QPointF(column + 0.5, row + 0.5)
-        for panel in [self.photo, *self.maps.values(), self.mask]:
+        for panel in [self.photo, *self.maps.values(), self.mask_panel]:
             panel.view.show_marker(marker)
         kernels = {LAYER_INPUTS[layer]: layer for layer, _ in fusion_path(outputs)}
         lines = [f"<b>output pixel (x {column}, y {row})</b> of the FCN-{outputs.final_stage} logits is fed by:"]

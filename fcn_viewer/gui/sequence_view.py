@@ -31,8 +31,15 @@ from fcn_viewer.gui.worker import ModelSource, device_or_cpu
 from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.latest import LatestOnly
 from fcn_viewer.model.outputs import STAGE_STRIDES
-from fcn_viewer.sequence import SCORE_MAP_TITLES, FramePictures, FrameSource, PlaybackClock, export_gif, open_sequence, \
-    segment_frame
+from fcn_viewer.sequence import (
+    SCORE_MAP_TITLES,
+    FramePictures,
+    FrameSource,
+    PlaybackClock,
+    export_gif,
+    open_sequence,
+    segment_frame,
+)
 from fcn_viewer.weights.meta import ModelMeta
 
 STAGES = ("32s", "16s", "8s")
@@ -237,7 +244,7 @@ class SequenceView(QWidget):
         """Pauses and shows the next (+1) or previous (−1) frame."""
         self.pause()
         if self.source is not None:
-            base = self.shown_index if self.shown_index >= 0 else 0
+            base = max(self.shown_index, 0)
             self.request(min(max(base + delta, 0), len(self.source) - 1))
 
     def seek(self, index: int) -> None:
