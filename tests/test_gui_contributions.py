@@ -111,3 +111,43 @@ def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot:
     photo_marks = [item for item in view.photo.view.scene().items() if isinstance(item, QGraphicsRectItem)]
     footprints = sum(len(r) * len(c) for r, c in expected.values())
     assert len(photo_marks) == footprints + 2 * len(expected)  # + one field and one label plate per map
+
+
+def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, tiny_weights: Path, tmp_path: Path) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(tmp_path / "small.png")
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "small.png", 11, 11, 2.0))
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    assert "No scores: " in view.status.text() and "small.png" in view.status.text()
+    assert view.table.item(0, 1).text() == "no label"
+    assert all(panel.isVisible() for panel in view.terms.values())
+    view.shutdown()
+
+
+def test_the_window_hosts_the_new_tabs_and_fills_them_for_the_open_image(
+    qtbot: QtBot, tmp_path: Path, tiny_weights: Path
+) -> None:
+    from tests.test_gui import WAIT_MS as WINDOW_WAIT_MS
+    from tests.test_gui import load, make_window, open_image
+
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, window, tiny_weights)
+    path = tmp_path / "a.png"
+    Image.fromarray(gradient_image(40, 56)).save(path)
+    open_image(qtbot, window, path)
+    classroom = window.classroom
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert {"Contributions", "Receptive Fields", "Sequence"} <= set(titles)
+    classroom.show_view(classroom.contributions)
+    qtbot.waitUntil(lambda: classroom.contributions._shown is not None, timeout=WINDOW_WAIT_MS)
+    assert classroom.contributions._shown.request.result.path == path
+    classroom.show_view(classroom.fields)
+    classroom.fields.click_pixel(20, 30)
+    assert set(classroom.fields.cells) == {"score_fr", "fuse_pool4", "fuse_pool3"}
+    shortcuts = {action.shortcut().toString() for action in classroom.menu.actions()}
+    assert {"Ctrl+4", "Ctrl+5", "Ctrl+6"} <= shortcuts

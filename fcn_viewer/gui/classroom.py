@@ -113,6 +113,8 @@ class Classroom(QObject):
             action.triggered.connect(lambda _=False, v=view: self.show_view(v))
         menu.addSeparator()
         menu.addAction("Open Ground-Truth &Label…").triggered.connect(self.pick_label)
+        menu.addAction("Open &Frame Sequence…").triggered.connect(
+            lambda: (self.show_view(self.sequence), self.sequence.open_dialog()))
         dataset = menu.addAction("Open &Dataset Folder…")
         dataset.setShortcut(QKeySequence("Ctrl+Shift+O"))
         dataset.triggered.connect(self.open_dataset_dialog)

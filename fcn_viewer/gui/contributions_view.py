@@ -37,6 +37,7 @@ from fcn_viewer.contributions import (
     split_logits,
     term_pictures,
 )
+from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.ground_truth import load_truth, percent
 from fcn_viewer.gui.panel_content import ViewResult
 from fcn_viewer.gui.panels import Panel, ViewLink, pixmap_from_rgb
@@ -64,20 +65,27 @@ class ContributionResult:
     request: ContributionRequest
     analysis: ContributionAnalysis
     pictures: TermPictures
+    truth_error: str | None = None
 
 
 def compute(request: ContributionRequest) -> ContributionResult:
     """Off the GUI thread: the split (no forward pass), flips and switch variants, and the class's term pictures."""
     analysis = request.base
+    truth_error = None
     if analysis is None:
         segmentation = request.result.segmentation
         assert segmentation is not None
         contributions = split_logits(segmentation.outputs)
         gt = request.ground_truth
-        label = load_truth(gt.path, segmentation.image_size) if gt is not None else None
+        try:
+            label = load_truth(gt.path, segmentation.image_size) if gt is not None else None
+        except FCNViewerError as error:  # the split is still worth showing; the table says why it has no scores
+            label, gt = None, None
+            truth_error = str(error)
         analysis = analyse_contributions(contributions, segmentation.image, label, gt.num_classes if gt else 0,
                                          gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
-    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index))
+    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index),
+                              truth_error)
 
 
 class ContributionsView(QWidget):
@@ -238,6 +246,8 @@ class ContributionsView(QWidget):
     def _show(self, ticket: int, done: ContributionResult) -> None:
         if ticket != self._ticket or done.request.result is not self._result:
             return
+        if done.request.base is not None and self._shown is not None and done.truth_error is None:
+            done = ContributionResult(done.request, done.analysis, done.pictures, self._shown.truth_error)
         self._shown = done
         result, analysis, pictures = done.request.result, done.analysis, done.pictures
         height, width = result.image.shape[:2]
@@ -265,7 +275,11 @@ class ContributionsView(QWidget):
         lines = [describe_flip(name, change) for name, change in analysis.flips.items()]
         error = analysis.contributions.max_error()
         lines.append(f"The terms sum to the net's logits within {error:.1e}.")
-        self.status.setText("  ·  ".join(lines) if analysis.flips else lines[-1] + " FCN-32s fuses no skips.")
+        if done.truth_error is not None:
+            lines.append(f"No scores: {done.truth_error}")
+        if not analysis.flips:
+            lines.append("FCN-32s fuses no skips: its logits are the conv7 term alone.")
+        self.status.setText("  ·  ".join(lines))
         self._fill_table(analysis)
         self._draw_mask()
         self.link.fit()

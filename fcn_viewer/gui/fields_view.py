@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QTransform
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QShowEvent, QTransform
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -36,6 +36,7 @@ class ReceptiveFieldView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._result: ViewResult | None = None
+        self._pending: tuple[ViewResult, tuple[Color, ...]] | None = None
         self._geometry: dict[str, Geometry] = {}
         self._marks: dict[str, list[QGraphicsItem]] = {}
         self.clicked_pixel: tuple[int, int] | None = None
@@ -80,15 +81,29 @@ class ReceptiveFieldView(QWidget):
         return super().eventFilter(watched, event)
 
     def clear(self) -> None:
-        self._result, self.clicked_pixel, self.cells = None, None, {}
+        self._result, self._pending, self.clicked_pixel, self.cells = None, None, None, {}
         self.info.setText(CLICK_HINT)
         self._unmark()
 
     def set_result(self, result: ViewResult, palette: Sequence[Color]) -> None:
-        segmentation = result.segmentation
-        if segmentation is None or result.meta is None:
+        """Shows ``result`` now if the tab is visible, else when it is next shown."""
+        if result.segmentation is None or result.meta is None:
             self.clear()
             return
+        self._pending = (result, tuple(palette))
+        if self.isVisible():
+            self._draw()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        assert self._pending is not None
+        (result, palette), self._pending = self._pending, None
+        segmentation = result.segmentation
+        assert segmentation is not None and result.meta is not None
         self._result = result
         outputs = segmentation.outputs
         self._geometry = map_geometry(result.meta.config, outputs)

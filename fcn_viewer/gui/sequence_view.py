@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -100,7 +101,7 @@ class SequenceView(QWidget):
         self.timer.timeout.connect(self._tick)
 
         self.open_button = QPushButton("Open Frames Folder…")
-        self.open_button.clicked.connect(self._open_dialog)
+        self.open_button.clicked.connect(self.open_dialog)
         self.play_button = QPushButton("▶ Play")
         self.play_button.setToolTip("Play or pause (frames the net cannot keep up with are dropped, never queued)")
         self.play_button.clicked.connect(self.toggle_play)
@@ -178,7 +179,7 @@ class SequenceView(QWidget):
         name, _ = QFileDialog.getSaveFileName(self, "Export the stage panels as a GIF", "", GIF_FILTER)
         return Path(name) if name else None
 
-    def _open_dialog(self) -> None:
+    def open_dialog(self) -> None:
         folder = self.ask_folder()
         if folder is not None:
             self.open_folder(folder)
@@ -198,6 +199,11 @@ class SequenceView(QWidget):
         self.shown_index, self._requested = -1, -1
         self.request(0)
         return True
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Playback stops when the tab is left: the net should not keep a core busy for frames nobody sees."""
+        super().hideEvent(event)
+        self.pause()
 
     # ---- playback ----------------------------------------------------------------------------
 
