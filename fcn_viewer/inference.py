@@ -15,7 +15,7 @@ from PIL import Image
 from fcn_viewer.errors import DeviceError
 from fcn_viewer.model.fcn import FCN
 from fcn_viewer.model.fold import fold_batchnorm
-from fcn_viewer.model.outputs import FCNOutputs
+from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
 from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
 from fcn_viewer.options import Precision
@@ -257,7 +257,9 @@ def to_host(outputs: FCNOutputs) -> FCNOutputs:
     for name, tensor in on_device.items():
         host[name].copy_(tensor, non_blocking=True)
     torch.cuda.current_stream(first.device).synchronize()
-    return FCNOutputs(outputs.input_size, outputs.stages, host, outputs.crops, dict(outputs.upsampling))
+    layers = {name: Deconvolution(layer.weight.float().cpu(), layer.stride, layer.padding)
+              for name, layer in outputs.deconvolutions.items()}
+    return FCNOutputs(outputs.input_size, outputs.stages, host, outputs.crops, dict(outputs.upsampling), layers)
 
 
 def with_finite_check(segmentation: Segmentation) -> Segmentation:

@@ -57,9 +57,25 @@ def test_the_gpu_session_script_runs_end_to_end_on_the_cpu_with_smoke(tmp_path: 
     with torch.no_grad():
         crops = loaded.model.forward_stages(torch.zeros(1, 3, 40, 48)).crops
     assert [c.offset for c in crops if c.source in ("score_pool4", "score_pool3", "upscore8")] == [5, 9, 31]
+
+
 def test_the_start_up_benchmark_times_a_command_and_names_its_heavy_imports() -> None:
     from benchmarks import bench_cli_startup
 
     seconds, heavy = bench_cli_startup.time_case(["models"], runs=1)
     assert len(seconds) == 1 and seconds[0] > 0
     assert heavy == ""  # `models` imports neither torch, Qt nor matplotlib
+
+
+def test_the_sequence_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks import bench_sequence
+    from fcn_viewer.sequence import open_sequence
+    from tests.helpers import tiny_compact_config
+    from tests.test_sequence import write_frames
+
+    config = tiny_compact_config("fcn8s")
+    loaded = LoadedModel(random_model(config), tiny_meta(config), "test")
+    bench_sequence.bench(loaded, open_sequence(write_frames(tmp_path / "f", 6)), [100.0])
+    out = capsys.readouterr().out
+    for figure in ("6 frames of 44×36", "sustained:", "fps (per frame p50", "playback at 100 fps:", "achieved"):
+        assert figure in out

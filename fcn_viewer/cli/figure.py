@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fcn_viewer.atomic import check_output_file
 from fcn_viewer.cli.boundary import printable
@@ -12,6 +13,11 @@ from fcn_viewer.cli.common import add_model_arguments, load_from_args
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.imageio import load_image
 from fcn_viewer.options import DEFAULT_TOLERANCE
+
+if TYPE_CHECKING:  # torch and matplotlib load when the command runs, not when its arguments are parsed
+    from fcn_viewer.image_analysis import GroundTruth
+    from fcn_viewer.inference import Segmentation
+    from fcn_viewer.weights.meta import ModelMeta
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +30,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="PX",
                         help="boundary F1 distance tolerance in pixels (default 2)")
+    parser.add_argument("--contributions", action="store_true",
+                        help="show what each skip adds: the exact additive terms, flips and the mask without each skip")
+    parser.add_argument("--class", dest="class_name", metavar="NAME",
+                        help="with --contributions: the class whose terms to show (default: the predicted one per pixel)")
     parser.set_defaults(run=run)
 
 
@@ -58,6 +68,28 @@ def run(args: argparse.Namespace) -> int:
         void = ignore_index_for(label, meta.classes)
         ground_truth = GroundTruth(label, meta.config.num_classes, void, args.tolerance)
     title = f"{printable(args.image.name)} — {meta.title}"
+    if args.contributions:
+        return _contributions(args, segmentation, meta, title, ground_truth)
     save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
     print(f"figure saved to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str,
+                   ground_truth: GroundTruth | None) -> int:
+    from fcn_viewer.contributions import split_logits
+    from fcn_viewer.contributions_figure import save_contributions_slide
+
+    class_index = None
+    if args.class_name is not None:
+        if args.class_name not in meta.classes:
+            print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
+                  file=sys.stderr)
+            return 2
+        class_index = meta.classes.index(args.class_name)
+    contributions = split_logits(segmentation.outputs)
+    save_contributions_slide(args.out, segmentation.image, contributions, meta, meta.palette, title, class_index,
+                             ground_truth)
+    print(f"contributions figure saved to {args.out} (terms sum to the logits within {contributions.max_error():.2g})",
+          file=sys.stderr)
     return 0

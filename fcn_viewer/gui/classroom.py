@@ -18,7 +18,10 @@ from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.ground_truth import find_label, ignore_index_for
 from fcn_viewer.gui.analysis_worker import Analysed, AnalysisRequest, AnalysisService, DatasetRequest, Nets
 from fcn_viewer.gui.compare_view import CompareView
+from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
+from fcn_viewer.gui.fields_view import ReceptiveFieldView
+from fcn_viewer.gui.sequence_view import SequenceView, model_loader
 from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
@@ -101,7 +104,12 @@ class Classroom(QObject):
         self.compare = CompareView()
         self.truth = TruthView()
         self.datasets = DatasetView()
-        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth")):
+        self.contributions = ContributionsView()
+        self.fields = ReceptiveFieldView()
+        self.sequence = SequenceView()
+        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth"),
+                            (self.contributions, "Contributions"), (self.fields, "Receptive Fields"),
+                            (self.sequence, "Sequence")):
             host.add_view(view, title)
         self.dataset_dock = QDockWidget("Dataset", host.widget())
         self.dataset_dock.setObjectName("datasetDock")
@@ -130,12 +138,16 @@ class Classroom(QObject):
             ("Fusion &Step-Through", self.steps, "Ctrl+1"),
             ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
             ("&Ground Truth", self.truth, "Ctrl+3"),
+            ("Skip &Contributions and Switches", self.contributions, "Ctrl+4"),
+            ("&Receptive Fields", self.fields, "Ctrl+5"),
+            ("Play a Frame Se&quence", self.sequence, "Ctrl+6"),
         ):
             action = menu.addAction(title)
             action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(lambda _=False, v=view: self.show_view(v))
         menu.addSeparator()
         menu.addAction("Open Ground-Truth &Label…").triggered.connect(self.pick_label)
+        menu.addAction("Open &Frame Sequence…").triggered.connect(self.open_sequence)
         dataset = menu.addAction("Open &Dataset Folder…")
         dataset.setShortcut(QKeySequence("Ctrl+Shift+O"))
         dataset.triggered.connect(self.open_dataset_dialog)
@@ -165,6 +177,11 @@ class Classroom(QObject):
     def show_view(self, view: QWidget) -> None:
         self.host.show_view(view)
 
+    def open_sequence(self) -> None:
+        """The Sequence tab, with its folder dialog open."""
+        self.show_view(self.sequence)
+        self.sequence.open_dialog()
+
     def show_step(self, number: int) -> None:
         """Shows the step-through at step ``number`` (1-based)."""
         self.show_view(self.steps)
@@ -180,16 +197,22 @@ class Classroom(QObject):
             self.steps.clear()
             self.compare.clear("Load a model to compare its stages.")
             self.truth.clear(None, "Load a model to score it against the ground truth.")
+            self.contributions.clear("Load a model to split its logits into conv7, pool4 and pool3 terms.")
+            self.fields.clear()
             return
         self.result = result
         self.steps.set_result(result, self._palette(), self.display.options.opacity)
         self._request_analysis()
+        self.contributions.set_result(result, self._palette(), self.ground_truth)
+        self.fields.set_result(result, self._palette())
+        self.sequence.set_colors(self._palette(), self.display.options.opacity)
 
     def model_changed(self, info: ModelInfo) -> None:
         name = info.source.label if isinstance(info.source, RegistrySource) else info.meta.name
         self.family = family_of(name, info.meta.classes)
         self.service.pool.clear()
         self._update_toggles()
+        self.sequence.set_model(info.meta, model_loader(info.source, self.viewer.device))
 
     def _update_toggles(self) -> None:
         available = [member for member in self.family if member.available]
@@ -264,6 +287,9 @@ class Classroom(QObject):
             self.steps.set_colors(palette, options.opacity)
             self.compare.set_colors(palette, options.opacity)
             self.truth.set_palette(palette)
+            self.contributions.set_palette(palette)
+            self.fields.set_result(self.result, palette)
+            self.sequence.set_colors(palette, options.opacity)
 
     # ---- ground truth --------------------------------------------------------------------------
 
@@ -277,6 +303,7 @@ class Classroom(QObject):
         self.picked_labels[self.result.path] = path
         self.show_view(self.truth)
         self._request_analysis()
+        self.contributions.set_result(self.result, self._palette(), self.ground_truth)
 
     # ---- datasets ------------------------------------------------------------------------------
 
@@ -391,3 +418,5 @@ class Classroom(QObject):
 
     def shutdown(self) -> None:
         self.service.shutdown()
+        self.contributions.shutdown()
+        self.sequence.shutdown()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fcn_viewer.model.config import PAPER_PADDING, FCNConfig
-from fcn_viewer.model.outputs import Crop, FCNOutputs
+from fcn_viewer.model.outputs import Crop, Deconvolution, FCNOutputs
 from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGES, Stage
 from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
 
@@ -158,6 +158,10 @@ class FCN(nn.Module):
             order = [f"logits_{s}" for s in config.stages]
             out.tensors = {k: v for k, v in t.items() if not k.startswith("logits_")} | {k: t[k] for k in order}
         out.crops = tuple(crops)
+        out.deconvolutions = {
+            name: Deconvolution(module.weight.detach(), module.stride[0], int(module.padding[0]))
+            for name, module in self.named_children() if isinstance(module, nn.ConvTranspose2d)
+        }
         return out
 
     def _fuse(self, t: dict[str, torch.Tensor], upsampled: str, skip: str, crops: list[Crop]) -> torch.Tensor:

@@ -23,6 +23,19 @@ class Crop:
     size: tuple[int, int]
 
 
+@dataclass(frozen=True)
+class Deconvolution:
+    """A learned, bias-free upsampling layer of the pass (``upscore2``, ``upscore8``, ...): its weight and geometry.
+
+    Kept with the outputs because the fusion tail is linear: with them, each score map's share of the logits can be
+    recomputed without another forward pass (see :mod:`fcn_viewer.contributions`).
+    """
+
+    weight: torch.Tensor
+    stride: int
+    padding: int
+
+
 @dataclass
 class FCNOutputs:
     """All tensors of one pass, in the order they were computed, batched as N×C×h×w.
@@ -39,6 +52,7 @@ class FCNOutputs:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     crops: tuple[Crop, ...] = ()
     upsampling: dict[str, str] = field(default_factory=dict)
+    deconvolutions: dict[str, Deconvolution] = field(default_factory=dict)
 
     @property
     def final_stage(self) -> str:
@@ -60,12 +74,15 @@ class FCNOutputs:
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> FCNOutputs:
         moved = {k: v.to(device=device, dtype=dtype or v.dtype) for k, v in self.tensors.items()}
-        return FCNOutputs(self.input_size, self.stages, moved, self.crops, dict(self.upsampling))
+        layers = {k: Deconvolution(d.weight.to(device=device, dtype=dtype or d.weight.dtype), d.stride, d.padding)
+                  for k, d in self.deconvolutions.items()}
+        return FCNOutputs(self.input_size, self.stages, moved, self.crops, dict(self.upsampling), layers)
 
     def sample(self, index: int) -> FCNOutputs:
         """Image ``index`` of the batch as a batch of one (views of these tensors)."""
         picked = {k: v[index : index + 1] for k, v in self.tensors.items()}
-        return FCNOutputs(self.input_size, self.stages, picked, self.crops, dict(self.upsampling))
+        return FCNOutputs(self.input_size, self.stages, picked, self.crops, dict(self.upsampling),
+                          dict(self.deconvolutions))
 
     def numpy(self, index: int = 0) -> dict[str, np.ndarray]:
         """Image ``index`` of the batch as float32 C×h×w arrays, named as in ``tensors``."""

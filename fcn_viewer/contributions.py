@@ -1,0 +1,247 @@
+"""Each score map's exact share of the final logits: after the score layers the FCN tail is linear (bias-free
+deconvolutions, crops, sums), so the logits split into one additive term per score map, without a new forward pass.
+
+For FCN-8s: ``logits_8s = T7(score_fr) + T4(score_pool4) + T3(score_pool3)``. Each score layer's bias lies in its own
+term, and the at-once net's 0.01 / 0.0001 input scaling in T4 / T3, since both are inside the stored score maps.
+Switching a skip off is dropping its term. No Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fcn_viewer.classes import Color
+from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, dimmed_level, marked_grey, mask_change
+from fcn_viewer.ground_truth import StageTruth, score_mask
+from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
+
+# The learned path of each fusion layout, coarse to fine: (upsampling layer, the skip's score map joining after it).
+FUSION_PATHS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "fcn32s": (("upscore", None),),
+    "fcn16s": (("upscore2", "score_pool4"), ("upscore16", None)),
+    "fcn8s": (("upscore2", "score_pool4"), ("upscore_pool4", "score_pool3"), ("upscore8", None)),
+}
+# The coarse map each upsampling layer reads.
+LAYER_INPUTS = {"upscore": "score_fr", "upscore2": "score_fr", "upscore16": "fuse_pool4",
+                "upscore_pool4": "fuse_pool4", "upscore8": "fuse_pool3"}
+TERM_TITLES = {"score_fr": "conv7 (T7)", "score_pool4": "pool4 skip (T4)", "score_pool3": "pool3 skip (T3)"}
+SKIP_TITLES = {"score_pool4": "pool4 skip", "score_pool3": "pool3 skip"}
+FLIP_COLORS: dict[str, Color] = {"score_pool4": (230, 159, 0), "score_pool3": (204, 121, 167)}  # Okabe–Ito
+NEGATIVE_COLOR = np.array((33, 102, 172), dtype=np.float32)  # blue below zero, white at zero, red above
+POSITIVE_COLOR = np.array((178, 24, 43), dtype=np.float32)
+
+
+def fusion_path(outputs: FCNOutputs) -> tuple[tuple[str, str | None], ...]:
+    """The path of the net that made ``outputs``, told by its deconvolutions; an error if it kept none."""
+    layers = outputs.deconvolutions
+    if not layers:
+        raise ValueError("these outputs carry no deconvolution weights, so the logits cannot be split into terms")
+    fusion = "fcn8s" if "upscore_pool4" in layers else "fcn16s" if "upscore2" in layers else "fcn32s"
+    return FUSION_PATHS[fusion]
+
+
+def _cropped(outputs: FCNOutputs, source: str, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` cropped as the pass cropped ``source`` (unchanged where the pass did not crop it)."""
+    crop = next((c for c in outputs.crops if c.source == source), None)
+    if crop is None:
+        return tensor
+    if tuple(tensor.shape[-2:]) != crop.source_size:
+        raise ValueError(f"{source} is {tuple(tensor.shape[-2:])} here but was {crop.source_size} in the pass")
+    (h, w), o = crop.size, crop.offset
+    return tensor[..., o : o + h, o : o + w]
+
+
+def _upsampled(tensor: torch.Tensor, layer: Deconvolution) -> torch.Tensor:
+    return F.conv_transpose2d(tensor, layer.weight.to(tensor.device, tensor.dtype), stride=layer.stride, padding=layer.padding)
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """One image's final logits (C×H×W) and their additive terms, one per score map, coarse to fine."""
+
+    stage: str
+    logits: torch.Tensor
+    terms: dict[str, torch.Tensor]
+
+    @property
+    def skips(self) -> tuple[str, ...]:
+        """The skip score maps (``score_pool4``, ``score_pool3``) this net fuses."""
+        return tuple(name for name in self.terms if name != "score_fr")
+
+    def total(self, without: Sequence[str] = ()) -> torch.Tensor:
+        """The sum of the terms, leaving out those named in ``without`` (the skip switches)."""
+        kept = [term for name, term in self.terms.items() if name not in without]
+        return torch.stack(kept).sum(0) if kept else torch.zeros_like(self.logits)
+
+    def mask(self, without: Sequence[str] = ()) -> np.ndarray:
+        """H×W uint8 argmax of :meth:`total`: the final mask with the skips in ``without`` switched off."""
+        return self.total(without).argmax(0).to(torch.uint8).numpy()
+
+    def max_error(self) -> float:
+        """Largest ``|Σ terms − logits|``: float rounding only."""
+        return float((self.total() - self.logits).abs().max())
+
+    def class_maps(self, class_index: int | None = None) -> dict[str, np.ndarray]:
+        """Each term's H×W value for ``class_index``, or (``None``) for the class the net predicts at each pixel."""
+        if class_index is None:
+            picked = self.logits.argmax(0, keepdim=True)
+            return {name: term.gather(0, picked)[0].numpy() for name, term in self.terms.items()}
+        return {name: term[class_index].numpy() for name, term in self.terms.items()}
+
+
+@torch.inference_mode()
+def split_logits(outputs: FCNOutputs, index: int = 0) -> Contributions:
+    """The final logits of image ``index`` of a pass, split into one term per score map (float32, on the CPU).
+
+    Each term is its score map carried alone through the rest of the net's own path: its deconvolutions and
+    crops, exactly as :class:`~fcn_viewer.model.fcn.FCN` applied them; the terms are upsampled together.
+    """
+    path = fusion_path(outputs)
+    maps = {name: tensor[index : index + 1].float().cpu() for name, tensor in outputs.tensors.items()}
+    carried: list[tuple[str, torch.Tensor]] = [("score_fr", maps["score_fr"])]
+    for layer, skip in path:
+        joined = _upsampled(torch.cat([term for _, term in carried]), outputs.deconvolutions[layer])
+        joined = _cropped(outputs, layer, joined)
+        carried = [(name, joined[i : i + 1]) for i, (name, _) in enumerate(carried)]
+        if skip is not None:
+            carried.append((skip, _cropped(outputs, skip, maps[skip])))
+    stage = outputs.final_stage
+    return Contributions(stage, maps[f"logits_{stage}"][0], {name: term[0] for name, term in carried})
+
+
+def skip_flips(contributions: Contributions, radius: float = DEFAULT_BOUNDARY_RADIUS) -> dict[str, MaskChange]:
+    """Per skip, the pixels whose class changed when its term was added to those before it (conv7 first), and
+    those of them within ``radius`` px of a class boundary of the mask after adding it."""
+    flips: dict[str, MaskChange] = {}
+    names = list(contributions.terms)
+    for position in range(1, len(names)):
+        before = contributions.mask(without=names[position:])
+        after = contributions.mask(without=names[position + 1 :])
+        flips[names[position]] = mask_change(after, before, radius)
+    return flips
+
+
+def flip_picture(flips: dict[str, MaskChange], level: np.ndarray) -> np.ndarray:
+    """The dimmed grey photo (its ``level``, see :func:`~fcn_viewer.compare.dimmed_level`) with the pixels each skip
+    flipped in that skip's colour (:data:`FLIP_COLORS`; the pool3 skip's on top)."""
+    return marked_grey(level, [(change.changed, FLIP_COLORS[name]) for name, change in flips.items()])
+
+
+def describe_flip(name: str, change: MaskChange) -> str:
+    """E.g. ``pool3 skip flipped 1,234 px (5.6 %), 81 % of them within 3 px of a class boundary``."""
+    near = f"{change.near_count / change.count:.0%}" if change.count else "–"
+    return (f"{SKIP_TITLES[name]} flipped {change.count:,} px ({change.fraction:.1%}), {near} of them within "
+            f"{change.radius:g} px of a class boundary")
+
+
+@dataclass(frozen=True)
+class SkipVariant:
+    """The final mask with some skips switched off, how many pixels it changes, and with a label its scores."""
+
+    without: tuple[str, ...]
+    mask: np.ndarray
+    changed: int
+    truth: StageTruth | None = None
+
+    @property
+    def title(self) -> str:
+        if not self.without:
+            return "all skips on"
+        if len(self.without) > 1:
+            return "conv7 only (no skips)"
+        return "without " + " and ".join(SKIP_TITLES[name] for name in self.without)
+
+
+def skip_variants(
+    contributions: Contributions,
+    label: np.ndarray | None = None,
+    num_classes: int = 0,
+    ignore_index: int = 255,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> list[SkipVariant]:
+    """Every combination of the skip switches (all on first); scored as `evaluate` scores when ``label`` is given."""
+    skips = contributions.skips
+    combinations = [tuple(name for bit, name in enumerate(skips) if mask_bits >> bit & 1)
+                    for mask_bits in range(2 ** len(skips))]
+    full = contributions.mask()
+    variants = []
+    for without in combinations:
+        mask = contributions.mask(without)
+        truth = score_mask(mask, label, num_classes, ignore_index, tolerance) if label is not None else None
+        variants.append(SkipVariant(without, mask, int((mask != full).sum()), truth))
+    return variants
+
+
+def shared_limit(maps: dict[str, np.ndarray], percentile: float = 99.5) -> float:
+    """One colour-scale half-width for all ``maps``: a high percentile of their absolute values (never 0)."""
+    values = np.abs(np.concatenate([m.ravel() for m in maps.values()]))
+    return max(float(np.percentile(values, percentile)), 1e-6) if values.size else 1.0
+
+
+def diverging_picture(values: np.ndarray, limit: float) -> np.ndarray:
+    """H×W values as RGB on a diverging scale: white at zero, blue down to ``-limit``, red up to ``+limit``."""
+    share = np.clip(values / limit, -1.0, 1.0)[..., None].astype(np.float32)
+    white = np.float32(255.0)
+    toward = np.where(share >= 0, POSITIVE_COLOR, NEGATIVE_COLOR)
+    return (white + (toward - white) * np.abs(share)).round().astype(np.uint8)
+
+
+def diverging_bar(limit: float, width: int = 256) -> np.ndarray:
+    """A 1×``width`` colour bar of :func:`diverging_picture` from ``-limit`` to ``+limit``."""
+    return diverging_picture(np.linspace(-limit, limit, width)[None], limit)
+
+
+@dataclass(frozen=True)
+class ContributionAnalysis:
+    """What the contributions view shows of one image that does not depend on the class chosen: the split, each
+    skip's flips over the dimmed photo, and every skip-switch variant (scored with a label)."""
+
+    contributions: Contributions
+    flips: dict[str, MaskChange]
+    flip_picture: np.ndarray
+    variants: list[SkipVariant]
+
+    def variant(self, without: Sequence[str]) -> SkipVariant:
+        """The variant with exactly the skips in ``without`` switched off."""
+        wanted = set(without) & set(self.contributions.skips)
+        return next(v for v in self.variants if set(v.without) == wanted)
+
+
+def analyse_contributions(
+    contributions: Contributions,
+    photo: np.ndarray,
+    label: np.ndarray | None = None,
+    num_classes: int = 0,
+    ignore_index: int = 255,
+    tolerance: float = DEFAULT_TOLERANCE,
+    radius: float = DEFAULT_BOUNDARY_RADIUS,
+) -> ContributionAnalysis:
+    flips = skip_flips(contributions, radius)
+    variants = skip_variants(contributions, label, num_classes, ignore_index, tolerance)
+    return ContributionAnalysis(contributions, flips, flip_picture(flips, dimmed_level(photo)), variants)
+
+
+@dataclass(frozen=True)
+class TermPictures:
+    """Each term's map for one class (``None``: the predicted class per pixel) and its picture on the shared scale."""
+
+    class_index: int | None
+    maps: dict[str, np.ndarray]
+    limit: float
+    pictures: dict[str, np.ndarray]
+
+    def readout(self, row: int, column: int) -> dict[str, float]:
+        """The terms at one pixel, by score map name."""
+        return {name: float(values[row, column]) for name, values in self.maps.items()}
+
+
+def term_pictures(contributions: Contributions, class_index: int | None = None) -> TermPictures:
+    maps = contributions.class_maps(class_index)
+    limit = shared_limit(maps)
+    return TermPictures(class_index, maps, limit, {name: diverging_picture(m, limit) for name, m in maps.items()})

@@ -1,0 +1,349 @@
+"""Contributions tab: each score map's exact additive share of the final logits, where each skip flipped the class,
+and switches that drop a skip from the mask, with the changed pixels and (with a label) the scores of each setting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.contributions import (
+    SKIP_TITLES,
+    TERM_TITLES,
+    ContributionAnalysis,
+    TermPictures,
+    analyse_contributions,
+    describe_flip,
+    diverging_bar,
+    split_logits,
+    term_pictures,
+)
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.ground_truth import load_truth, percent
+from fcn_viewer.gui.panels import Panel, ViewLink, pixmap_from_rgb
+from fcn_viewer.image_analysis import GroundTruth
+from fcn_viewer.latest import LatestOnly
+from fcn_viewer.render import colorize
+from fcn_viewer.view.panel_content import ViewResult
+
+TERMS = ("score_fr", "score_pool4", "score_pool3")
+PREDICTED = "predicted class at each pixel"
+VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
+
+
+@dataclass(frozen=True)
+class ContributionRequest:
+    """One image's split to compute (``base`` when only the class changed) and the class to draw."""
+
+    result: ViewResult
+    ground_truth: GroundTruth | None
+    class_index: int | None
+    base: ContributionAnalysis | None
+
+
+@dataclass(frozen=True)
+class ContributionResult:
+    request: ContributionRequest
+    analysis: ContributionAnalysis
+    pictures: TermPictures
+    truth_error: str | None = None
+
+
+def compute(request: ContributionRequest) -> ContributionResult:
+    """Off the GUI thread: the split (no forward pass), flips and switch variants, and the class's term pictures."""
+    analysis = request.base
+    truth_error = None
+    if analysis is None:
+        segmentation = request.result.segmentation
+        assert segmentation is not None
+        contributions = split_logits(segmentation.outputs)
+        gt = request.ground_truth
+        try:
+            label = load_truth(gt.path, segmentation.image_size) if gt is not None else None
+        except FCNViewerError as error:  # the split is still worth showing; the table says why it has no scores
+            label, gt = None, None
+            truth_error = str(error)
+        analysis = analyse_contributions(contributions, segmentation.image, label, gt.num_classes if gt else 0,
+                                         gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
+    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index),
+                              truth_error)
+
+
+class ContributionsView(QWidget):
+    """Draws the split of the shown result; computes it on a background thread, newest request first, and only
+    while the tab is visible (a hidden tab computes when next shown)."""
+
+    _ready = Signal(int, object)
+    _failed = Signal(int, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._result: ViewResult | None = None
+        self._ground_truth: GroundTruth | None = None
+        self._palette: tuple[Color, ...] = ()
+        self._classes: tuple[str, ...] = ()
+        self._shown: ContributionResult | None = None
+        self._stale = False
+        self._ticket = 0
+        self._runner: LatestOnly[ContributionRequest, ContributionResult] = LatestOnly(
+            compute, self._ready.emit, lambda ticket, error: self._failed.emit(ticket, str(error)), "contributions")
+        self._ready.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        self._failed.connect(self._fail, Qt.ConnectionType.QueuedConnection)
+
+        self.classes = QComboBox()
+        self.classes.setToolTip("Whose logit each term map shows: one class, or the class the net predicts per pixel")
+        self.classes.currentIndexChanged.connect(lambda _: self._request(keep_base=True))
+        self.switches = {name: QCheckBox(f"use the {title}") for name, title in SKIP_TITLES.items()}
+        for name, box in self.switches.items():
+            box.setChecked(True)
+            box.setToolTip(f"Switch the {SKIP_TITLES[name]} off: the mask becomes the argmax of the other terms "
+                           "(no new forward pass)")
+            box.toggled.connect(self._switched)
+        self.bar = QLabel()
+        self.bar.setToolTip("One diverging scale for all term maps: white is zero, red adds to the class, blue takes away")
+        self.bar_text = QLabel()
+        self.readout = QLabel("Hover over a panel to read the terms of one pixel.")
+        self.readout.setStyleSheet("font-size: 15px;")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("font-size: 15px;")
+        self.link = ViewLink(self)
+        self.photo = self._panel("photo")
+        self.terms = {name: self._panel(name) for name in TERMS}
+        self.mask_panel = self._panel("mask")
+        self.flips = self._panel("flips")
+        self.table = QTableWidget(0, len(VARIANT_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(VARIANT_COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setStyleSheet("font-size: 15px;")
+        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.table.setToolTip("What each skip buys on this photo: every switch setting against all skips on")
+
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        grid.addWidget(self.photo, 0, 0)
+        for column, name in enumerate(TERMS, start=1):
+            grid.addWidget(self.terms[name], 0, column)
+        grid.addWidget(self.mask_panel, 1, 0)
+        grid.addWidget(self.flips, 1, 1)
+        grid.addWidget(self.table, 1, 2, 1, 2)
+        for index in range(4):
+            grid.setColumnStretch(index, 1)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Class:"))
+        top.addWidget(self.classes)
+        top.addSpacing(16)
+        for box in self.switches.values():
+            top.addWidget(box)
+        top.addSpacing(16)
+        top.addWidget(self.bar)
+        top.addWidget(self.bar_text)
+        top.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addLayout(top)
+        layout.addWidget(self.readout)
+        layout.addWidget(self.status)
+        layout.addLayout(grid, 1)
+        self.clear("Open an image with a model loaded to split its logits into conv7, pool4 and pool3 terms.")
+
+    def _panel(self, key: str) -> Panel:
+        panel = Panel(key)
+        self.link.add(panel.view)
+        panel.view.hovered.connect(self._hover)
+        panel.view.hoverLeft.connect(lambda: self._mark(None))
+        return panel
+
+    # ---- what to show ---------------------------------------------------------------------------
+
+    def clear(self, message: str) -> None:
+        self._result, self._shown = None, None
+        self.status.setText(message)
+        for widget in [self.photo, *self.terms.values(), self.mask_panel, self.flips, self.table]:
+            widget.hide()
+
+    def set_result(self, result: ViewResult, palette: Sequence[Color], ground_truth: GroundTruth | None) -> None:
+        """Splits ``result``'s logits (now if the tab is visible, else when it is next shown)."""
+        if result.segmentation is None or result.meta is None:
+            self.clear("Load a model to split its logits.")
+            return
+        classes_changed = self._result is None or self._result.meta != result.meta
+        self._result, self._ground_truth, self._palette = result, ground_truth, tuple(palette)
+        self._classes = tuple(result.meta.classes)
+        if classes_changed:
+            self.classes.blockSignals(True)
+            self.classes.clear()
+            self.classes.addItem(PREDICTED)
+            self.classes.addItems(list(result.meta.classes))
+            self.classes.blockSignals(False)
+        self._request(keep_base=False)
+
+    def set_palette(self, palette: Sequence[Color]) -> None:
+        self._palette = tuple(palette)
+        self._draw_mask()
+
+    def class_index(self) -> int | None:
+        index = self.classes.currentIndex()
+        return None if index <= 0 else index - 1
+
+    def switched_off(self) -> tuple[str, ...]:
+        return tuple(name for name, box in self.switches.items() if not box.isChecked())
+
+    def _request(self, keep_base: bool) -> None:
+        self._stale = True
+        if not self.isVisible() or self._result is None:
+            return
+        self._stale = False
+        shown = self._shown
+        base = shown.analysis if keep_base and shown is not None and shown.request.result is self._result else None
+        if shown is None or shown.request.result is not self._result:
+            self.status.setText("Splitting the logits…")
+        self._ticket = self._runner.submit(ContributionRequest(self._result, self._ground_truth, self.class_index(), base))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._request(keep_base=True)
+
+    def wait_until_idle(self, timeout: float = 10.0) -> bool:
+        """For tests and screenshots: True once the newest request is computed (then process events to show it)."""
+        return self._runner.wait_idle(timeout)
+
+    def shutdown(self) -> None:
+        self._runner.close()
+
+    # ---- drawing -------------------------------------------------------------------------------
+
+    def _fail(self, ticket: int, message: str) -> None:
+        if ticket == self._ticket:
+            self.clear(f"Could not split the logits: {message}")
+
+    def _show(self, ticket: int, done: ContributionResult) -> None:
+        if ticket != self._ticket or done.request.result is not self._result:
+            return
+        if done.request.base is not None and self._shown is not None and done.truth_error is None:
+            done = ContributionResult(done.request, done.analysis, done.pictures, self._shown.truth_error)
+        self._shown = done
+        result, analysis, pictures = done.request.result, done.analysis, done.pictures
+        height, width = result.image.shape[:2]
+        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.view.set_pixels(result.image, (height, width))
+        self.photo.show()
+        which = "predicted class" if pictures.class_index is None else self._classes[pictures.class_index]
+        for name, panel in self.terms.items():
+            values = pictures.maps.get(name)
+            panel.setVisible(values is not None)
+            if values is not None:
+                panel.set_title(f"{TERM_TITLES[name]} · {which} · mean {values.mean():+.2f}", TERM_TITLES[name],
+                                "Exact additive share of the final logit: the terms sum to it")
+                panel.view.set_pixels(pictures.pictures[name], (height, width))
+        bar = diverging_bar(pictures.limit, 160)
+        self.bar.setPixmap(pixmap_from_rgb(np.repeat(bar, 14, axis=0)))
+        self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit)")
+        for name, box in self.switches.items():
+            box.setEnabled(name in analysis.contributions.skips)
+        self.flips.setVisible(bool(analysis.flips))
+        if analysis.flips:
+            self.flips.set_title("where adding each skip flipped the class (pool4 orange, pool3 pink)",
+                                 "skip flips", "\n".join(describe_flip(n, c) for n, c in analysis.flips.items()))
+            self.flips.view.set_pixels(analysis.flip_picture, (height, width))
+        lines = [describe_flip(name, change) for name, change in analysis.flips.items()]
+        error = analysis.contributions.max_error()
+        lines.append(f"The terms sum to the net's logits within {error:.1e}.")
+        if done.truth_error is not None:
+            lines.append(f"No scores: {done.truth_error}")
+        if not analysis.flips:
+            lines.append("FCN-32s fuses no skips: its logits are the conv7 term alone.")
+        self.status.setText("  ·  ".join(lines))
+        self._fill_table(analysis)
+        self._draw_mask()
+        self.link.fit()
+
+    def _fill_table(self, analysis: ContributionAnalysis) -> None:
+        self.table.setRowCount(len(analysis.variants))
+        for row, variant in enumerate(analysis.variants):
+            self.table.setVerticalHeaderItem(row, QTableWidgetItem(variant.title))
+            truth = variant.truth
+            cells = [f"{variant.changed:,}"] + (
+                [percent(truth.pixel_accuracy), percent(truth.mean_iou), percent(truth.boundary_f1)]
+                if truth is not None else ["no label"] * 3)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        self.table.show()
+
+    def _switched(self) -> None:
+        self._draw_mask()
+
+    def _draw_mask(self) -> None:
+        shown = self._shown
+        if shown is None or not self._palette:
+            return
+        variant = shown.analysis.variant(self.switched_off())
+        height, width = variant.mask.shape
+        scores = ""
+        if variant.truth is not None:
+            scores = f" · mIoU {percent(variant.truth.mean_iou)} · BF {percent(variant.truth.boundary_f1)}"
+        self.mask_panel.set_title(f"mask, {variant.title} · {variant.changed:,} px changed{scores}", variant.title)
+        self.mask_panel.view.set_pixels(colorize(variant.mask, self._palette), (height, width))
+        self.mask_panel.show()
+        current = shown.analysis.variants.index(variant)
+        for row in range(self.table.rowCount()):
+            header = self.table.verticalHeaderItem(row)
+            if header is not None:
+                font = header.font()
+                font.setBold(row == current)
+                header.setFont(font)
+                header.setText(("▶ " if row == current else "") + shown.analysis.variants[row].title)
+        longest = max(self.table.fontMetrics().horizontalAdvance("▶ " + v.title) for v in shown.analysis.variants)
+        self.table.verticalHeader().setMinimumWidth(longest + 24)
+
+    def _hover(self, point: QPointF) -> None:
+        shown = self._shown
+        if shown is None:
+            return
+        self._mark(point)
+        height, width = shown.analysis.contributions.logits.shape[-2:]
+        row, column = math.floor(point.y()), math.floor(point.x())
+        if not (0 <= row < height and 0 <= column < width):
+            return
+        values = shown.pictures.readout(row, column)
+        index = shown.pictures.class_index
+        if index is None:
+            index = int(shown.analysis.variants[0].mask[row, column])  # all skips on: the net's own mask
+        classes = self._classes
+        terms = " + ".join(f"{TERM_TITLES[name].split(' (')[0]} {value:+.2f}" for name, value in values.items())
+        kept = sum(value for name, value in values.items() if name not in self.switched_off())
+        self.readout.setText(f"pixel ({column}, {row}) · {classes[index]}: {terms} = {sum(values.values()):+.2f}"
+                             + (f"  (switched: {kept:+.2f})" if self.switched_off() else ""))
+
+    def _mark(self, point: QPointF | None) -> None:
+        for panel in [self.photo, *self.terms.values(), self.mask_panel, self.flips]:
+            panel.view.show_marker(point)
+

@@ -1,0 +1,237 @@
+"""Receptive-fields tab: click a pixel in any panel to see the conv7, pool4-fused and pool3-fused cells that feed it
+highlighted in their own panels, and on the photo each cell's stride footprint and theoretical receptive field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QShowEvent, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
+    QGridLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fcn_viewer.classes import Color
+from fcn_viewer.contributions import LAYER_INPUTS, fusion_path
+from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.receptive_field import MAP_TITLES, MAP_TRUNK_LAYERS, Geometry, feeding_cells, map_geometry
+from fcn_viewer.render import colorize
+from fcn_viewer.view.panel_content import ViewResult
+
+MAPS = ("score_fr", "fuse_pool4", "fuse_pool3")
+MAP_COLORS = {"score_fr": QColor(255, 60, 60), "fuse_pool4": QColor(255, 176, 0), "fuse_pool3": QColor(0, 220, 255)}
+CLICK_HINT = "Click a pixel in any panel: the cells that feed it light up, and on the photo their footprints (solid) " \
+             "and receptive fields (dashed)."
+
+
+class ReceptiveFieldView(QWidget):
+    """Draws a result's coarse maps and final mask; a click marks the cells that feed that output pixel."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._result: ViewResult | None = None
+        self._pending: tuple[ViewResult, tuple[Color, ...]] | None = None
+        self._geometry: dict[str, Geometry] = {}
+        self._marks: dict[str, list[QGraphicsItem]] = {}
+        self.clicked_pixel: tuple[int, int] | None = None
+        self.cells: dict[str, tuple[range, range]] = {}
+        self.link = ViewLink(self)
+        self.photo_link = ViewLink(self)  # the photo zooms on its own: it is drawn larger than the maps
+        self.photo = self._panel("photo", self.photo_link)
+        self.maps = {name: self._panel(name) for name in MAPS}
+        self.mask_panel = self._panel("mask")
+        self.info = QLabel(CLICK_HINT)
+        self.info.setWordWrap(True)
+        self.info.setStyleSheet("font-size: 16px;")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid = QGridLayout()
+        grid.setSpacing(8)
+        grid.addWidget(self.photo, 0, 0, 2, 2)
+        grid.addWidget(self.maps["score_fr"], 0, 2)
+        grid.addWidget(self.maps["fuse_pool4"], 0, 3)
+        grid.addWidget(self.maps["fuse_pool3"], 1, 2)
+        grid.addWidget(self.mask_panel, 1, 3)
+        for column in range(4):
+            grid.setColumnStretch(column, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.addWidget(self.info)
+        layout.addLayout(grid, 1)
+
+    def _panel(self, key: str, link: ViewLink | None = None) -> Panel:
+        panel = Panel(key)
+        (link or self.link).add(panel.view)
+        panel.view.viewport().installEventFilter(self)
+        self._marks[key] = []
+        return panel
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent) and \
+                event.button() == Qt.MouseButton.LeftButton:
+            for panel in [self.photo, *self.maps.values(), self.mask_panel]:
+                if panel.view.viewport() is watched:
+                    point = panel.view.mapToScene(event.position().toPoint())
+                    self._clicked(point)
+        return super().eventFilter(watched, event)
+
+    def clear(self) -> None:
+        self._result, self._pending, self.clicked_pixel, self.cells = None, None, None, {}
+        self.info.setText(CLICK_HINT)
+        self._unmark()
+
+    def set_result(self, result: ViewResult, palette: Sequence[Color]) -> None:
+        """Shows ``result`` now if the tab is visible, else when it is next shown."""
+        if result.segmentation is None or result.meta is None:
+            self.clear()
+            return
+        self._pending = (result, tuple(palette))
+        if self.isVisible():
+            self._draw()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._pending is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        assert self._pending is not None
+        (result, palette), self._pending = self._pending, None
+        segmentation = result.segmentation
+        assert segmentation is not None and result.meta is not None
+        self._result = result
+        outputs = segmentation.outputs
+        self._geometry = map_geometry(result.meta.config, outputs)
+        height, width = result.image.shape[:2]
+        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.view.set_pixels(result.image, (height, width))
+        for name, panel in self.maps.items():
+            present = name in outputs.tensors
+            panel.setVisible(present)
+            if present:
+                scores = outputs.tensors[name][0]
+                geometry = self._geometry[name]
+                panel.set_title(f"{MAP_TITLES[name]} · {scores.shape[1]}×{scores.shape[2]} · stride {geometry.stride}",
+                                MAP_TITLES[name])
+                panel.view.set_pixels(colorize(scores.argmax(0).numpy().astype("uint8"), palette), (height, width))
+        self.mask_panel.set_title(f"FCN-{outputs.final_stage} mask", "mask")
+        self.mask_panel.view.set_pixels(colorize(segmentation.mask(), palette), (height, width))
+        self.link.fit()
+        self.photo_link.fit()
+        if self.clicked_pixel is not None and self.clicked_pixel[0] < height and self.clicked_pixel[1] < width:
+            self.click_pixel(*self.clicked_pixel)
+        else:
+            self.clicked_pixel = None
+            self._unmark()
+            self.info.setText(CLICK_HINT)
+
+    def _clicked(self, point: QPointF) -> None:
+        if self._result is not None:
+            self.click_pixel(int(point.y()), int(point.x()))
+
+    def click_pixel(self, row: int, column: int) -> None:
+        """Marks what feeds final-logit pixel (``row``, ``column``), as a click there would."""
+        result = self._result
+        if result is None or result.segmentation is None:
+            return
+        height, width = result.image.shape[:2]
+        if not (0 <= row < height and 0 <= column < width):
+            return
+        outputs = result.segmentation.outputs
+        self.clicked_pixel = (row, column)
+        self.cells = feeding_cells(outputs, row, column)
+        self._unmark()
+        marker = QPointF(column + 0.5, row + 0.5)
+        for panel in [self.photo, *self.maps.values(), self.mask_panel]:
+            panel.view.show_marker(marker)
+        kernels = {LAYER_INPUTS[layer]: layer for layer, _ in fusion_path(outputs)}
+        lines = [f"<b>output pixel (x {column}, y {row})</b> of the FCN-{outputs.final_stage} logits is fed by:"]
+        for name in reversed(list(self.cells)):
+            rows, columns = self.cells[name]
+            self._mark_cells(name, rows, columns, outputs.tensors[name].shape[-2:], (height, width))
+            geometry = self._geometry[name]
+            nearest_row = min(rows, key=lambda r: abs(geometry.center(r) - row))
+            nearest_column = min(columns, key=lambda c: abs(geometry.center(c) - column))
+            self._mark_photo(name, geometry, rows, columns, nearest_row, nearest_column)
+            color = MAP_COLORS[name].name()
+            deconv = outputs.deconvolutions[kernels[name]]
+            lines.append(
+                f"<span style='color:{color}'>■</span> <b>{MAP_TITLES[name]}</b> cells rows {_span(rows)} × columns "
+                f"{_span(columns)} ({len(rows)}×{len(columns)}) through {kernels[name]} (×{deconv.stride}, "
+                f"{deconv.weight.shape[-1]}×{deconv.weight.shape[-1]} kernel) · footprint {geometry.stride} px · "
+                f"receptive field {geometry.size} px ({MAP_TRUNK_LAYERS[name]}) · nearest cell centred at "
+                f"({geometry.center(nearest_column):g}, {geometry.center(nearest_row):g})")
+        self.info.setText("<br>".join(lines))
+
+    def _mark_cells(self, name: str, rows: range, columns: range, shape: Sequence[int],
+                    image_size: tuple[int, int]) -> None:
+        """Outlines the feeding cells in the map's own panel (each cell stretched over the image as shown)."""
+        panel = self.maps[name]
+        scale_y, scale_x = image_size[0] / shape[0], image_size[1] / shape[1]
+        pen = QPen(MAP_COLORS[name], 2.5)
+        pen.setCosmetic(True)
+        for r in rows:
+            for c in columns:
+                item = panel.view.scene().addRect(QRectF(c * scale_x, r * scale_y, scale_x, scale_y), pen)
+                item.setZValue(2)
+                self._marks[name].append(item)
+
+    def _mark_photo(self, name: str, geometry: Geometry, rows: range, columns: range, nearest_row: int,
+                    nearest_column: int) -> None:
+        """On the photo: every feeding cell's stride footprint (solid) and the nearest one's receptive field (dashed)."""
+        scene = self.photo.view.scene()
+        color = MAP_COLORS[name]
+        solid = QPen(color, 2.0)
+        solid.setCosmetic(True)
+        dashed = QPen(color, 2.5, Qt.PenStyle.DashLine)
+        dashed.setCosmetic(True)
+        items: list[QGraphicsItem] = []
+        for r in rows:
+            for c in columns:
+                (left, right), (top, bottom) = geometry.footprint(c), geometry.footprint(r)
+                items.append(scene.addRect(QRectF(left + 0.5, top + 0.5, right - left, bottom - top), solid))
+        (left, right), (top, bottom) = geometry.field(nearest_column), geometry.field(nearest_row)
+        field = scene.addRect(QRectF(left + 0.5, top + 0.5, right - left, bottom - top), dashed)
+        items.append(field)
+        text = QGraphicsSimpleTextItem(f"{MAP_TITLES[name]}: footprint {geometry.stride} px, "
+                                       f"receptive field {geometry.size} px")
+        font = QFont()
+        font.setPointSize(14)
+        font.setBold(True)
+        text.setFont(font)
+        text.setBrush(QBrush(color))
+        label = QGraphicsRectItem(text.boundingRect().adjusted(-4, -1, 4, 1))  # a dark plate behind the text
+        label.setBrush(QColor(0, 0, 0, 190))
+        label.setPen(Qt.PenStyle.NoPen)
+        text.setParentItem(label)
+        label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        label.setData(0, MAPS.index(name))
+        scene.addItem(label)
+        items.append(label)
+        for item in items:
+            item.setZValue(2)
+        self._marks["photo"].extend(items)
+        self._stack_labels()
+
+    def _stack_labels(self) -> None:
+        """One line per map at the top left of the photo, conv7 first, the same size at every zoom."""
+        labels = [item for item in self._marks["photo"] if item.data(0) is not None]
+        for line, label in enumerate(sorted(labels, key=lambda item: item.data(0))):
+            label.setPos(0.0, 0.0)
+            label.setTransform(QTransform.fromTranslate(6, 6 + 28 * line))
+
+    def _unmark(self) -> None:
+        for items in self._marks.values():
+            for item in items:
+                if item.scene() is not None:
+                    item.scene().removeItem(item)
+            items.clear()
+
+
+def _span(values: range) -> str:
+    return f"{values.start}" if len(values) == 1 else f"{values.start}–{values[-1]}"

@@ -1,0 +1,235 @@
+"""Image sequences for playback (no Qt): a folder of frames or a multi-frame image, every stage of one frame as
+pictures, the stage panels composed into one strip per frame, and an animated GIF of the strips.
+
+Video files (MP4, AVI, ...) need a decoder this project does not depend on: Qt Multimedia ships in PySide6-Addons,
+not in the PySide6-Essentials the viewer needs, and PyAV / OpenCV would be extra native packages. A video is opened
+as a folder of frames (``ffmpeg -i drive.mp4 frames/%05d.png``) or, if short, as an animated GIF, APNG or TIFF.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, ImageSequence
+
+from fcn_viewer.atomic import atomic_output
+from fcn_viewer.classes import Color
+from fcn_viewer.errors import ImageLoadError
+from fcn_viewer.imageio import is_image_path, load_image
+from fcn_viewer.inference import Segmentation
+from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
+from fcn_viewer.render import colorize, overlay
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
+MULTI_FRAME_SUFFIXES = frozenset({".gif", ".png", ".apng", ".tif", ".tiff", ".webp"})
+SCORE_MAP_TITLES = {"32s": "conv7", "16s": "pool4-fused", "8s": "pool3-fused"}
+STRIP_TITLE_PX = 22
+
+
+class FrameSource(Protocol):
+    """Frames in order, each decoded on demand as H×W×3 uint8 RGB."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def frame(self, index: int) -> np.ndarray: ...
+
+    def frame_name(self, index: int) -> str: ...
+
+
+def _natural_key(path: Path) -> list[object]:
+    """``frame2`` before ``frame10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+@dataclass(frozen=True)
+class FolderFrames:
+    """The images of one folder in natural name order (``f2.png`` before ``f10.png``)."""
+
+    folder: Path
+    paths: tuple[Path, ...]
+
+    @classmethod
+    def open(cls, folder: Path) -> FolderFrames:
+        if not folder.is_dir():
+            raise ImageLoadError(f"{folder}: not a folder of frames")
+        paths = tuple(sorted((p for p in folder.iterdir() if p.is_file() and is_image_path(p)), key=_natural_key))
+        if not paths:
+            raise ImageLoadError(f"{folder}: no images (.jpg, .png, ...) to play")
+        return cls(folder, paths)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def frame(self, index: int) -> np.ndarray:
+        return load_image(self.paths[index])
+
+    def frame_name(self, index: int) -> str:
+        return self.paths[index].name
+
+
+@dataclass(frozen=True)
+class MultiFrameImage:
+    """Every frame of an animated GIF, APNG, WebP or multi-page TIFF, decoded once when opened."""
+
+    path: Path
+    frames: tuple[np.ndarray, ...]
+
+    @classmethod
+    def open(cls, path: Path) -> MultiFrameImage:
+        try:
+            with Image.open(path) as image:
+                frames = tuple(np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(image))
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise ImageLoadError(f"{path}: cannot read its frames ({error})") from error
+        return cls(path, frames)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.frames[index]
+
+    def frame_name(self, index: int) -> str:
+        return f"{self.path.name} #{index + 1}"
+
+
+def open_sequence(path: Path) -> FrameSource:
+    """A folder of frames, or one animated / multi-page image; a video file is refused with what to do instead."""
+    if path.is_dir():
+        return FolderFrames.open(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        raise ImageLoadError(
+            f"{path}: video files need a decoder that is not installed (Qt Multimedia is in PySide6-Addons); "
+            f"extract its frames, e.g. `ffmpeg -i {path.name} frames/%05d.png`, and open the folder")
+    if suffix not in MULTI_FRAME_SUFFIXES:
+        raise ImageLoadError(f"{path}: not a folder of frames or an animated image (GIF, APNG, WebP, TIFF)")
+    return MultiFrameImage.open(path)
+
+
+@dataclass(frozen=True)
+class FramePictures:
+    """One frame's stage panels as pictures: the photo, each stage's coarse score map (argmax colours) and each
+    stage's mask over the photo, coarse to fine."""
+
+    index: int
+    name: str
+    photo: np.ndarray
+    score_maps: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    inference_ms: float
+
+
+def frame_pictures(index: int, name: str, segmentation: Segmentation, palette: Sequence[Color], opacity: float,
+                   inference_ms: float = 0.0) -> FramePictures:
+    outputs, photo = segmentation.outputs, segmentation.image
+    score_maps = {stage: colorize(outputs.tensors[STAGE_SCORE_MAPS[stage]][0].argmax(0).to(torch.uint8).numpy(),
+                                  palette) for stage in outputs.stages}
+    masks = {stage: overlay(photo, segmentation.mask(stage), palette, opacity) for stage in outputs.stages}
+    return FramePictures(index, name, photo, score_maps, masks, inference_ms)
+
+
+def segment_frame(
+    source: FrameSource,
+    index: int,
+    segment: Callable[[np.ndarray], Segmentation],
+    palette: Sequence[Color],
+    opacity: float,
+) -> FramePictures:
+    """Decodes, segments and draws frame ``index`` (what the player's background thread runs per frame)."""
+    image = source.frame(index)
+    started = time.perf_counter()
+    segmentation = segment(image)
+    elapsed = 1000 * (time.perf_counter() - started)
+    return frame_pictures(index, source.frame_name(index), segmentation, palette, opacity, elapsed)
+
+
+def _nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``picture`` resized to (height, width) by nearest neighbour (a coarse map keeps its blocks)."""
+    height, width = size
+    rows = (np.arange(height) * picture.shape[0] // height).clip(0, picture.shape[0] - 1)
+    columns = (np.arange(width) * picture.shape[1] // width).clip(0, picture.shape[1] - 1)
+    return picture[rows][:, columns]
+
+
+def stage_strip(pictures: FramePictures, tile_height: int = 180) -> np.ndarray:
+    """The stage panels of one frame side by side under their titles: photo, score maps (coarse to fine), masks."""
+    height, width = pictures.photo.shape[:2]
+    tile = (tile_height, max(1, round(width * tile_height / height)))
+    panels = [("photo", pictures.photo)]
+    panels += [(f"{SCORE_MAP_TITLES[s]} /{STAGE_STRIDES[s]}", p) for s, p in pictures.score_maps.items()]
+    panels += [(f"{s} mask", p) for s, p in pictures.masks.items()]
+    gap = 4
+    strip = Image.new("RGB", (len(panels) * (tile[1] + gap) - gap, tile[0] + STRIP_TITLE_PX), (24, 24, 28))
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default(size=15)
+    for number, (title, picture) in enumerate(panels):
+        left = number * (tile[1] + gap)
+        strip.paste(Image.fromarray(_nearest(picture, tile)), (left, STRIP_TITLE_PX))
+        draw.text((left + 4, 3), title, fill=(240, 240, 240), font=font)
+    draw.text((strip.width - 4, 3), pictures.name, fill=(200, 200, 200), font=font, anchor="ra")
+    return np.asarray(strip)
+
+
+def save_gif(target: Path, strips: Sequence[np.ndarray], fps: float) -> Path:
+    """Writes ``strips`` as an animated GIF (looping, ``fps`` frames per second) atomically."""
+    if not strips:
+        raise ValueError("no frames to write")
+    frames = [Image.fromarray(strip) for strip in strips]
+    with atomic_output(target) as handle:
+        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=max(20, round(1000 / fps)), loop=0, optimize=False)
+    return target
+
+
+def export_gif(
+    target: Path,
+    source: FrameSource,
+    segment: Callable[[np.ndarray], Segmentation],
+    palette: Sequence[Color],
+    opacity: float,
+    fps: float,
+    frames: Sequence[int] | None = None,
+    progress: Callable[[int, int], bool] | None = None,
+) -> Path:
+    """Segments ``frames`` (default: all) and writes their stage strips as a GIF; ``progress(done, total)``
+    returning False stops early (nothing is written)."""
+    indices = list(range(len(source))) if frames is None else list(frames)
+    strips = []
+    for done, index in enumerate(indices, start=1):
+        strips.append(stage_strip(segment_frame(source, index, segment, palette, opacity)))
+        if progress is not None and not progress(done, len(indices)):
+            raise InterruptedError("export stopped")
+    return save_gif(target, strips, fps)
+
+
+@dataclass
+class PlaybackClock:
+    """Which frame is due: playback at ``fps`` from frame ``start`` at time ``started`` (seconds); late frames
+    are skipped, never queued, so the picture keeps up with the clock."""
+
+    fps: float
+    start: int
+    started: float
+
+    def due(self, now: float) -> int:
+        return self.start + int((now - self.started) * self.fps + 1e-6)  # 1e-6: 0.1 s at 10 fps is frame 1
+

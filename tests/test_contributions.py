@@ -1,0 +1,183 @@
+"""The final logits split exactly into one term per score map; skip switches equal the net re-run without that skip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fcn_viewer.contributions import (
+    diverging_picture,
+    shared_limit,
+    skip_flips,
+    skip_variants,
+    split_logits,
+)
+from fcn_viewer.ground_truth import score_mask
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.weights.loader import load_entry, load_weights_file
+from fcn_viewer.weights.registry import entry
+from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
+
+CONFIGS = [
+    tiny_paper_config("fcn8s"),
+    tiny_paper_config("fcn16s"),
+    tiny_paper_config("fcn32s"),
+    tiny_paper_config("fcn8s-atonce"),
+    tiny_compact_config("fcn8s"),
+    tiny_compact_config("fcn16s"),
+    tiny_compact_config("fcn32s"),
+]
+ODD_SIZES = [(37, 53), (61, 45)]
+
+
+def _outputs(config, size, seed=0):
+    model = random_model(config, seed)
+    image = torch.from_numpy(gradient_image(*size, seed=seed)).permute(2, 0, 1)[None].float() / 255 - 0.5
+    with torch.no_grad():
+        return model, image, model.forward_stages(image)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.variant}-{c.padding}")
+@pytest.mark.parametrize("size", ODD_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_terms_sum_to_the_final_logits(config, size) -> None:
+    _, _, outputs = _outputs(config, size)
+    split = split_logits(outputs)
+    expected = {"fcn32s": ["score_fr"], "fcn16s": ["score_fr", "score_pool4"]}.get(
+        config.variant, ["score_fr", "score_pool4", "score_pool3"])
+    assert list(split.terms) == expected
+    logits = outputs.logits()[0]
+    assert split.logits.shape == logits.shape == split.total().shape
+    torch.testing.assert_close(split.total(), logits, rtol=1e-5, atol=1e-5 * float(logits.abs().max()))
+    if len(expected) > 1:  # every term matters: none is zero
+        assert all(float(term.abs().max()) > 1e-3 for term in split.terms.values())
+
+
+def _zeroed(model, layer: str):
+    return getattr(model, layer).register_forward_hook(lambda _m, _i, out: torch.zeros_like(out))
+
+
+@pytest.mark.parametrize("config", [tiny_paper_config("fcn8s"), tiny_paper_config("fcn8s-atonce"),
+                                    tiny_compact_config("fcn8s"), tiny_paper_config("fcn16s")],
+                         ids=lambda c: f"{c.variant}-{c.padding}")
+def test_a_skip_switched_off_equals_the_net_rerun_with_that_score_map_zeroed(config) -> None:
+    model, image, outputs = _outputs(config, (45, 59), seed=3)
+    split = split_logits(outputs)
+    for skips in ([["score_pool4"]] + ([["score_pool3"], ["score_pool4", "score_pool3"]]
+                                       if "score_pool3" in split.terms else [])):
+        hooks = [_zeroed(model, layer) for layer in skips]
+        with torch.no_grad():
+            rerun = model.forward_stages(image).logits()[0]
+        for hook in hooks:
+            hook.remove()
+        torch.testing.assert_close(split.total(without=skips), rerun, rtol=1e-5, atol=1e-5 * float(rerun.abs().max()))
+        assert np.array_equal(split.mask(without=skips), rerun.argmax(0).numpy())
+
+
+def test_the_skip_flips_are_the_mask_changes_each_skip_makes_when_added() -> None:
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (48, 64), seed=1)
+    split = split_logits(outputs)
+    flips = skip_flips(split, radius=2)
+    conv7 = split.mask(["score_pool4", "score_pool3"])
+    with_pool4 = split.mask(["score_pool3"])
+    assert list(flips) == ["score_pool4", "score_pool3"]
+    assert np.array_equal(flips["score_pool4"].changed, conv7 != with_pool4)
+    assert np.array_equal(flips["score_pool3"].changed, with_pool4 != split.mask())
+    assert flips["score_pool4"].count > 0
+    assert 0 <= flips["score_pool3"].near_count <= flips["score_pool3"].count
+
+
+def test_skip_variants_count_changes_and_score_against_the_label() -> None:
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (40, 56), seed=2)
+    split = split_logits(outputs)
+    label = np.random.default_rng(0).integers(0, 12, size=(40, 56)).astype(np.uint8)  # 11 is void
+    variants = skip_variants(split, label, 11, 11)
+    assert [v.title for v in variants] == ["all skips on", "without pool4 skip", "without pool3 skip",
+                                           "conv7 only (no skips)"]
+    assert variants[0].changed == 0
+    for variant in variants:
+        assert variant.changed == int((variant.mask != split.mask()).sum())
+        assert variant.truth is not None
+        assert variant.truth.summary == score_mask(variant.mask, label, 11, 11).summary
+    assert skip_variants(split)[1].truth is None
+
+
+def test_class_maps_pick_the_chosen_or_the_predicted_class() -> None:
+    _, _, outputs = _outputs(tiny_paper_config("fcn8s"), (33, 41))
+    split = split_logits(outputs)
+    chosen = split.class_maps(2)
+    assert np.array_equal(chosen["score_pool3"], split.terms["score_pool3"][2].numpy())
+    predicted = split.class_maps(None)
+    mask = split.mask()
+    y, x = 10, 20
+    assert predicted["score_fr"][y, x] == split.terms["score_fr"][mask[y, x], y, x]
+    total = sum(predicted.values())
+    np.testing.assert_allclose(total, split.logits.max(0).values.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_the_diverging_scale_is_white_at_zero_and_symmetric() -> None:
+    picture = diverging_picture(np.array([[-2.0, -1.0, 0.0, 1.0, 2.0]]), limit=1.0)
+    assert tuple(picture[0, 2]) == (255, 255, 255)
+    assert tuple(picture[0, 3]) == tuple(picture[0, 4]) == (178, 24, 43)
+    assert tuple(picture[0, 1]) == (33, 102, 172)
+    assert shared_limit({"a": np.zeros((2, 2)), "b": np.full((2, 2), -3.0)}) == pytest.approx(3.0)
+
+
+def test_outputs_of_the_segmenter_keep_what_the_split_needs(tiny_weights: Path) -> None:
+    segmentation = Segmenter(load_weights_file(tiny_weights), "cpu").segment(gradient_image(47, 69))
+    split = split_logits(segmentation.outputs)
+    assert split.max_error() < 1e-4 * float(split.logits.abs().max())
+
+
+def test_outputs_without_deconvolutions_are_refused_clearly() -> None:
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (32, 32))
+    outputs.deconvolutions = {}
+    with pytest.raises(ValueError, match="no deconvolution weights"):
+        split_logits(outputs)
+
+
+@pytest.mark.skipif(not entry("camvid-fcn8s").available, reason="the bundled camvid-fcn8s model is not present")
+def test_the_split_is_exact_on_the_bundled_model() -> None:
+    segmentation = Segmenter(load_entry("camvid-fcn8s"), "cpu").segment(gradient_image(121, 163))
+    split = split_logits(segmentation.outputs)
+    assert split.max_error() < 1e-5 * float(split.logits.abs().max())
+
+
+def test_the_figure_command_draws_the_contributions_headless(
+    tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from fcn_viewer.cli.main import main
+    from tests.test_evaluate import make_dataset
+
+    data = make_dataset(tmp_path / "camvid", count=1)
+    image = data / "val" / "frame0.png"
+    png, svg = tmp_path / "contributions.png", tmp_path / "contributions.svg"
+    common = ["--weights", str(tiny_weights), "--device", "cpu", "--contributions"]
+    assert main(["figure", str(image), "--out", str(png), *common]) == 0
+    assert "terms sum to the logits within" in capsys.readouterr().err
+    picture = Image.open(png)
+    assert picture.size == (1920, 1080) and np.asarray(picture.convert("L")).std() > 20
+    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Road"]) == 0
+    text = svg.read_text()
+    assert "pool3 skip (T3)" in text and "without pool4 skip" in text and "mIoU" in text and "“Road”" in text
+    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Unicorn"]) == 2
+    assert "no class 'Unicorn'" in capsys.readouterr().err
+
+
+def test_the_analysis_finds_each_switch_setting_and_reads_out_a_pixel() -> None:
+    from fcn_viewer.contributions import analyse_contributions, term_pictures
+
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (40, 48), seed=4)
+    split = split_logits(outputs)
+    analysis = analyse_contributions(split, gradient_image(40, 48))
+    assert analysis.flip_picture.shape == (40, 48, 3)
+    assert analysis.variant(["score_pool3"]).without == ("score_pool3",)
+    assert np.array_equal(analysis.variant([]).mask, split.mask())
+    pictures = term_pictures(split, 1)
+    values = pictures.readout(5, 7)
+    assert sum(values.values()) == pytest.approx(float(split.logits[1, 5, 7]), abs=1e-4)
+    assert pictures.pictures["score_fr"].shape == (40, 48, 3)

@@ -1,0 +1,153 @@
+"""The contributions tab, offscreen with a tiny random-weight net: term maps, skip switches, variant scores, hover."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPointF
+from pytestqt.qtbot import QtBot
+
+from fcn_viewer.contributions import split_logits
+from fcn_viewer.ground_truth import score_mask
+from fcn_viewer.gui.contributions_view import ContributionsView
+from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.image_analysis import GroundTruth
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.render import colorize
+from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.weights.loader import load_weights_file
+from tests.helpers import gradient_image
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    loaded = load_weights_file(tiny_weights)
+    image = gradient_image(45, 61)
+    segmentation = Segmenter(loaded, "cpu").segment(image)
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    label = np.random.default_rng(1).integers(0, 12, size=(45, 61)).astype(np.uint8)
+    Image.fromarray(label).save(tmp_path / "label.png")
+    truth = GroundTruth(tmp_path / "label.png", 11, 11, 2.0)
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.resize(1400, 800)
+    view.show()
+    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+        view.set_result(result, loaded.meta.palette, truth)
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    yield view, result, label
+    view.shutdown()
+
+
+def test_the_tab_shows_the_terms_and_scores_every_switch_setting(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, label = shown
+    split = split_logits(result.segmentation.outputs)
+    assert all(panel.isVisible() for panel in view.terms.values())
+    assert view.table.rowCount() == 4
+    titles = [view.table.verticalHeaderItem(row).text() for row in range(4)]
+    assert titles[0] == "▶ all skips on" and "without pool3 skip" in titles[2]
+    expected = score_mask(split.mask(["score_pool3"]), label, 11, 11)
+    assert view.table.item(2, 2).text() == f"{100 * expected.mean_iou:.1f} %"
+    palette = result.meta.palette
+    assert np.array_equal(rgb_from_pixmap(view.mask_panel.view.pixmap_item.pixmap()), colorize(split.mask(), palette))
+    view.switches["score_pool3"].setChecked(False)
+    assert np.array_equal(rgb_from_pixmap(view.mask_panel.view.pixmap_item.pixmap()),
+                          colorize(split.mask(["score_pool3"]), palette))
+    changed = int((split.mask(["score_pool3"]) != split.mask()).sum())
+    assert f"{changed:,} px changed" in view.mask_panel.title.toolTip()
+    assert view.table.verticalHeaderItem(2).text().startswith("▶")
+
+
+def test_hovering_reads_out_the_terms_and_their_sum(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, _ = shown
+    split = split_logits(result.segmentation.outputs)
+    view._hover(QPointF(20.5, 10.5))
+    text = view.readout.text()
+    cls = int(split.mask()[10, 20])
+    assert f"pixel (20, 10) · {result.meta.classes[cls]}" in text
+    assert text.split("= ")[-1].strip() == f"{float(split.logits[cls, 10, 20]):+.2f}"
+
+
+def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, _ = shown
+    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+        view.classes.setCurrentIndex(3)  # class 2
+    qtbot.waitUntil(lambda: view._shown.pictures.class_index == 2, timeout=WAIT_MS)
+    split = split_logits(result.segmentation.outputs)
+    np.testing.assert_allclose(view._shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
+    assert result.meta.classes[2] in view.terms["score_fr"].title.toolTip()
+
+
+def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QGraphicsRectItem
+
+    from fcn_viewer.gui.fields_view import ReceptiveFieldView
+    from fcn_viewer.receptive_field import feeding_cells
+
+    _, result, _ = shown
+    view = ReceptiveFieldView()
+    qtbot.addWidget(view)
+    view.resize(1400, 800)
+    view.show()
+    view.set_result(result, result.meta.palette)
+    qtbot.wait(50)
+    panel = view.maps["fuse_pool3"].view
+    where = panel.mapFromScene(QPointF(30.5, 20.5))
+    qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    row, column = view.clicked_pixel
+    assert abs(row - 20) <= 1 and abs(column - 30) <= 1
+    expected = feeding_cells(result.segmentation.outputs, row, column)
+    assert view.cells == expected
+    for name, (rows, columns) in expected.items():
+        marks = [item for item in view.maps[name].view.scene().items() if isinstance(item, QGraphicsRectItem)]
+        assert len(marks) == len(rows) * len(columns)
+    assert "pool3-fused" in view.info.text() and "receptive field" in view.info.text()
+    photo_marks = [item for item in view.photo.view.scene().items() if isinstance(item, QGraphicsRectItem)]
+    footprints = sum(len(r) * len(c) for r, c in expected.values())
+    assert len(photo_marks) == footprints + 2 * len(expected)  # + one field and one label plate per map
+
+
+def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, tiny_weights: Path, tmp_path: Path) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(tmp_path / "small.png")
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "small.png", 11, 11, 2.0))
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    assert "No scores: " in view.status.text() and "small.png" in view.status.text()
+    assert view.table.item(0, 1).text() == "no label"
+    assert all(panel.isVisible() for panel in view.terms.values())
+    view.shutdown()
+
+
+def test_the_window_hosts_the_new_tabs_and_fills_them_for_the_open_image(
+    qtbot: QtBot, tmp_path: Path, tiny_weights: Path
+) -> None:
+    from tests.test_gui import WAIT_MS as WINDOW_WAIT_MS
+    from tests.test_gui import load, make_window, open_image
+
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, window, tiny_weights)
+    path = tmp_path / "a.png"
+    Image.fromarray(gradient_image(40, 56)).save(path)
+    open_image(qtbot, window, path)
+    classroom = window.classroom
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert {"Contributions", "Receptive Fields", "Sequence"} <= set(titles)
+    classroom.show_view(classroom.contributions)
+    qtbot.waitUntil(lambda: classroom.contributions._shown is not None, timeout=WINDOW_WAIT_MS)
+    assert classroom.contributions._shown.request.result.path == path
+    classroom.show_view(classroom.fields)
+    classroom.fields.click_pixel(20, 30)
+    assert set(classroom.fields.cells) == {"score_fr", "fuse_pool4", "fuse_pool3"}
+    shortcuts = {action.shortcut().toString() for action in classroom.menu.actions()}
+    assert {"Ctrl+4", "Ctrl+5", "Ctrl+6"} <= shortcuts
