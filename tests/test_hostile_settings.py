@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from fcn_viewer.cli.main import main
 from fcn_viewer.weights import cache
@@ -54,3 +55,17 @@ def test_settings_values_of_the_wrong_type_or_range_give_defaults_and_a_note(tmp
     path.write_text("[display]\nopacity=0.25\n")
     good = ViewerSettings(path)
     assert good.opacity == 0.25 and good.problem == ""
+
+
+def test_the_viewer_says_when_its_cache_folder_cannot_be_used(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fcn_viewer.gui.main_window import MainWindow
+    from fcn_viewer.gui.settings import ViewerSettings
+
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "taken"))
+    window = MainWindow(ViewerSettings(tmp_path / "settings.ini"))
+    qtbot.addWidget(window)
+    assert window.banner.kind == "warning"
+    assert f"the cache folder {tmp_path / 'taken'} cannot be used" in window.banner.text()

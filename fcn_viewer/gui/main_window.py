@@ -46,6 +46,7 @@ from fcn_viewer.outputs import stage_mask_paths
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
+from fcn_viewer.weights.cache import cache_note
 from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.loader import FileSource, ModelSource, RegistrySource
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
@@ -119,8 +120,9 @@ class MainWindow(QMainWindow):
         geometry = settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1400, 860)
-        if settings.problem:
-            self.banner.show_message(settings.problem, "warning")
+        problems = [settings.problem, cache_note().removeprefix("note: ")]  # the model menu has looked at the cache
+        if any(problems):
+            self.banner.show_message(" ".join(problem for problem in problems if problem), "warning")
 
     # ---- construction -------------------------------------------------------------------------
 
