@@ -161,3 +161,25 @@ def test_a_video_file_is_refused_with_a_clear_message(player: SequenceView, tmp_
     (tmp_path / "clip.mp4").write_bytes(b"\0")
     assert not player.open_folder(tmp_path / "clip.mp4")
     assert "clip.mp4: video files need a decoder" in player.status.text()
+
+
+def test_closing_the_window_stops_every_job_queue_the_tabs_too(
+    qtbot: QtBot, isolated: None, tiny_weights: Path, tmp_path: Path
+) -> None:
+    from fcn_viewer.gui.jobs import JobQueue
+    from tests.gui_helpers import load, make_window
+
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, window, tiny_weights)
+    sequence = window.classroom.sequence
+    window.classroom.show_view(sequence)
+    with qtbot.waitSignal(sequence.frameShown, timeout=WAIT_MS):
+        assert sequence.open_folder(write_frames(tmp_path / "frames", 30))
+    sequence.set_rate(30.0)
+    sequence.play()
+    queues = window.findChildren(JobQueue)
+    names = {queue._thread.objectName() for queue in queues}
+    assert {"fcn-viewer inference", "fcn-viewer sequence", "fcn-viewer contributions"} <= names
+    window.close()
+    assert not sequence.playing
+    assert all(queue._thread.isFinished() for queue in queues)
