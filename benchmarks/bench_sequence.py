@@ -6,7 +6,8 @@ Prints numbers; it is not a pass/fail test. Examples:
     python benchmarks/bench_sequence.py --frames 60 --rate 10 --threads 2
 
 Two figures per run, through the player's own path (decode → segment every stage → draw every panel, see
-fcn_viewer.sequence.segment_frame) on its newest-request-only thread (fcn_viewer.latest.LatestOnly):
+fcn_viewer.sequence.segment_frame) on a job queue as the Sequence tab runs it (fcn_viewer.gui.jobs.JobQueue, one
+key so the newest request wins, answers on the main thread's event loop):
 - "sustained": frames back to back, nothing dropped: the most the net and the drawing allow;
 - "playback at R fps": a clock makes frame i due at i/R s; the newest due frame is requested whenever it
   changes, late ones are dropped. It reports frames shown, dropped, and the achieved frames per second.
@@ -18,17 +19,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from PySide6.QtCore import QCoreApplication
 
+from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.latest import LatestOnly
 from fcn_viewer.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence, segment_frame
+from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.weights.loader import LoadedModel, load_entry
 
 CAMVID_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid" / "val"
@@ -47,48 +50,81 @@ def frames_folder(count: int, folder: Path) -> Path:
     return folder
 
 
+def frame_queue(source: FrameSource, segmenter: Segmenter) -> tuple[JobQueue, Callable[[int], int]]:
+    """The player's queue and a function that requests frame ``index`` on it (replacing a request still waiting)."""
+    queue = JobQueue("bench sequence")
+
+    def request(index: int) -> int:
+        def work(_: Job) -> object:
+            return segment_frame(source, index, segmenter.segment, segmenter.meta.palette, 0.6)
+
+        return queue.submit(work, key="frame")
+
+    return queue, request
+
+
 def sustained(source: FrameSource, segmenter: Segmenter) -> list[float]:
-    """Seconds per frame, each requested when the one before is done, on the player's thread as in the viewer."""
+    """Seconds per frame, each requested when the one before is shown, on the player's queue as in the viewer."""
+    app = application()
+    queue, request = frame_queue(source, segmenter)
+    answered: list[int] = []
+    queue.finished.connect(lambda number, value: report(value) or answered.append(number))
     times = []
-    runner: LatestOnly[int, FramePictures] = LatestOnly(
-        lambda index: segment_frame(source, index, segmenter.segment, segmenter.meta.palette, 0.6),
-        lambda _, __: None, lambda _, error: print(f"  frame failed: {error}"))
     for index in range(len(source)):
         started = time.perf_counter()
-        runner.submit(index)
-        runner.wait_idle()
+        number = request(index)
+        while not answered or answered[-1] != number:
+            app.processEvents()
+            time.sleep(0.0005)
         times.append(time.perf_counter() - started)
-    runner.close()
+    queue.shutdown()
     return times
 
 
 def playback(source: FrameSource, segmenter: Segmenter, rate: float) -> tuple[int, int, float]:
     """Plays ``source`` at ``rate`` as the viewer does; returns (shown, dropped, achieved fps)."""
+    app = application()
+    queue, request = frame_queue(source, segmenter)
     shown: list[int] = []
-    finished = threading.Event()
+    overtaken = 0
+    finished = False
     last = len(source) - 1
 
-    def delivered(_: int, pictures: FramePictures) -> None:
-        shown.append(pictures.index)
-        if pictures.index == last:
-            finished.set()
+    def answered(_: int, value: object) -> None:
+        nonlocal overtaken, finished
+        if isinstance(value, JobCancelled):
+            overtaken += 1
+            return
+        report(value)
+        if isinstance(value, FramePictures):
+            shown.append(value.index)
+        finished = isinstance(value, JobFailed) or shown[-1:] == [last]
 
-    runner: LatestOnly[int, FramePictures] = LatestOnly(
-        lambda index: segment_frame(source, index, segmenter.segment, segmenter.meta.palette, 0.6),
-        delivered, lambda _, error: finished.set())
+    queue.finished.connect(answered)
     clock = PlaybackClock(rate, 0, time.perf_counter())
     requested, skipped = -1, 0
     started = time.perf_counter()
-    while not finished.is_set():
+    while not finished:
         due = min(clock.due(time.perf_counter()), last)
         if due > requested:
             skipped += due - requested - 1
             requested = due
-            runner.submit(due)
+            request(due)
         time.sleep(min(0.005, 0.5 / rate))
+        app.processEvents()
     elapsed = time.perf_counter() - started
-    runner.close()
-    return len(shown), skipped + runner.dropped, len(shown) / elapsed
+    queue.shutdown()
+    return len(shown), skipped + overtaken, len(shown) / elapsed
+
+
+def report(value: object) -> None:
+    if isinstance(value, JobFailed):
+        print(f"  frame failed: {value.message}")
+
+
+def application() -> QCoreApplication:
+    """The running Qt application (the viewer's, or pytest-qt's), else a new core one: the queue answers through it."""
+    return QCoreApplication.instance() or QCoreApplication([])
 
 
 def bench(loaded: LoadedModel, source: FrameSource, rates: list[float]) -> None:

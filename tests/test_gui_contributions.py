@@ -37,7 +37,7 @@ def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-
     qtbot.addWidget(view)
     view.resize(1400, 800)
     view.show()
-    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+    with qtbot.waitSignal(view.jobs.finished, timeout=WAIT_MS):
         view.set_result(result, loaded.meta.palette, truth)
     qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
     yield view, result, label
@@ -75,7 +75,7 @@ def test_hovering_reads_out_the_terms_and_their_sum(qtbot: QtBot, shown) -> None
 
 def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
     view, result, _ = shown
-    with qtbot.waitSignal(view._ready, timeout=WAIT_MS):
+    with qtbot.waitSignal(view.jobs.finished, timeout=WAIT_MS):
         view.classes.setCurrentIndex(3)  # class 2
     qtbot.waitUntil(lambda: view._shown.pictures.class_index == 2, timeout=WAIT_MS)
     split = split_logits(result.segmentation.outputs)

@@ -1,11 +1,14 @@
 """Sequence playback offscreen: 100 generated frames through a tiny net, shown in order, never stale, memory flat;
-pause and step; GIF export."""
+frames overtaken while the net is busy dropped; pause and step; GIF export; shutdown stops an export."""
 
 from __future__ import annotations
 
 import gc
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,9 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.sequence_view import SequenceView
-from fcn_viewer.inference import Segmenter
+from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.sequence import FramePictures
-from fcn_viewer.weights.loader import load_weights_file
+from fcn_viewer.weights.loader import LoadedModel, load_weights_file
 from tests.test_sequence import index_of, write_frames
 
 WAIT_MS = 60_000
@@ -70,6 +73,60 @@ def test_playing_100_frames_shows_them_in_order_never_stale_with_flat_memory(
     assert memory[-1] - memory[min(5, len(memory) - 1)] < 40, memory  # MB: nothing accumulates per frame
 
 
+class GatedSegmenter(Segmenter):
+    """Segments once ``gate`` is open (or after ``delay`` s), saying when it starts."""
+
+    def __init__(self, loaded: LoadedModel, gate: threading.Event | None = None, delay: float = 0.0) -> None:
+        super().__init__(loaded, "cpu")
+        self.gate, self.delay = gate, delay
+        self.started = threading.Event()
+        self.calls = 0
+
+    def segment(self, image: np.ndarray) -> Segmentation:
+        self.calls += 1
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        time.sleep(self.delay)
+        return super().segment(image)
+
+
+def test_frames_overtaken_while_the_net_is_busy_are_dropped_and_only_the_newest_is_shown(
+    qtbot: QtBot, player: SequenceView, tmp_path: Path, tiny_weights: Path
+) -> None:
+    loaded = load_weights_file(tiny_weights)
+    gate = threading.Event()
+    segmenter = GatedSegmenter(loaded, gate)
+    player.set_model(loaded.meta, lambda: segmenter)
+    shown: list[int] = []
+    player.frameShown.connect(shown.append)
+    player.open_folder(write_frames(tmp_path / "frames", 10))  # frame 0: the net starts on it and waits at the gate
+    assert segmenter.started.wait(10)
+    for index in range(1, 10):
+        player.request(index)  # each replaces the one before while the net is busy
+    gate.set()
+    qtbot.waitUntil(lambda: player.shown_index == 9, timeout=WAIT_MS)
+    qtbot.wait(50)
+    assert shown == [0, 9]
+    assert segmenter.calls == 2
+    assert player.dropped == 8 and player.skipped == 0
+
+
+def test_closing_stops_an_export_between_frames(qtbot: QtBot, player: SequenceView, tmp_path: Path,
+                                                tiny_weights: Path) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmenter = GatedSegmenter(loaded, delay=0.05)
+    player.set_model(loaded.meta, lambda: segmenter)
+    player.open_folder(write_frames(tmp_path / "frames", 200))  # 200 frames at ≥ 50 ms each: 10 s or more
+    player.export(tmp_path / "panels.gif")
+    qtbot.waitUntil(lambda: segmenter.calls >= 3, timeout=WAIT_MS)  # frame 0, then the export's first frames
+    started = time.perf_counter()
+    player.shutdown()
+    assert time.perf_counter() - started < 5, "shutdown waited for the whole export"
+    assert not (tmp_path / "panels.gif").exists()
+    assert segmenter.calls < 100
+
+
 def test_pause_and_step_frame_by_frame(qtbot: QtBot, player: SequenceView, tmp_path: Path) -> None:
     shown: list[int] = []
     player.frameShown.connect(shown.append)
@@ -104,3 +161,25 @@ def test_a_video_file_is_refused_with_a_clear_message(player: SequenceView, tmp_
     (tmp_path / "clip.mp4").write_bytes(b"\0")
     assert not player.open_folder(tmp_path / "clip.mp4")
     assert "clip.mp4: video files need a decoder" in player.status.text()
+
+
+def test_closing_the_window_stops_every_job_queue_the_tabs_too(
+    qtbot: QtBot, isolated: None, tiny_weights: Path, tmp_path: Path
+) -> None:
+    from fcn_viewer.gui.jobs import JobQueue
+    from tests.gui_helpers import load, make_window
+
+    window = make_window(qtbot, tmp_path / "settings.ini")
+    load(qtbot, window, tiny_weights)
+    sequence = window.classroom.sequence
+    window.classroom.show_view(sequence)
+    with qtbot.waitSignal(sequence.frameShown, timeout=WAIT_MS):
+        assert sequence.open_folder(write_frames(tmp_path / "frames", 30))
+    sequence.set_rate(30.0)
+    sequence.play()
+    queues = window.findChildren(JobQueue)
+    names = {queue._thread.objectName() for queue in queues}
+    assert {"fcn-viewer inference", "fcn-viewer sequence", "fcn-viewer contributions"} <= names
+    window.close()
+    assert not sequence.playing
+    assert all(queue._thread.isFinished() for queue in queues)

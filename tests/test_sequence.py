@@ -1,8 +1,8 @@
-"""Frame sources, the newest-request-only runner, stage strips and GIF export (no Qt)."""
+"""Frame sources, the playback clock, stage strips and GIF export (no Qt; the newest-frame-wins queue is tested
+in test_gui_sequence.py)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,6 @@ from PIL import Image
 
 from fcn_viewer.errors import ImageLoadError
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.latest import LatestOnly
 from fcn_viewer.sequence import FolderFrames, PlaybackClock, export_gif, open_sequence, segment_frame, stage_strip
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image
@@ -49,28 +48,6 @@ def test_an_animated_gif_is_a_sequence_and_a_video_is_refused_with_advice(tmp_pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImageLoadError, match="no images"):
         open_sequence(tmp_path / "empty")
-
-
-def test_the_runner_drops_requests_overtaken_while_it_was_busy() -> None:
-    gate, started = threading.Event(), threading.Event()
-    done: list[tuple[int, int]] = []
-
-    def work(value: int) -> int:
-        started.set()
-        gate.wait(5)
-        return value
-
-    runner: LatestOnly[int, int] = LatestOnly(work, lambda ticket, value: done.append((ticket, value)),
-                                              lambda ticket, error: None)
-    runner.submit(0)
-    assert started.wait(5)
-    for value in range(1, 10):
-        runner.submit(value)
-    gate.set()
-    assert runner.wait_idle(5)
-    runner.close()
-    assert done == [(1, 0), (10, 9)]
-    assert runner.dropped == 8
 
 
 def test_the_clock_skips_late_frames() -> None:

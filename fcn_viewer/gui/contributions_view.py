@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,10 +39,12 @@ from fcn_viewer.contributions import (
 )
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.ground_truth import load_truth, percent
+from fcn_viewer.gui.jobs import JobQueue
 from fcn_viewer.gui.panels import Panel, ViewLink, pixmap_from_rgb
 from fcn_viewer.image_analysis import GroundTruth
-from fcn_viewer.latest import LatestOnly
+from fcn_viewer.inference import release_device_memory
 from fcn_viewer.render import colorize
+from fcn_viewer.view.outcome import JobFailed
 from fcn_viewer.view.panel_content import ViewResult
 
 TERMS = ("score_fr", "score_pool4", "score_pool3")
@@ -89,11 +91,9 @@ def compute(request: ContributionRequest) -> ContributionResult:
 
 
 class ContributionsView(QWidget):
-    """Draws the split of the shown result; computes it on a background thread, newest request first, and only
-    while the tab is visible (a hidden tab computes when next shown)."""
-
-    _ready = Signal(int, object)
-    _failed = Signal(int, str)
+    """Draws the split of the shown result; computes it on its job queue, only the newest request (an older one
+    still waiting is cancelled, one finishing late is not drawn), and only while the tab is visible (a hidden tab
+    computes when next shown)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,11 +103,10 @@ class ContributionsView(QWidget):
         self._classes: tuple[str, ...] = ()
         self._shown: ContributionResult | None = None
         self._stale = False
-        self._ticket = 0
-        self._runner: LatestOnly[ContributionRequest, ContributionResult] = LatestOnly(
-            compute, self._ready.emit, lambda ticket, error: self._failed.emit(ticket, str(error)), "contributions")
-        self._ready.connect(self._show, Qt.ConnectionType.QueuedConnection)
-        self._failed.connect(self._fail, Qt.ConnectionType.QueuedConnection)
+        self._job = 0  # the newest request's job: only its answer is drawn
+        # wake_later: a request made while the window handles a result does not lengthen that event
+        self.jobs = JobQueue("fcn-viewer contributions", self, on_error=release_device_memory, wake_later=True)
+        self.jobs.finished.connect(self._answered)
 
         self.classes = QComboBox()
         self.classes.setToolTip("Whose logit each term map shows: one class, or the class the net predicts per pixel")
@@ -223,28 +222,32 @@ class ContributionsView(QWidget):
         base = shown.analysis if keep_base and shown is not None and shown.request.result is self._result else None
         if shown is None or shown.request.result is not self._result:
             self.status.setText("Splitting the logits…")
-        self._ticket = self._runner.submit(ContributionRequest(self._result, self._ground_truth, self.class_index(), base))
+        request = ContributionRequest(self._result, self._ground_truth, self.class_index(), base)
+        self._job = self.jobs.submit(lambda _: compute(request), key="split")
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self._stale:
             self._request(keep_base=True)
 
-    def wait_until_idle(self, timeout: float = 10.0) -> bool:
-        """For tests and screenshots: True once the newest request is computed (then process events to show it)."""
-        return self._runner.wait_idle(timeout)
-
     def shutdown(self) -> None:
-        self._runner.close()
+        """Stops the queue's thread after the split in hand; a waiting request is dropped."""
+        self.jobs.shutdown()
 
     # ---- drawing -------------------------------------------------------------------------------
 
-    def _fail(self, ticket: int, message: str) -> None:
-        if ticket == self._ticket:
-            self.clear(f"Could not split the logits: {message}")
+    def _answered(self, job: int, answer: object) -> None:
+        """Every request's answer on the GUI thread; only the newest request's is drawn (older ones were cancelled
+        before they started, or finished after a newer request was made)."""
+        if job != self._job:
+            return
+        if isinstance(answer, JobFailed):
+            self.clear(f"Could not split the logits: {answer.message}")
+        elif isinstance(answer, ContributionResult):
+            self._show(answer)
 
-    def _show(self, ticket: int, done: ContributionResult) -> None:
-        if ticket != self._ticket or done.request.result is not self._result:
+    def _show(self, done: ContributionResult) -> None:
+        if done.request.result is not self._result:
             return
         if done.request.base is not None and self._shown is not None and done.truth_error is None:
             done = ContributionResult(done.request, done.analysis, done.pictures, self._shown.truth_error)

@@ -1,7 +1,8 @@
 """Sequence tab: plays a folder of frames (or an animated image) at a chosen rate with every stage panel live.
 
-The newest frame wins: a timer says which frame is due, one background thread segments only the newest request,
-and late frames are dropped rather than queued, so the picture never lags. Pause, step, and export a GIF."""
+The newest frame wins: a timer says which frame is due, the view's job queue segments only the newest request
+(an older one still waiting is cancelled), and late frames are dropped rather than queued, so the picture never
+lags. Pause, step, and export a GIF."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.panels import Panel, ViewLink
 from fcn_viewer.gui.worker import device_or_cpu, load_source
-from fcn_viewer.inference import Segmentation, Segmenter
-from fcn_viewer.latest import LatestOnly
+from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
 from fcn_viewer.sequence import (
     SCORE_MAP_TITLES,
@@ -41,6 +42,7 @@ from fcn_viewer.sequence import (
     open_sequence,
     segment_frame,
 )
+from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.weights.loader import ModelSource
 from fcn_viewer.weights.meta import ModelMeta
 
@@ -74,29 +76,26 @@ class SequenceView(QWidget):
 
     frameShown = Signal(int)
     playingChanged = Signal(bool)
-    _ready = Signal(int, object)
-    _failed = Signal(int, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.source: FrameSource | None = None
         self._loader: Callable[[], Segmenter] | None = None
-        self._segmenter: tuple[Callable[[], Segmenter], Segmenter] | None = None  # used on the runner thread only
+        self._segmenter: tuple[Callable[[], Segmenter], Segmenter] | None = None  # used on the queue's thread only
         self._palette: tuple[Color, ...] = ()
         self._opacity = 0.6
         self._clock: PlaybackClock | None = None
         self._requested = -1
-        self._shown_ticket = 0
+        self._shown_job = 0
         self.shown_index = -1
         self.shown_count = 0
         self.skipped = 0  # frames the clock passed over while the net was busy
+        self.overtaken = 0  # frames requested but replaced by a newer request before the net got to them
         self._play_started = 0.0
         self._play_shown = 0
         self._exporting = False
-        self._runner: LatestOnly[FrameRequest, FramePictures | Exported] = LatestOnly(
-            self._work, self._ready.emit, lambda ticket, error: self._failed.emit(ticket, str(error)), "sequence")
-        self._ready.connect(self._show, Qt.ConnectionType.QueuedConnection)
-        self._failed.connect(self._fail, Qt.ConnectionType.QueuedConnection)
+        self.jobs = JobQueue("fcn-viewer sequence", self, on_error=release_device_memory)
+        self.jobs.finished.connect(self._answered)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -274,41 +273,53 @@ class SequenceView(QWidget):
         if self.source is None or self._loader is None or self._exporting:
             return
         self._requested = index
-        self._runner.submit(FrameRequest(self.source, index, self._loader, self._palette, self._opacity))
+        request = FrameRequest(self.source, index, self._loader, self._palette, self._opacity)
+        self.jobs.submit(lambda job: self._work(request, job), key="frame")
 
     @property
     def dropped(self) -> int:
         """Frames passed over: skipped by the clock, or overtaken while waiting for the net."""
-        return self.skipped + self._runner.dropped
+        return self.skipped + self.overtaken
 
     # ---- the playback thread -------------------------------------------------------------------
 
-    def _work(self, request: FrameRequest) -> FramePictures | Exported:
+    def _work(self, request: FrameRequest, job: Job) -> FramePictures | Exported:
         cached = self._segmenter
         if cached is None or cached[0] is not request.loader:
             self._segmenter = cached = (request.loader, request.loader())
         segment: Segment = cached[1].segment
-        if request.export is not None:
-            path = export_gif(request.export, request.source, segment, request.palette, request.opacity, request.fps)
+        if request.export is not None:  # stops between frames when the queue shuts down (the window closes)
+            path = export_gif(request.export, request.source, segment, request.palette, request.opacity, request.fps,
+                              progress=lambda _, __: not job.cancelled())
             return Exported(path, len(request.source))
         return segment_frame(request.source, request.index, segment, request.palette, request.opacity)
 
     # ---- drawing -------------------------------------------------------------------------------
 
-    def _fail(self, ticket: int, message: str) -> None:
+    def _answered(self, job: int, answer: object) -> None:
+        """Every job's answer, in order, on the GUI thread."""
+        if isinstance(answer, JobCancelled):  # a frame overtaken by a newer request before it started
+            self.overtaken += 1
+        elif isinstance(answer, JobFailed):
+            self._fail(answer.message)
+        elif isinstance(answer, Exported):
+            self._exported(answer)
+        elif isinstance(answer, FramePictures):
+            self._show(job, answer)
+
+    def _fail(self, message: str) -> None:
         self._exporting = False
         self.pause()
         self.status.setText(f"Cannot play this frame: {message}")
 
-    def _show(self, ticket: int, done: FramePictures | Exported) -> None:
-        if isinstance(done, Exported):
-            self._exporting = False
-            self.status.setText(f"Saved {done.frames} frames of stage panels to {done.path}")
+    def _exported(self, done: Exported) -> None:
+        self._exporting = False
+        self.status.setText(f"Saved {done.frames} frames of stage panels to {done.path}")
+
+    def _show(self, job: int, pictures: FramePictures) -> None:
+        if job <= self._shown_job:  # an older request finishing late: never shown over a newer frame
             return
-        if ticket <= self._shown_ticket:  # an older request finishing late: never shown over a newer frame
-            return
-        self._shown_ticket = ticket
-        pictures = done
+        self._shown_job = job
         height, width = pictures.photo.shape[:2]
         stages = tuple(pictures.masks)
         self._set_panels_visible(stages)
@@ -361,15 +372,14 @@ class SequenceView(QWidget):
         self.pause()
         self._exporting = True
         self.status.setText(f"Exporting {len(self.source)} frames to {target}…")
-        self._runner.submit(FrameRequest(self.source, 0, self._loader, self._palette, self._opacity, target,
-                                         self.rate.value()))
-
-    def wait_until_idle(self, timeout: float = 30.0) -> bool:
-        return self._runner.wait_idle(timeout)
+        request = FrameRequest(self.source, 0, self._loader, self._palette, self._opacity, target, self.rate.value())
+        # No key: a frame request never supersedes an export (none is made while exporting), only shutdown stops it.
+        self.jobs.submit(lambda job: self._work(request, job))
 
     def shutdown(self) -> None:
+        """Stops playback and the queue's thread: waiting frames are dropped, an export stops before its next frame."""
         self.pause()
-        self._runner.close()
+        self.jobs.shutdown()
 
 
 def model_loader(source: ModelSource, device_choice: str) -> Callable[[], Segmenter]:
