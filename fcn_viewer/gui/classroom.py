@@ -39,7 +39,7 @@ LABEL_FILTER = "Label images (*.png)"
 FIGURE_FILTER = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
 DATASET_DOCK_HEIGHT = 260
 NO_LABEL = ("No label found next to this image (CamVid: <folder>annot/<stem>.png beside <folder>/; VOC: "
-            "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with Open Label….")
+            "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with the Open Label… button.")
 
 
 class ClassroomHost(Protocol):
