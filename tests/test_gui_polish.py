@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QTextBrowser
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.gui.classroom import NO_LABEL
+from fcn_viewer.gui.domain_note import confidence_line
 from fcn_viewer.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -26,3 +27,10 @@ def test_how_fcn_works_names_every_tab(window: MainWindow) -> None:
     where = page[page.index("Where to look"):]
     for index in range(window.tabs.count()):
         assert window.tabs.tabText(index) in where, window.tabs.tabText(index)
+
+
+def test_the_info_panel_states_the_threshold_as_a_rule_not_a_verdict() -> None:
+    line = confidence_line(0.848, 0.821)
+    assert line == "mean confidence 84.8 % (photos below 82.1 %, the model's threshold, get a note)"
+    assert "unlike" not in line
+    assert confidence_line(0.5, None) == "mean confidence 50.0 %"
