@@ -12,6 +12,8 @@ from pytestqt.qtbot import QtBot
 from fcn_viewer.gui.classroom import NO_LABEL
 from fcn_viewer.gui.domain_note import confidence_line
 from fcn_viewer.gui.main_window import MainWindow
+from tests.gui_helpers import WAIT_MS, load
+from tests.test_evaluate import make_dataset
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -34,3 +36,31 @@ def test_the_info_panel_states_the_threshold_as_a_rule_not_a_verdict() -> None:
     assert line == "mean confidence 84.8 % (photos below 82.1 %, the model's threshold, get a note)"
     assert "unlike" not in line
     assert confidence_line(0.5, None) == "mean confidence 50.0 %"
+
+
+def test_the_dataset_dock_follows_the_image_and_says_when_a_run_was_stopped(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    data = make_dataset(tmp_path / "camvid", count=6)
+    load(qtbot, window, tiny_weights)
+    classroom, view = window.classroom, window.classroom.datasets
+    classroom.service.datasets.progress.connect(lambda *_: classroom.service.cancel_dataset())  # Stop at once
+    classroom.ask_dataset_folder = lambda: data  # type: ignore[method-assign]
+    with qtbot.waitSignal(classroom.datasetScored, timeout=WAIT_MS) as scored:
+        classroom.open_dataset_dialog()
+    evaluation = scored.args[0]
+    assert evaluation.cancelled and evaluation.images < 6
+    assert view.status.text().startswith(f"{evaluation.images} of 6 images scored; stopped.")
+    assert "Scored every stage" not in view.status.text()
+
+    def selected() -> Path | None:
+        rows = view.table.selectionModel().selectedRows()
+        return view.row_path(rows[0].row()) if rows else None
+
+    qtbot.waitUntil(lambda: window.shown_result is not None, timeout=WAIT_MS)
+    first = sorted((data / "val").iterdir())[0]
+    qtbot.waitUntil(lambda: selected() == first, timeout=WAIT_MS)
+    second = sorted((data / "val").iterdir())[1]
+    with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == second):
+        window.next_action.trigger()  # D: the folder's next image, not through the dock
+    assert selected() == second
