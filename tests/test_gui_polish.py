@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import qInstallMessageHandler, qWarning
 from PySide6.QtWidgets import QTextBrowser
 from pytestqt.qtbot import QtBot
 
+from fcn_viewer.gui.app import HARMLESS_OFFSCREEN_WARNING, quiet_offscreen_plugin
 from fcn_viewer.gui.classroom import NO_LABEL
 from fcn_viewer.gui.domain_note import confidence_line
 from fcn_viewer.gui.main_window import MainWindow
@@ -64,3 +66,17 @@ def test_the_dataset_dock_follows_the_image_and_says_when_a_run_was_stopped(
     with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == second):
         window.next_action.trigger()  # D: the folder's next image, not through the dock
     assert selected() == second
+
+
+def test_offscreen_screenshots_drop_only_the_plugins_size_hint_warning(capfd: pytest.CaptureFixture[str]) -> None:
+    assert not quiet_offscreen_plugin("xcb")
+    pytest_qt_handler = qInstallMessageHandler(None)
+    try:
+        assert quiet_offscreen_plugin("offscreen")
+        capfd.readouterr()
+        qWarning(HARMLESS_OFFSCREEN_WARNING)
+        qWarning("something else went wrong")
+        err = capfd.readouterr().err
+    finally:
+        qInstallMessageHandler(pytest_qt_handler)
+    assert HARMLESS_OFFSCREEN_WARNING not in err and "something else went wrong" in err
