@@ -14,7 +14,7 @@ from fcn_viewer.gui.app import HARMLESS_OFFSCREEN_WARNING, quiet_offscreen_plugi
 from fcn_viewer.gui.classroom import NO_LABEL
 from fcn_viewer.gui.domain_note import confidence_line
 from fcn_viewer.gui.main_window import MainWindow
-from tests.gui_helpers import WAIT_MS, load
+from tests.gui_helpers import WAIT_MS, load, open_image
 from tests.test_evaluate import make_dataset
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -80,3 +80,24 @@ def test_offscreen_screenshots_drop_only_the_plugins_size_hint_warning(capfd: py
     finally:
         qInstallMessageHandler(pytest_qt_handler)
     assert HARMLESS_OFFSCREEN_WARNING not in err and "something else went wrong" in err
+
+
+def test_the_zoom_label_shows_the_stage_grids_zoom_and_only_with_the_grid(
+    qtbot: QtBot, ready: MainWindow, images: list[Path]
+) -> None:
+    open_image(qtbot, ready, images[0])
+    label = ready.zoom_label
+
+    def fitted() -> bool:  # the label reads the grid's fitted zoom, as large as the input panel shows the image
+        view = ready.panels["input"].view.viewport()
+        width = ready.shown_result.image_size[1]  # type: ignore[union-attr]
+        return label.text() == f"fit {ready.link.scale:.0%}" and abs(ready.link.scale * width - view.width()) <= 2
+
+    qtbot.waitUntil(lambda: label.isVisible() and fitted(), timeout=WAIT_MS)
+    for view in (ready.classroom.compare, ready.classroom.truth, ready.classroom.steps):
+        ready.tabs.setCurrentWidget(view)
+        qtbot.waitUntil(lambda: not label.isVisible(), timeout=WAIT_MS)
+    ready.resize(ready.width() - 200, ready.height() - 100)  # the grid, hidden, is refitted when shown again
+    qtbot.wait(50)
+    ready.tabs.setCurrentWidget(ready.grid)
+    qtbot.waitUntil(lambda: label.isVisible() and fitted(), timeout=WAIT_MS)

@@ -189,6 +189,10 @@ class ViewLink(QObject):
         view.panned.connect(self._follow_pan)
         view.resized.connect(self._refit.start)
 
+    def refresh(self) -> None:
+        """Refits (or re-centres) the views once pending layouts are done, e.g. when they are shown again."""
+        self._refit.start()
+
     def zoom_by(self, factor: float) -> None:
         """Zooms every view about the common centre."""
         self._zoom_at(None, factor, self._center)
