@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from PySide6.QtCore import qInstallMessageHandler, qWarning
 from PySide6.QtWidgets import QTextBrowser
 from pytestqt.qtbot import QtBot
@@ -15,6 +16,7 @@ from fcn_viewer.gui.classroom import NO_LABEL
 from fcn_viewer.gui.domain_note import confidence_line
 from fcn_viewer.gui.main_window import MainWindow
 from tests.gui_helpers import WAIT_MS, load, open_image
+from tests.helpers import gradient_image
 from tests.test_evaluate import make_dataset
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -35,9 +37,9 @@ def test_how_fcn_works_names_every_tab(window: MainWindow) -> None:
 
 def test_the_info_panel_states_the_threshold_as_a_rule_not_a_verdict() -> None:
     line = confidence_line(0.848, 0.821)
-    assert line == "mean confidence 84.8 % (photos below 82.1 %, the model's threshold, get a note)"
+    assert line == "mean confidence 84.8\u00a0% (photos below 82.1\u00a0%, the model's threshold, get a note)"
     assert "unlike" not in line
-    assert confidence_line(0.5, None) == "mean confidence 50.0 %"
+    assert confidence_line(0.5, None) == "mean confidence 50.0\u00a0%"
 
 
 def test_the_dataset_dock_follows_the_image_and_says_when_a_run_was_stopped(
@@ -101,3 +103,29 @@ def test_the_zoom_label_shows_the_stage_grids_zoom_and_only_with_the_grid(
     qtbot.wait(50)
     ready.tabs.setCurrentWidget(ready.grid)
     qtbot.waitUntil(lambda: label.isVisible() and fitted(), timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1400, 860)])
+def test_the_info_panel_uses_the_free_room_below_it_and_scrolls_the_rest(
+    qtbot: QtBot, ready: MainWindow, size: tuple[int, int], tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(360, 480)).save(photo)
+    ready.resize(*size)
+    open_image(qtbot, ready, photo)
+    ready.banner.show_message("/tmp/x.png: not an image, or not one of the formats read here", "error")  # less room
+    info, grid = ready.info, ready.grid
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: info.height() > 0 and info.isVisible(), timeout=WAIT_MS)
+    cell = grid.layout_plan.cell[1]
+    assert info.height() > cell  # it reaches into the empty cells and the room below the grid
+    assert not info.cut() and "upsampling" in info.text()  # the whole text shows
+    bottom = info.mapTo(grid, info.rect().bottomLeft()).y()
+    assert bottom <= grid.height()
+    lines = info.text().splitlines()
+    info.set_lines(lines * 6)
+    qtbot.waitUntil(info.cut, timeout=WAIT_MS)
+    assert info.verticalScrollBar().isVisible()  # too long: it scrolls, never cut silently
+    info.verticalScrollBar().setValue(info.verticalScrollBar().maximum())
+    heights = {panel.view.viewport().height() for panel in ready.panels.values() if panel.isVisible()}
+    assert max(heights) - min(heights) <= 2  # the text never stretches a row

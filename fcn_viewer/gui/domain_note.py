@@ -40,7 +40,7 @@ def confidence_line(confidence: float, threshold: float | None) -> str:
 
 
 def _percent(value: float) -> str:
-    return f"{100 * value:.1f} %"
+    return f"{100 * value:.1f}\u00a0%"  # the number and its sign stay on one line
 
 
 class DomainNotice:
