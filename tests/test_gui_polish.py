@@ -129,3 +129,32 @@ def test_the_info_panel_uses_the_free_room_below_it_and_scrolls_the_rest(
     info.verticalScrollBar().setValue(info.verticalScrollBar().maximum())
     heights = {panel.view.viewport().height() for panel in ready.panels.values() if panel.isVisible()}
     assert max(heights) - min(heights) <= 2  # the text never stretches a row
+
+
+def test_receptive_fields_keep_their_panels_still_and_their_labels_inside_the_photo(
+    qtbot: QtBot, ready: MainWindow, tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(360, 480)).save(photo)
+    ready.resize(1280, 800)
+    open_image(qtbot, ready, photo)
+    fields = ready.classroom.fields
+    ready.classroom.show_view(fields)
+    qtbot.waitUntil(lambda: fields.photo.view.sceneRect().width() == 480, timeout=WAIT_MS)
+    qtbot.wait(50)
+    panels = [fields.header, fields.photo, *fields.maps.values(), fields.mask_panel]
+    before = [panel.geometry() for panel in panels]
+    view = fields.photo.view
+    for row, column in ((180, 470), (5, 5), (350, 470), (180, 240)):  # near the right edge, then the corners
+        fields.click_pixel(row, column)
+        qtbot.wait(20)
+        assert [panel.geometry() for panel in panels] == before  # nothing moves under the mouse
+        shown = view.mapFromScene(view.sceneRect()).boundingRect().intersected(view.viewport().rect())
+        labels = fields.photo_labels()
+        assert len(labels) == len(fields.cells)
+        click = view.mapFromScene(column + 0.5, row + 0.5)
+        for label in labels:
+            rect = label.deviceTransform(view.viewportTransform()).mapRect(label.rect()).toAlignedRect()
+            assert shown.adjusted(-1, -1, 1, 1).contains(rect), (row, column, rect, shown)
+            assert not rect.contains(click)  # the labels leave the clicked pixel's marks visible
+        assert not fields.header.verticalScrollBar().isVisible()  # at 1280 px the numbers fit the header
