@@ -482,6 +482,7 @@ class PanelGrid(QWidget):
         """Shows these panels (in this order) for an image of ``image_size`` (height, width); hides the rest."""
         self._keys, self._stages, self._image_size = list(keys), stages, image_size
         self._relayout()
+        self._layout.activate()  # the panels have their sizes now, before anyone fits the image into them
 
     def plan(self, width: float, height: float) -> PanelLayout:
         """The layout for an area of ``width`` × ``height`` (the grid's own size)."""
@@ -500,8 +501,14 @@ class PanelGrid(QWidget):
         plan = self.layout_plan = self.plan(self.width(), self.height())
         spare_width, spare_height = self._spare(plan)
         info_rows = self._info_rows_of(plan, spare_height)
-        if (plan.positions, info_rows) != (self._positions, self._info_rows):
+        if plan.positions != self._positions:
             self._place(plan.positions, info_rows)
+        elif info_rows != self._info_rows:  # only the info panel's span: the image panels stay where they are
+            self._info_rows = info_rows
+            info = self._widgets.get("info")
+            if info is not None and "info" in plan.positions:
+                self._layout.removeWidget(info)
+                self._layout.addWidget(info, *plan.positions["info"], info_rows, 1)
         self._size_cells(plan, spare_width, spare_height)
 
     def _spare(self, plan: PanelLayout) -> tuple[int, int]:
