@@ -11,7 +11,7 @@ hint, never a verdict.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -68,16 +68,23 @@ def threshold_of(meta: ModelMeta) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def unfamiliar_note(meta: ModelMeta, confidence: float) -> str | None:
+PAPER_VOC_MODEL = "fcn8s-heavy-pascal"  # what the command line's note suggests for everyday photos
+Where = Literal["viewer", "command line"]
+
+
+def unfamiliar_note(meta: ModelMeta, confidence: float, where: Where = "viewer") -> str | None:
     """A short note when ``confidence`` (:func:`mean_confidence` of a photo) is below the model's stored
-    threshold; None when it is not, or when the model stores no threshold."""
+    threshold; None when it is not, or when the model stores no threshold. A non-VOC model's note suggests the
+    paper's VOC models the way ``where`` reaches them: the viewer's Model menu, or the command line's --model."""
     threshold = threshold_of(meta)
     if threshold is None or confidence >= threshold:
         return None
     split = meta.familiarity.get("split", "validation")
     domain = domain_of(meta)
+    how = ("(Model menu)" if where == "viewer"
+           else f"(--model {PAPER_VOC_MODEL}, with --download the first time; `fcn-viewer models` lists them)")
     suggestion = (
-        " For everyday photos of people, animals and objects try the paper's PASCAL VOC models (Model menu)."
+        f" For everyday photos of people, animals and objects try the paper's PASCAL VOC models {how}."
         if not domain.startswith("PASCAL VOC")
         else ""
     )

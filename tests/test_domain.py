@@ -98,6 +98,7 @@ def test_an_unlike_photo_gets_the_note_and_a_like_one_does_not(familiar_weights:
     like = mean_confidence(segmenter.segment(road_frame(LIKE_SEED)).confidence())
     note = unfamiliar_note(loaded.meta, unlike)
     assert note is not None and "unlike" in note and DOMAINS["camvid"] in note and "PASCAL VOC" in note
+    assert "(Model menu)" in note and "--model" not in note  # the viewer's way to them
     assert unfamiliar_note(loaded.meta, like) is None
     without_threshold = replace(loaded.meta, familiarity={})
     assert unfamiliar_note(without_threshold, unlike) is None  # files from before: no note, no guess
@@ -117,6 +118,9 @@ def test_segment_writes_the_note_in_its_log_and_info_json(
     assert not any("road.png" in line and "looks unlike" in line for line in log)
     notes = {stem: json.loads(str(np.load(out / f"{stem}.npz")["info_json"]))["notes"] for stem in ("face", "road")}
     assert any("looks unlike" in note for note in notes["face"]) and notes["road"] == []
+    note = next(note for note in notes["face"] if "looks unlike" in note)
+    assert "--model fcn8s-heavy-pascal" in note and "Model menu" not in note  # no menu on the command line
+    assert any("face.png" in line and note in line for line in log)  # the log and info_json say the same
 
 
 def test_the_viewer_notes_an_unlike_photo_without_blocking(

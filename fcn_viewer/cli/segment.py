@@ -176,7 +176,7 @@ def _segment(
         for item, result in zip(todo, results):
             job = jobs[item.index]
             job.seconds += share
-            note = unfamiliar_note(segmenter.meta, mean_confidence(result.confidence()))
+            note = unfamiliar_note(segmenter.meta, mean_confidence(result.confidence()), "command line")
             result.notes = (*result.notes, note) if note else result.notes  # into the log and info_json
             job.notes = result.notes
             job.write = writers.submit(

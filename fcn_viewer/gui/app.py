@@ -6,7 +6,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import (
+    QEventLoop,
+    QMessageLogContext,
+    QTimer,
+    QtMsgType,
+    qFormatLogMessage,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication
 
 from fcn_viewer.device_choice import DeviceChoice
@@ -38,12 +45,30 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+HARMLESS_OFFSCREEN_WARNING = "This plugin does not support propagateSizeHints()"
+
+
+def quiet_offscreen_plugin(platform: str) -> bool:
+    """On the offscreen platform (screenshots, CI), drops the one warning its plugin prints each time a window's
+    size hints change; every other message goes out as Qt's own handler would write it. Whether it was installed."""
+    if platform != "offscreen":
+        return False
+
+    def handler(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        if message != HARMLESS_OFFSCREEN_WARNING:
+            print(qFormatLogMessage(kind, context, message), file=sys.stderr, flush=True)
+
+    qInstallMessageHandler(handler)
+    return True
+
+
 def application() -> QApplication:
     """The running QApplication, or a new one once the system has what Qt's platform plugin needs."""
     app = QApplication.instance()
     if app is None:
         check_xcb_libraries()  # a clear message with install commands instead of Qt's abort
         app = QApplication(sys.argv[:1])
+        quiet_offscreen_plugin(QApplication.platformName())
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
     return app  # type: ignore[return-value]

@@ -39,7 +39,7 @@ LABEL_FILTER = "Label images (*.png)"
 FIGURE_FILTER = "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
 DATASET_DOCK_HEIGHT = 260
 NO_LABEL = ("No label found next to this image (CamVid: <folder>annot/<stem>.png beside <folder>/; VOC: "
-            "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with Open Label….")
+            "SegmentationClass/<stem>.png beside JPEGImages/). Pick one with the Open Label… button.")
 
 
 class ClassroomHost(Protocol):
@@ -192,6 +192,7 @@ class Classroom(QObject):
         return resolve_palette(self.display.options.palette, meta) if meta is not None else ()
 
     def result_shown(self, result: ViewResult) -> None:
+        self.datasets.select_path(result.path)  # the dock's highlighted row follows the image shown
         if result.segmentation is None or result.meta is None:
             self.result, self.analysis = None, None
             self.steps.clear()
@@ -378,13 +379,17 @@ class Classroom(QObject):
             self._failed(job, answer.message)
             return
         if isinstance(answer, JobCancelled):  # a run stopped before it started
+            if job == self._dataset_job:
+                self.datasets.set_running(False)
+                self.datasets.status.setText("Stopped before any image was scored.")
             return
         assert isinstance(answer, Evaluation)
         evaluation = answer
         if job != self._dataset_job or self._dataset_nets is None:
             return
         nets = self._dataset_nets
-        self.datasets.finish(dataset_row(evaluation, self._dataset_stages(nets)), self._describe(nets))
+        self.datasets.finish(dataset_row(evaluation, self._dataset_stages(nets)), self._describe(nets),
+                             evaluation.images if evaluation.cancelled else None)
         self.datasetScored.emit(evaluation)
 
     # ---- export --------------------------------------------------------------------------------

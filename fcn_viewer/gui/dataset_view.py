@@ -208,10 +208,23 @@ class DatasetView(QWidget):
         self.model.put(row)
         self.progress.setValue(done)
 
-    def finish(self, row: TableRow, what: str) -> None:
+    def finish(self, row: TableRow, what: str, scored: int | None = None) -> None:
+        """A run ended: all images scored, or (``scored`` given) only that many before Stop."""
         self.model.put(row)
         self.set_running(False)
-        self.status.setText(f"Scored {what}. Click a row to open its image; click a header to sort.")
+        images = sum(1 for image in self.model.rows if not image.is_dataset)
+        done = f"Scored {what}" if scored is None else f"{scored} of {images} images scored; stopped"
+        self.status.setText(f"{done}. Click a row to open its image; click a header to sort.")
+
+    def select_path(self, path: Path) -> None:
+        """Highlights the row of the image at ``path`` (the one the window shows), or none; opens nothing."""
+        for proxy_row in range(self.proxy.rowCount()):
+            row_path = self.row_path(proxy_row)
+            if row_path is not None and row_path.absolute() == path.absolute():
+                self.table.selectRow(proxy_row)
+                self.table.scrollTo(self.proxy.index(proxy_row, 0))
+                return
+        self.table.clearSelection()
 
     def row_path(self, proxy_row: int) -> Path | None:
         source = self.proxy.mapToSource(self.proxy.index(proxy_row, 0))

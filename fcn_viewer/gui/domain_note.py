@@ -27,9 +27,20 @@ def info_lines(result: ViewResult) -> list[str]:
     extra = [f"trained on: {domain_of(result.meta)}"]
     confidence, threshold = result_confidence(result), threshold_of(result.meta)
     if confidence is not None:
-        usual = f" (unlike its training data below {threshold:.1%})" if threshold is not None else ""
-        extra.append(f"mean confidence: {confidence:.1%}{usual}")
+        extra.append(confidence_line(confidence, threshold))
     return lines[:MODEL_LINES] + extra + lines[MODEL_LINES:]
+
+
+def confidence_line(confidence: float, threshold: float | None) -> str:
+    """The photo's mean confidence, and the model's threshold as a rule rather than a verdict on this photo."""
+    line = f"mean confidence {_percent(confidence)}"
+    if threshold is not None:
+        line += f" (photos below {_percent(threshold)}, the model's threshold, get a note)"
+    return line
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}\u00a0%"  # the number and its sign stay on one line
 
 
 class DomainNotice:

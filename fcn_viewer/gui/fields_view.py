@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QShowEvent, QTransform
 from PySide6.QtWidgets import (
+    QFrame,
     QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsSimpleTextItem,
     QGridLayout,
     QLabel,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +28,10 @@ from fcn_viewer.view.panel_content import ViewResult
 
 MAPS = ("score_fr", "fuse_pool4", "fuse_pool3")
 MAP_COLORS = {"score_fr": QColor(255, 60, 60), "fuse_pool4": QColor(255, 176, 0), "fuse_pool3": QColor(0, 220, 255)}
+HEADER_FONT_PX = 13
+HEADER_LINES = 4  # the clicked pixel, then one line per map
+LABEL_POINTS = (9.5, 8.5, 7.5, 6.5)  # the photo's labels: the first size whose lines fit the photo
+LABEL_INSET = 6
 CLICK_HINT = "Click a pixel in any panel: the cells that feed it light up, and on the photo their footprints (solid) " \
              "and receptive fields (dashed)."
 
@@ -48,8 +54,17 @@ class ReceptiveFieldView(QWidget):
         self.mask_panel = self._panel("mask")
         self.info = QLabel(CLICK_HINT)
         self.info.setWordWrap(True)
-        self.info.setStyleSheet("font-size: 16px;")
+        self.info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.info.setStyleSheet(f"font-size: {HEADER_FONT_PX}px;")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header = QScrollArea()  # a fixed height: the panels never move when a click fills it in
+        self.header.setWidget(self.info)
+        self.header.setWidgetResizable(True)
+        self.header.setFrameShape(QFrame.Shape.NoFrame)
+        self.header.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.header.viewport().setAutoFillBackground(False)
+        self.info.setAutoFillBackground(False)
+        self.header.setFixedHeight(HEADER_LINES * self.info.fontMetrics().lineSpacing() + 4)
         grid = QGridLayout()
         grid.setSpacing(8)
         grid.addWidget(self.photo, 0, 0, 2, 2)
@@ -61,8 +76,10 @@ class ReceptiveFieldView(QWidget):
             grid.setColumnStretch(column, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
-        layout.addWidget(self.info)
+        layout.addWidget(self.header)
         layout.addLayout(grid, 1)
+        for relabel in (self.photo.view.resized, self.photo.view.panned, self.photo_link.scaleChanged):
+            relabel.connect(self._stack_labels)
 
     def _panel(self, key: str, link: ViewLink | None = None) -> Panel:
         panel = Panel(key)
@@ -160,13 +177,14 @@ class ReceptiveFieldView(QWidget):
             self._mark_photo(name, geometry, rows, columns, nearest_row, nearest_column)
             color = MAP_COLORS[name].name()
             deconv = outputs.deconvolutions[kernels[name]]
+            kernel = deconv.weight.shape[-1]
             lines.append(
-                f"<span style='color:{color}'>■</span> <b>{MAP_TITLES[name]}</b> cells rows {_span(rows)} × columns "
-                f"{_span(columns)} ({len(rows)}×{len(columns)}) through {kernels[name]} (×{deconv.stride}, "
-                f"{deconv.weight.shape[-1]}×{deconv.weight.shape[-1]} kernel) · footprint {geometry.stride} px · "
-                f"receptive field {geometry.size} px ({MAP_TRUNK_LAYERS[name]}) · nearest cell centred at "
-                f"({geometry.center(nearest_column):g}, {geometry.center(nearest_row):g})")
+                f"<span style='color:{color}'>■</span> <b>{MAP_TITLES[name]}</b> rows {_span(rows)} × cols "
+                f"{_span(columns)} via {kernels[name]} ×{deconv.stride} ({kernel}×{kernel}) · footprint "
+                f"{geometry.stride} px · receptive field {geometry.size} px ({MAP_TRUNK_LAYERS[name]}) · nearest "
+                f"centre ({geometry.center(nearest_column):g}, {geometry.center(nearest_row):g})")
         self.info.setText("<br>".join(lines))
+        self.header.setToolTip(self.info.text())
 
     def _mark_cells(self, name: str, rows: range, columns: range, shape: Sequence[int],
                     image_size: tuple[int, int]) -> None:
@@ -198,14 +216,10 @@ class ReceptiveFieldView(QWidget):
         (left, right), (top, bottom) = geometry.field(nearest_column), geometry.field(nearest_row)
         field = scene.addRect(QRectF(left + 0.5, top + 0.5, right - left, bottom - top), dashed)
         items.append(field)
-        text = QGraphicsSimpleTextItem(f"{MAP_TITLES[name]}: footprint {geometry.stride} px, "
-                                       f"receptive field {geometry.size} px")
-        font = QFont()
-        font.setPointSize(14)
-        font.setBold(True)
-        text.setFont(font)
+        text = QGraphicsSimpleTextItem(f"{MAP_TITLES[name]} · footprint {geometry.stride} px · "
+                                       f"field {geometry.size} px")
         text.setBrush(QBrush(color))
-        label = QGraphicsRectItem(text.boundingRect().adjusted(-4, -1, 4, 1))  # a dark plate behind the text
+        label = QGraphicsRectItem()  # a dark plate behind the text
         label.setBrush(QColor(0, 0, 0, 190))
         label.setPen(Qt.PenStyle.NoPen)
         text.setParentItem(label)
@@ -218,12 +232,53 @@ class ReceptiveFieldView(QWidget):
         self._marks["photo"].extend(items)
         self._stack_labels()
 
+    def photo_labels(self) -> list[QGraphicsRectItem]:
+        """The photo's label plates (one per map, conv7 first)."""
+        labels = [item for item in self._marks["photo"] if isinstance(item, QGraphicsRectItem) and
+                  item.data(0) is not None]
+        return sorted(labels, key=lambda item: item.data(0))
+
     def _stack_labels(self) -> None:
-        """One line per map at the top left of the photo, conv7 first, the same size at every zoom."""
-        labels = [item for item in self._marks["photo"] if item.data(0) is not None]
-        for line, label in enumerate(sorted(labels, key=lambda item: item.data(0))):
-            label.setPos(0.0, 0.0)
-            label.setTransform(QTransform.fromTranslate(6, 6 + 28 * line))
+        """One line per map, the same size at every zoom, in a corner of the photo as shown: the top left, or the
+        top right (then bottom left, bottom right) when the clicked pixel is under it; in the largest font whose
+        lines fit the photo's width."""
+        labels = self.photo_labels()
+        if not labels:
+            return
+        view = self.photo.view
+        shown = view.mapFromScene(view.sceneRect()).boundingRect().intersected(view.viewport().rect())
+        for points in LABEL_POINTS:
+            font = QFont()
+            font.setPointSizeF(points)
+            font.setBold(True)
+            for label in labels:
+                text = label.childItems()[0]
+                assert isinstance(text, QGraphicsSimpleTextItem)
+                text.setFont(font)
+                label.setRect(text.boundingRect().adjusted(-4, -1, 4, 1))
+            width = max(label.rect().width() for label in labels)
+            if width + 2 * LABEL_INSET <= shown.width():
+                break
+        line = labels[0].rect().height() + 2
+        block = QRectF(0, 0, width, line * len(labels) - 2)
+        inset = LABEL_INSET
+        corners = [
+            QPointF(shown.left() + inset, shown.top() + inset),
+            QPointF(shown.right() - inset - width, shown.top() + inset),
+            QPointF(shown.left() + inset, shown.bottom() - inset - block.height()),
+            QPointF(shown.right() - inset - width, shown.bottom() - inset - block.height()),
+        ]
+        corner = corners[0]
+        if self.clicked_pixel is not None:
+            click = view.mapFromScene(QPointF(self.clicked_pixel[1] + 0.5, self.clicked_pixel[0] + 0.5))
+            for candidate in corners:
+                if not block.translated(candidate).adjusted(-inset, -inset, inset, inset).contains(QPointF(click)):
+                    corner = candidate
+                    break
+        for number, label in enumerate(labels):
+            top_left = corner + QPointF(0, number * line) - label.rect().topLeft()
+            label.setTransform(QTransform())
+            label.setPos(view.mapToScene(top_left.toPoint()))
 
     def _unmark(self) -> None:
         for items in self._marks.values():

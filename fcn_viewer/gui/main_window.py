@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
 
         self.state.optionsChanged.connect(self._options_changed)
         self.link.scaleChanged.connect(self._show_zoom)
+        self.tabs.currentChanged.connect(self._tab_changed)
         geometry = settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1400, 860)
@@ -593,6 +594,14 @@ class MainWindow(QMainWindow):
     @property
     def busy_now(self) -> bool:
         return self.viewer.busy
+
+    def _tab_changed(self, _index: int) -> None:
+        """The zoom label tells the stage grid's zoom, so it shows only with the grid; the teaching tabs fit their
+        own pictures. Back on the grid, a fitted zoom is measured again (the window may have changed meanwhile)."""
+        stages = self.tabs.currentWidget() is self.grid
+        self.zoom_label.setVisible(stages)
+        if stages:
+            self.link.refresh()
 
     def _show_zoom(self, scale: float) -> None:
         self.zoom_label.setText(("fit " if self.link.fitting else "") + f"{scale:.0%}")

@@ -189,6 +189,10 @@ class ViewLink(QObject):
         view.panned.connect(self._follow_pan)
         view.resized.connect(self._refit.start)
 
+    def refresh(self) -> None:
+        """Refits (or re-centres) the views once pending layouts are done, e.g. when they are shown again."""
+        self._refit.start()
+
     def zoom_by(self, factor: float) -> None:
         """Zooms every view about the common centre."""
         self._zoom_at(None, factor, self._center)
@@ -310,24 +314,41 @@ class Panel(QFrame):
         self.view.setToolTip(tooltip)
 
 
-class InfoPanel(QLabel):
-    """Facts about the shown result: model, device, timing, alignment crops, upsampling layers."""
+class InfoPanel(QScrollArea):
+    """Facts about the shown result: model, device, timing, alignment crops, upsampling layers. Its cell is an
+    image's size (or more: :class:`PanelGrid` gives it the free cells below it); text that does not fit scrolls."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("infoPanel")
-        self.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label = QLabel()
+        self.label.setObjectName("infoPanel")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setWidget(self.label)
+        self.setWidgetResizable(True)
+        self.label.setAutoFillBackground(False)
+        self.viewport().setAutoFillBackground(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)  # never cut silently
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumSize(1, 1)  # its cell is an image's size: the text never stretches its row
 
-    def hasHeightForWidth(self) -> bool:
-        return False  # else the grid would grow the info panel's row to fit all of its wrapped text
+    def text(self) -> str:
+        return self.label.text()
 
     def set_lines(self, lines: list[str]) -> None:
-        self.setText("\n".join(lines))
-        self.setToolTip(self.text())  # all of it, also when the cell cuts it short
+        self.label.setText("\n".join(lines))
+        self.setToolTip(self.text())  # all of it, also while it scrolls
+
+    def text_height(self, width: int) -> int:
+        """How tall the whole text is at ``width``."""
+        return max(self.label.heightForWidth(width), 0)
+
+    def cut(self) -> bool:
+        """Whether some of the text lies outside the panel (then its scroll bar shows)."""
+        return self.verticalScrollBar().maximum() > 0
 
 
 def grid_positions(keys: list[str], stages: tuple[str, ...], columns: int) -> dict[str, tuple[int, int]]:
@@ -446,6 +467,7 @@ class PanelGrid(QWidget):
         self._stages: tuple[str, ...] = ()
         self._image_size = (1, 1)
         self._positions: dict[str, tuple[int, int]] = {}
+        self._info_rows = 1
         self.layout_plan = PanelLayout("grid", {}, 1.0, (1, 1))
 
     @property
@@ -460,6 +482,7 @@ class PanelGrid(QWidget):
         """Shows these panels (in this order) for an image of ``image_size`` (height, width); hides the rest."""
         self._keys, self._stages, self._image_size = list(keys), stages, image_size
         self._relayout()
+        self._layout.activate()  # the panels have their sizes now, before anyone fits the image into them
 
     def plan(self, width: float, height: float) -> PanelLayout:
         """The layout for an area of ``width`` × ``height`` (the grid's own size)."""
@@ -476,23 +499,56 @@ class PanelGrid(QWidget):
 
     def _relayout(self) -> None:
         plan = self.layout_plan = self.plan(self.width(), self.height())
+        spare_width, spare_height = self._spare(plan)
+        info_rows = self._info_rows_of(plan, spare_height)
         if plan.positions != self._positions:
-            self._place(plan.positions)
-        self._size_cells(plan)
+            self._place(plan.positions, info_rows)
+        elif info_rows != self._info_rows:  # only the info panel's span: the image panels stay where they are
+            self._info_rows = info_rows
+            info = self._widgets.get("info")
+            if info is not None and "info" in plan.positions:
+                self._layout.removeWidget(info)
+                self._layout.addWidget(info, *plan.positions["info"], info_rows, 1)
+        self._size_cells(plan, spare_width, spare_height)
 
-    def _place(self, positions: dict[str, tuple[int, int]]) -> None:
-        self._positions = positions
+    def _spare(self, plan: PanelLayout) -> tuple[int, int]:
+        """The room a centred grid leaves beside and below its cells (none for a strip)."""
+        if plan.mode != "grid":
+            return 0, 0
+        cell_width, cell_height = plan.cell[0], plan.cell[1] + self._title_height()
+        spare_width = self.width() - 2 * MARGIN - plan.columns * cell_width - (plan.columns - 1) * SPACING
+        spare_height = self.height() - 2 * MARGIN - plan.rows * cell_height - (plan.rows - 1) * SPACING
+        return max(spare_width, 0), max(spare_height, 0)
+
+    @staticmethod
+    def _info_rows_of(plan: PanelLayout, spare_height: int) -> int:
+        """How many grid rows the info panel spans: down through the empty cells of its column, and into the room
+        below the grid (one more row) when it reaches the last row; 1 in a strip."""
+        if plan.mode != "grid" or "info" not in plan.positions:
+            return 1
+        row, column = plan.positions["info"]
+        taken = {position for key, position in plan.positions.items() if key != "info"}
+        rows = 1
+        while row + rows < plan.rows and (row + rows, column) not in taken:
+            rows += 1
+        if row + rows == plan.rows and spare_height > SPACING:
+            rows += 1
+        return rows
+
+    def _place(self, positions: dict[str, tuple[int, int]], info_rows: int) -> None:
+        self._positions, self._info_rows = positions, info_rows
         for widget in self._widgets.values():
             self._layout.removeWidget(widget)
         for key, widget in self._widgets.items():
             if key in positions:
-                self._layout.addWidget(widget, *positions[key])
+                self._layout.addWidget(widget, *positions[key], info_rows if key == "info" else 1, 1)
                 widget.show()
             else:
                 widget.hide()
 
-    def _size_cells(self, plan: PanelLayout) -> None:
-        """Cells of the image's aspect ratio: the grid centred (margins take the rest), or a strip that scrolls."""
+    def _size_cells(self, plan: PanelLayout, spare_width: int, spare_height: int) -> None:
+        """Cells of the image's aspect ratio: the grid centred (margins take the rest, but the room below goes to the
+        info panel when it reaches the last row), or a strip that scrolls."""
         cell_width, cell_height = plan.cell[0], plan.cell[1] + self._title_height()
         layout = self._layout
         for index in range(layout.rowCount()):
@@ -519,14 +575,16 @@ class PanelGrid(QWidget):
             self.inner.setMinimumSize(len(self._keys) * (cell_width + SPACING) - SPACING + 2 * MARGIN, 0)
             return
         self.inner.setMinimumSize(0, 0)
-        spare_width = self.width() - 2 * MARGIN - plan.columns * cell_width - (plan.columns - 1) * SPACING
-        spare_height = self.height() - 2 * MARGIN - plan.rows * cell_height - (plan.rows - 1) * SPACING
-        side = MARGIN + max(spare_width, 0) // 2
-        layout.setContentsMargins(side, MARGIN, side, MARGIN + max(spare_height, 0))
+        side = MARGIN + spare_width // 2
+        row, _ = plan.positions.get("info", (0, 0))
+        if row + self._info_rows > plan.rows:  # the info panel reaches into the room below the grid
+            layout.setRowMinimumHeight(plan.rows, spare_height - SPACING)
+            layout.setRowStretch(plan.rows, 0)
+            layout.setContentsMargins(side, MARGIN, side, MARGIN)
+        else:
+            layout.setContentsMargins(side, MARGIN, side, MARGIN + spare_height)
 
     def _text_height(self, key: str, width: int) -> int:
         """How tall a text panel (the info panel) wants to be at ``width``; 0 for an image panel."""
         widget = self._widgets.get(key)
-        if isinstance(widget, QLabel) and widget.wordWrap():
-            return max(widget.heightForWidth(width), 0)
-        return 0
+        return widget.text_height(width) if isinstance(widget, InfoPanel) else 0
