@@ -82,11 +82,17 @@ class MapsArea(QWidget):
         title = self.photo.title.sizeHint().height() + self.photo.layout().spacing()  # type: ignore[union-attr]
         frame = 2 * self.photo.view.frameWidth() + 2
         unlimited = 16_777_215  # QWIDGETSIZE_MAX
-        for widget, extra in ((self.photo, title), (self.view, 0)):
-            if stacked:
+        self.box.setAlignment(self.photo, Qt.AlignmentFlag(0) if stacked else Qt.AlignmentFlag.AlignTop)
+        if stacked:
+            for widget, extra in ((self.photo, title), (self.view, 0)):
                 widget.setMaximumSize(unlimited, math.ceil(self.width() * height / width) + extra + frame)
-            else:
-                widget.setMaximumSize(math.ceil((self.height() - extra) * width / height) + frame, unlimited)
+            return
+        # Beside: the map no wider than the area's height fills; the photo (its stretch's share of the rest, at the
+        # top) no taller than its width fills.
+        view_width = min(math.ceil(self.height() * width / height) + frame, round(self.MAP_SHARE * self.width()))
+        photo_width = max(1, self.width() - view_width - self.box.spacing())
+        self.view.setMaximumSize(view_width, unlimited)
+        self.photo.setMaximumSize(unlimited, math.ceil(photo_width * height / width) + title + frame)
 
 
 class StepThroughView(QWidget):
