@@ -174,12 +174,23 @@ def test_panels_take_the_image_aspect_and_the_flips_have_a_key(qtbot: QtBot, sho
     assert view.table.width() >= view.table.verticalHeader().width() + header.length()
 
 
-def test_a_switched_off_skip_marks_its_term_panel(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+def test_a_switched_off_skip_greys_and_marks_its_term_panel(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
     view, _, _ = shown
     panel = view.terms["score_pool4"]
-    assert panel.view.graphicsEffect() is None and "OFF" not in panel.title.text()
+
+    drawn = rgb_from_pixmap(panel.view.viewport().grab()).astype(int)
+    assert "OFF" not in panel.title.text()
     view.switches["score_pool4"].setChecked(False)
-    assert panel.view.graphicsEffect() is not None and panel.title.text().startswith("OFF")
-    assert view.terms["score_pool3"].view.graphicsEffect() is None
+    grey = rgb_from_pixmap(panel.view.viewport().grab()).astype(int)
+    assert panel.title.text().startswith("OFF") and not np.array_equal(grey, drawn)
+    assert (np.abs(grey - grey.mean(axis=2, keepdims=True)) <= 2).all()  # no colour left: grey all over
+    cover = view.off_covers["score_pool4"]
+    assert cover.isVisible() and "OFF" in cover.text() and cover.geometry() == panel.view.geometry()
+    assert not view.off_covers["score_pool3"].isVisible()
+    shot = rgb_from_pixmap(panel.grab()).astype(int)  # as drawn on screen: the map under its dimming cover
+    assert shot[panel.view.geometry().center().y()].mean() < 200  # a near-white map no longer reads as white
+    assert "OFF" not in view.terms["score_pool3"].title.text()
     view.switches["score_pool4"].setChecked(True)
-    assert panel.view.graphicsEffect() is None and "OFF" not in panel.title.text()
+    assert "OFF" not in panel.title.text()
+    assert np.array_equal(rgb_from_pixmap(panel.view.viewport().grab()).astype(int), drawn)
+    assert not cover.isVisible()

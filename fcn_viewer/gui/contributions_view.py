@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QGraphicsOpacityEffect,
+    QGraphicsColorizeEffect,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -51,7 +51,31 @@ from fcn_viewer.view.panel_content import ViewResult
 TERMS = ("score_fr", "score_pool4", "score_pool3")
 PREDICTED = "predicted class at each pixel"
 VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
-OFF_OPACITY = 0.3  # a switched-off skip's term panel fades to this
+OFF_GREY = QColor(150, 150, 150)  # a switched-off skip's term panel is drawn in shades of this grey
+
+
+class OffCover(QLabel):
+    """A dimming cover over a switched-off skip's term map, saying so; it follows the map's view as it resizes."""
+
+    def __init__(self, panel: Panel) -> None:
+        super().__init__("OFF\nleft out of the mask", panel)
+        self.setObjectName("skipOff")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet("background: rgba(60, 60, 60, 150); color: white; font-size: 20px; font-weight: 600;")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # hovering still reads the pixel
+        self._view = panel.view
+        panel.view.installEventFilter(self)
+        self.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._view and event.type() in (QEvent.Type.Resize, QEvent.Type.Move):
+            self.setGeometry(self._view.geometry())
+        return False
+
+    def cover(self, on: bool) -> None:
+        self.setGeometry(self._view.geometry())
+        self.setVisible(on)
+        self.raise_()
 
 
 def flip_key_text() -> str:
@@ -137,6 +161,7 @@ class ContributionsView(QWidget):
         self.link = ViewLink(self)
         self.photo = self._panel("photo")
         self.terms = {name: self._panel(name) for name in TERMS}
+        self.off_covers = {name: OffCover(self.terms[name]) for name in SKIP_TITLES}
         self.mask_panel = self._panel("mask")
         self.flips = self._panel("flips")
         self.flip_key = QLabel(flip_key_text())
@@ -301,7 +326,7 @@ class ContributionsView(QWidget):
         self.link.fit()
 
     def _title_terms(self) -> None:
-        """The term panels' titles, and a switched-off skip's panel faded and marked "off"."""
+        """The term panels' titles, and a switched-off skip's panel greyed and marked "OFF"."""
         shown = self._shown
         if shown is None:
             return
@@ -318,17 +343,22 @@ class ContributionsView(QWidget):
                                 "Switched off: the mask is the argmax of the other terms")
             else:
                 panel.set_title(title, tip, "Exact additive share of the final logit: the terms sum to it")
-            self._fade(panel, name in off)
+            self._grey(panel, name in off)
+            if name in self.off_covers:
+                self.off_covers[name].cover(name in off)
 
     @staticmethod
-    def _fade(panel: Panel, faded: bool) -> None:
-        if not faded:
-            panel.view.setGraphicsEffect(None)  # type: ignore[arg-type]
+    def _grey(panel: Panel, grey: bool) -> None:
+        """The map in greys (it still reads on hover) and its title grey, or in colour again."""
+        viewport = panel.view.viewport()  # the picture is drawn there, not on the scroll area
+        if not grey:
+            viewport.setGraphicsEffect(None)  # type: ignore[arg-type]
             panel.title.setStyleSheet("")
             return
-        effect = QGraphicsOpacityEffect(panel.view)
-        effect.setOpacity(OFF_OPACITY)
-        panel.view.setGraphicsEffect(effect)
+        effect = QGraphicsColorizeEffect(viewport)
+        effect.setColor(OFF_GREY)
+        effect.setStrength(1.0)
+        viewport.setGraphicsEffect(effect)
         panel.title.setStyleSheet("color: grey;")
 
     def _fill_table(self, analysis: ContributionAnalysis) -> None:
