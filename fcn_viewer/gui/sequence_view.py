@@ -92,6 +92,7 @@ class SequenceView(QWidget):
         self.shown_index = -1
         self._shown_size = (0, 0)
         self.frame_shares: dict[str, float] = {}  # the current frame's listed classes and their shares
+        self._shown_pictures: tuple[FramePictures, str] | None = None
         self.shown_count = 0
         self.skipped = 0  # frames the clock passed over while the net was busy
         self.overtaken = 0  # frames requested but replaced by a newer request before the net got to them
@@ -186,6 +187,8 @@ class SequenceView(QWidget):
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         self._palette, self._opacity = tuple(palette), opacity
+        if self._shown_pictures is not None:  # the class list's swatches now; the panels with the next frame
+            self._show_shares(*self._shown_pictures)
 
     def ask_folder(self) -> Path | None:
         name = QFileDialog.getExistingDirectory(self, "Open a folder of frames")
@@ -351,7 +354,8 @@ class SequenceView(QWidget):
                 f"{SCORE_MAP_TITLES[stage]} · stride {STAGE_STRIDES[stage]} · {'×'.join(map(str, shape))}",
                 f"{SCORE_MAP_TITLES[stage]} · {'×'.join(map(str, shape))}")
             self.score_maps[stage].view.set_pixels(scores, (height, width))
-            self.masks[stage].set_title(f"{stage} mask · {height}×{width}", f"{stage} mask")
+            self.masks[stage].set_title(
+                f"{stage} mask · stride {STAGE_STRIDES[stage]} · {shape[0]}×{height}×{width}", f"{stage} mask")
             self.masks[stage].view.set_pixels(pictures.masks[stage], (height, width))
         self.shown_index = pictures.index
         self.shown_count += 1
@@ -360,7 +364,8 @@ class SequenceView(QWidget):
         self.slider.blockSignals(False)
         if first:
             self.link.fit()
-        self._show_shares(pictures, stages[-1] if stages else "")
+        self._shown_pictures = (pictures, stages[-1] if stages else "")
+        self._show_shares(*self._shown_pictures)
         self._describe(pictures)
         self.frameShown.emit(pictures.index)
 
