@@ -332,6 +332,11 @@ def test_the_teaching_tabs_fill_their_panels_without_dark_bands(
     qtbot.wait(50)
     assert steps.maps.stacked  # the photo above the map: the map as wide as the tab
     assert fill_share(steps.view, (40, 400), steps.link.scale) > 0.5  # was a thin strip, ~85 % dark
-    open_image(qtbot, window, data / "val" / "frame0.png")
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(gradient_image(160, 64)).save(portrait)
+    open_image(qtbot, window, portrait)
+    classroom.show_step(len(steps.steps))
     qtbot.wait(50)
-    assert not steps.maps.stacked  # a photo: beside the map again
+    assert not steps.maps.stacked  # a portrait: beside its map, each no wider than its picture
+    assert fill_share(steps.view, (160, 64), steps.link.scale) > 0.9
+    assert fill_share(steps.photo.view, (160, 64), steps.photo_link.scale) > 0.9

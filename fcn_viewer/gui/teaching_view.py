@@ -55,9 +55,14 @@ class MapsArea(QWidget):
         super().__init__(parent)
         self.image_size = (1, 1)
         self.photo, self.view = photo, view
+        self.photo_cell = QWidget()  # the photo at its top: beside a map, a photo is shorter than the area
+        cell = QVBoxLayout(self.photo_cell)
+        cell.setContentsMargins(0, 0, 0, 0)
+        cell.addWidget(photo, 1)
+        cell.addStretch(0)
         self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
         self.box.setContentsMargins(0, 0, 0, 0)
-        self.box.addWidget(photo, 1)
+        self.box.addWidget(self.photo_cell, 1)
         self.box.addWidget(view, 3)
         self.box.addStretch(0)
 
@@ -82,17 +87,19 @@ class MapsArea(QWidget):
         title = self.photo.title.sizeHint().height() + self.photo.layout().spacing()  # type: ignore[union-attr]
         frame = 2 * self.photo.view.frameWidth() + 2
         unlimited = 16_777_215  # QWIDGETSIZE_MAX
-        self.box.setAlignment(self.photo, Qt.AlignmentFlag(0) if stacked else Qt.AlignmentFlag.AlignTop)
         if stacked:
-            for widget, extra in ((self.photo, title), (self.view, 0)):
+            self.photo.setMaximumSize(unlimited, unlimited)
+            for widget, extra in ((self.photo_cell, title), (self.view, 0)):
                 widget.setMaximumSize(unlimited, math.ceil(self.width() * height / width) + extra + frame)
             return
-        # Beside: the map no wider than the area's height fills; the photo (its stretch's share of the rest, at the
-        # top) no taller than its width fills.
+        # Beside: the map no wider than the area's height fills; the photo (the rest, at the top) no wider than the
+        # area's height fills and no taller than its width fills.
         view_width = min(math.ceil(self.height() * width / height) + frame, round(self.MAP_SHARE * self.width()))
         photo_width = max(1, self.width() - view_width - self.box.spacing())
         self.view.setMaximumSize(view_width, unlimited)
-        self.photo.setMaximumSize(unlimited, math.ceil(photo_width * height / width) + title + frame)
+        photo_width = min(photo_width, math.ceil((self.height() - title) * width / height) + frame)
+        self.photo.setMaximumSize(photo_width, math.ceil(photo_width * height / width) + title + frame)
+        self.photo_cell.setMaximumSize(photo_width, unlimited)  # what is left over lies after the map
 
 
 class StepThroughView(QWidget):
