@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QGraphicsColorizeEffect,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -54,28 +55,26 @@ VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
 OFF_GREY = QColor(150, 150, 150)  # a switched-off skip's term panel is drawn in shades of this grey
 
 
-class OffCover(QLabel):
-    """A dimming cover over a switched-off skip's term map, saying so; it follows the map's view as it resizes."""
-
-    def __init__(self, panel: Panel) -> None:
-        super().__init__("OFF\nleft out of the mask", panel)
-        self.setObjectName("skipOff")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setStyleSheet("background: rgba(60, 60, 60, 150); color: white; font-size: 20px; font-weight: 600;")
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # hovering still reads the pixel
-        self._view = panel.view
-        panel.view.installEventFilter(self)
-        self.hide()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._view and event.type() in (QEvent.Type.Resize, QEvent.Type.Move):
-            self.setGeometry(self._view.geometry())
-        return False
-
-    def cover(self, on: bool) -> None:
-        self.setGeometry(self._view.geometry())
-        self.setVisible(on)
-        self.raise_()
+def off_cover(panel: Panel) -> QLabel:
+    """A dimming cover over a switched-off skip's term map, saying so: laid out in the same cell as the map's view
+    (on top of it), so it always has the view's size."""
+    cover = QLabel("OFF\nleft out of the mask")
+    cover.setObjectName("skipOff")
+    cover.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    cover.setStyleSheet("background: rgba(60, 60, 60, 150); color: white; font-size: 20px; font-weight: 600;")
+    cover.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # hovering still reads the pixel
+    cover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+    cover.hide()
+    column = panel.layout()
+    assert isinstance(column, QVBoxLayout)
+    index = column.indexOf(panel.view)
+    column.removeWidget(panel.view)
+    cell = QGridLayout()
+    cell.setContentsMargins(0, 0, 0, 0)
+    cell.addWidget(panel.view, 0, 0)
+    cell.addWidget(cover, 0, 0)  # added last: drawn over the view
+    column.insertLayout(index, cell, 1)
+    return cover
 
 
 def flip_key_text() -> str:
@@ -161,7 +160,7 @@ class ContributionsView(QWidget):
         self.link = ViewLink(self)
         self.photo = self._panel("photo")
         self.terms = {name: self._panel(name) for name in TERMS}
-        self.off_covers = {name: OffCover(self.terms[name]) for name in SKIP_TITLES}
+        self.off_covers = {name: off_cover(self.terms[name]) for name in SKIP_TITLES}
         self.mask_panel = self._panel("mask")
         self.flips = self._panel("flips")
         self.flip_key = QLabel(flip_key_text())
@@ -345,7 +344,7 @@ class ContributionsView(QWidget):
                 panel.set_title(title, tip, "Exact additive share of the final logit: the terms sum to it")
             self._grey(panel, name in off)
             if name in self.off_covers:
-                self.off_covers[name].cover(name in off)
+                self.off_covers[name].setVisible(name in off)
 
     @staticmethod
     def _grey(panel: Panel, grey: bool) -> None:
