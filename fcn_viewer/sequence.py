@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -128,7 +128,8 @@ def open_sequence(path: Path) -> FrameSource:
 @dataclass(frozen=True)
 class FramePictures:
     """One frame's stage panels as pictures: the photo, each stage's coarse score map (argmax colours) and each
-    stage's mask over the photo, coarse to fine."""
+    stage's mask over the photo, coarse to fine; each score map's C×h×w shape, and the share of the frame each class
+    covers in the finest mask."""
 
     index: int
     name: str
@@ -136,6 +137,8 @@ class FramePictures:
     score_maps: dict[str, np.ndarray]
     masks: dict[str, np.ndarray]
     inference_ms: float
+    score_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def frame_pictures(index: int, name: str, segmentation: Segmentation, palette: Sequence[Color], opacity: float,
@@ -144,7 +147,10 @@ def frame_pictures(index: int, name: str, segmentation: Segmentation, palette: S
     score_maps = {stage: colorize(outputs.tensors[STAGE_SCORE_MAPS[stage]][0].argmax(0).to(torch.uint8).numpy(),
                                   palette) for stage in outputs.stages}
     masks = {stage: overlay(photo, segmentation.mask(stage), palette, opacity) for stage in outputs.stages}
-    return FramePictures(index, name, photo, score_maps, masks, inference_ms)
+    shapes = {stage: tuple(outputs.tensors[STAGE_SCORE_MAPS[stage]].shape[1:]) for stage in outputs.stages}
+    finest = segmentation.mask()
+    shares = np.bincount(finest.ravel(), minlength=outputs.logits().shape[1]) / max(finest.size, 1)
+    return FramePictures(index, name, photo, score_maps, masks, inference_ms, shapes, shares)
 
 
 def segment_frame(

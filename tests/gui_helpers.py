@@ -52,3 +52,13 @@ def shown_pixels(window: MainWindow, key: str) -> np.ndarray:
 def save_tiny(path: Path, variant: str, paper: bool = False, classes: int = 11) -> Path:
     config = tiny_paper_config(variant, classes) if paper else tiny_compact_config(variant, classes)
     return save_native(path, random_model(config, seed=1).state_dict(), tiny_meta(config, path.stem), half=False)
+
+
+def fill_share(view: Any, image_size: tuple[int, int], scale: float) -> float:
+    """How much of a PanelView the fitted image (height, width) covers at ``scale``: 1.0 leaves no dark band."""
+    viewport = view.viewport().size()
+    if viewport.width() <= 0 or viewport.height() <= 0:
+        return 0.0
+    height, width = image_size
+    shown = min(width * scale, viewport.width()) * min(height * scale, viewport.height())
+    return float(shown / (viewport.width() * viewport.height()))

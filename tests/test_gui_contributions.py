@@ -10,15 +10,16 @@ from PIL import Image
 from PySide6.QtCore import QPointF
 from pytestqt.qtbot import QtBot
 
-from fcn_viewer.contributions import split_logits
+from fcn_viewer.contributions import FLIP_COLORS, SKIP_TITLES, split_logits
 from fcn_viewer.ground_truth import score_mask
-from fcn_viewer.gui.contributions_view import ContributionsView
+from fcn_viewer.gui.contributions_view import VARIANT_COLUMNS, ContributionsView
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.render import colorize
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.weights.loader import load_weights_file
+from tests.gui_helpers import fill_share
 from tests.helpers import gradient_image
 
 WAIT_MS = 20_000
@@ -151,3 +152,45 @@ def test_the_window_hosts_the_new_tabs_and_fills_them_for_the_open_image(
     assert set(classroom.fields.cells) == {"score_fr", "fuse_pool4", "fuse_pool3"}
     shortcuts = {action.shortcut().toString() for action in classroom.menu.actions()}
     assert {"Ctrl+4", "Ctrl+5", "Ctrl+6"} <= shortcuts
+
+
+def test_panels_take_the_image_aspect_and_the_flips_have_a_key(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, result, _ = shown
+    view.resize(1070, 690)  # the tab's size in a 1280×800 window
+    qtbot.wait(50)
+    view.link.fit()
+    size = result.image.shape[:2]
+    for panel in [view.photo, *view.terms.values(), view.mask_panel]:
+        share = fill_share(panel.view, size, view.link.scale)
+        assert share > 0.9, (panel.key, share, panel.view.viewport().size(), view.grid.layout_plan)  # no dark band
+    key = view.flip_key.text()
+    for name, color in FLIP_COLORS.items():
+        assert f"rgb{tuple(color)}" in key and SKIP_TITLES[name] in key
+    assert view.flip_key.isVisible()
+    header = view.table.horizontalHeader()
+    metrics = header.fontMetrics()
+    for column, title in enumerate(VARIANT_COLUMNS):
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(title), title  # "changed px" not clipped
+    assert view.table.width() >= view.table.verticalHeader().width() + header.length()
+
+
+def test_a_switched_off_skip_greys_and_marks_its_term_panel(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    view, _, _ = shown
+    panel = view.terms["score_pool4"]
+
+    drawn = rgb_from_pixmap(panel.view.viewport().grab()).astype(int)
+    assert "OFF" not in panel.title.text()
+    view.switches["score_pool4"].setChecked(False)
+    grey = rgb_from_pixmap(panel.view.viewport().grab()).astype(int)
+    assert panel.title.text().startswith("OFF") and not np.array_equal(grey, drawn)
+    assert (np.abs(grey - grey.mean(axis=2, keepdims=True)) <= 2).all()  # no colour left: grey all over
+    cover = view.off_covers["score_pool4"]
+    assert cover.isVisible() and "OFF" in cover.text() and cover.geometry() == panel.view.geometry()
+    assert not view.off_covers["score_pool3"].isVisible()
+    shot = rgb_from_pixmap(panel.grab()).astype(int)  # as drawn on screen: the map under its dimming cover
+    assert shot[panel.view.geometry().center().y()].mean() < 200  # a near-white map no longer reads as white
+    assert "OFF" not in view.terms["score_pool3"].title.text()
+    view.switches["score_pool4"].setChecked(True)
+    assert "OFF" not in panel.title.text()
+    assert np.array_equal(rgb_from_pixmap(panel.view.viewport().grab()).astype(int), drawn)
+    assert not cover.isVisible()

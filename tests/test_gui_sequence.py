@@ -19,6 +19,7 @@ from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.sequence import FramePictures
 from fcn_viewer.weights.loader import LoadedModel, load_weights_file
+from tests.gui_helpers import fill_share
 from tests.test_sequence import index_of, write_frames
 
 WAIT_MS = 60_000
@@ -183,3 +184,42 @@ def test_closing_the_window_stops_every_job_queue_the_tabs_too(
     window.close()
     assert not sequence.playing
     assert all(queue._thread.isFinished() for queue in queues)
+
+
+def test_the_panels_fill_their_cells_with_shapes_as_in_the_stages_tab(
+    qtbot: QtBot, player: SequenceView, tmp_path: Path, tiny_weights: Path
+) -> None:
+    player.resize(1070, 690)  # the tab's size in a 1280×800 window
+    player.open_folder(write_frames(tmp_path / "frames", 3, size=(36, 48)))
+    qtbot.waitUntil(lambda: player.shown_index == 0, timeout=WAIT_MS)
+    qtbot.wait(50)
+    player.link.fit()
+    for panel in [player.photo, *player.score_maps.values(), *player.masks.values()]:
+        share = fill_share(panel.view, (36, 48), player.link.scale)
+        assert share > 0.9, (panel.key, share)  # no dark band above or below the picture
+    classes = len(load_weights_file(tiny_weights).meta.classes)
+    for stage in ("32s", "16s", "8s"):
+        title = player.score_maps[stage].title.text()
+        shape = [int(n) for n in title.rsplit(" · ", 1)[1].split("×")]
+        assert len(shape) == 3 and shape[0] == classes, title  # classes × rows × columns, as the Stages tab
+        assert shape[1] <= shape[2], title  # a landscape frame: fewer rows than columns (not width × height)
+    assert player.photo.title.text().endswith("3×36×48") and player.masks["8s"].title.text().endswith("36×48")
+
+
+def test_the_tab_lists_the_shown_frames_classes(qtbot: QtBot, player: SequenceView, tmp_path: Path,
+                                                tiny_weights: Path) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmenter = Segmenter(loaded, "cpu")
+    folder = write_frames(tmp_path / "frames", 3)
+    player.open_folder(folder)
+    qtbot.waitUntil(lambda: player.shown_index == 0, timeout=WAIT_MS)
+    first = dict(player.frame_shares)
+    player.step(1)
+    qtbot.waitUntil(lambda: player.shown_index == 1, timeout=WAIT_MS)
+    image = np.asarray(Image.open(folder / "frame1.png").convert("RGB"))
+    mask = segmenter.segment(image).mask()
+    expected = np.bincount(mask.ravel(), minlength=len(loaded.meta.classes)) / mask.size
+    listed = {name: float(expected[index]) for index, name in enumerate(loaded.meta.classes) if expected[index] >= 0.005}
+    assert player.frame_shares == pytest.approx(listed)
+    assert player.shares_cell.isVisible() and "Frame 2" in player.shares_heading.text()
+    assert first and sum(first.values()) <= 1.0 + 1e-9

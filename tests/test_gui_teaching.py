@@ -28,7 +28,15 @@ from fcn_viewer.view.panel_content import resolve_palette
 from fcn_viewer.weights.loader import RegistrySource, load_weights_file
 from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
-from tests.gui_helpers import WAIT_MS, load, make_window, open_image, save_tiny, segment_independently
+from tests.gui_helpers import (
+    WAIT_MS,
+    fill_share,
+    load,
+    make_window,
+    open_image,
+    save_tiny,
+    segment_independently,
+)
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
 from tests.test_evaluate import make_dataset
 
@@ -292,3 +300,43 @@ def test_the_dataset_table_scores_sorts_pins_its_dataset_row_and_opens_images(
     following = data / "val" / column(2, "image")
     with qtbot.waitSignal(window.resultShown, timeout=WAIT_MS, check_params_cb=lambda r: r.path == following):
         qtbot.mouseClick(view.next, Qt.MouseButton.LeftButton)
+
+
+def test_the_teaching_tabs_fill_their_panels_without_dark_bands(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    window.resize(1280, 800)
+    data = make_dataset(tmp_path / "camvid", count=1)
+    load(qtbot, window, tiny_weights)
+    analysis = open_and_analyse(qtbot, window, data / "val" / "frame0.png")
+    size = analysis.label.shape if analysis.label is not None else (0, 0)
+    classroom = window.classroom
+
+    def shares(view: object, panels: list[object]) -> dict[str, float]:
+        classroom.show_view(view)  # type: ignore[arg-type]
+        qtbot.wait(50)
+        view.link.fit()  # type: ignore[attr-defined]
+        scale = view.link.scale  # type: ignore[attr-defined]
+        return {p.key: fill_share(p.view, size, scale) for p in panels}  # type: ignore[attr-defined]
+
+    compare = shares(classroom.compare, [*classroom.compare.masks.values(), *classroom.compare.changes.values()])
+    truth = shares(classroom.truth, [classroom.truth.photo, classroom.truth.truth, *classroom.truth.errors.values()])
+    for key, share in {**compare, **truth}.items():
+        assert share > 0.9, (key, share)  # the picture fills its panel (the reviewer saw 25–35 % dark)
+
+    panorama = tmp_path / "panorama.png"
+    Image.fromarray(gradient_image(40, 400)).save(panorama)
+    open_image(qtbot, window, panorama)
+    steps = classroom.steps
+    classroom.show_step(len(steps.steps))  # the last step: the mask at the image's size
+    qtbot.wait(50)
+    assert steps.maps.stacked  # the photo above the map: the map as wide as the tab
+    assert fill_share(steps.view, (40, 400), steps.link.scale) > 0.5  # was a thin strip, ~85 % dark
+    portrait = tmp_path / "portrait.png"
+    Image.fromarray(gradient_image(160, 64)).save(portrait)
+    open_image(qtbot, window, portrait)
+    classroom.show_step(len(steps.steps))
+    qtbot.wait(50)
+    assert not steps.maps.stacked  # a portrait: beside its map, each no wider than its picture
+    assert fill_share(steps.view, (160, 64), steps.link.scale) > 0.9
+    assert fill_share(steps.photo.view, (160, 64), steps.photo_link.scale) > 0.9

@@ -9,7 +9,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QRadioButton,
@@ -19,7 +18,8 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, ComparePictures
-from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.gui.cells import TextCell
+from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
 from fcn_viewer.image_analysis import ImageAnalysis
 
 MODES: tuple[tuple[CompareMode, str, str], ...] = (
@@ -67,7 +67,8 @@ def swatch_text(color: Color, text: str) -> str:
 
 
 class CompareView(QWidget):
-    """Row 1: the masks coarse to fine; row 2: where the finest differs from each coarser one, with counts.
+    """The masks coarse to fine, then where the finest differs from each coarser one, then the counts and the key;
+    every picture at the image's aspect ratio, as large as the tab allows.
 
     It shows pictures made off the GUI thread; a colour change re-blends the masks only while the tab is visible
     (else when it is next shown)."""
@@ -93,27 +94,28 @@ class CompareView(QWidget):
         self.masks: dict[str, Panel] = {}
         self.changes: dict[str, Panel] = {}
         self.change_stats: dict[str, QLabel] = {}
-        grid = QGridLayout()
-        grid.setSpacing(8)
-        for column, stage in enumerate(STAGES):
+        self.grid = PanelGrid()
+        for stage in STAGES:
             self.masks[stage] = self._panel(f"mask-{stage}")
-            grid.addWidget(self.masks[stage], 0, column)
-            grid.setColumnStretch(column, 1)
-        for column, stage in enumerate(STAGES[:2]):
+        for stage in STAGES[:2]:
             self.changes[stage] = self._panel(f"change-{stage}")
+        # The counts of each change map and the colour key share one text cell, after the pictures.
+        self.key_cell = TextCell()
+        cell = QVBoxLayout(self.key_cell)
+        cell.setContentsMargins(4, 0, 0, 0)
+        for stage in STAGES[:2]:
             stats = QLabel()
             stats.setWordWrap(True)
             self.change_stats[stage] = stats
-            cell = QVBoxLayout()
-            cell.addWidget(self.changes[stage], 1)
             cell.addWidget(stats)
-            grid.addLayout(cell, 1, column)
         self.key = QLabel()
         self.key.setWordWrap(True)
         self.key.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        grid.addWidget(self.key, 1, 2)
-        grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 1)
+        cell.addWidget(self.key)
+        cell.addStretch(1)
+        for panel in [*self.masks.values(), *self.changes.values()]:
+            self.grid.add(panel.key, panel)
+        self.grid.add("key", self.key_cell)
         top = QHBoxLayout()
         top.addWidget(self.toggle)
         top.addSpacing(20)
@@ -124,7 +126,7 @@ class CompareView(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.grid, 1)
         self.clear("Open an image with a model loaded to compare its stages.")
 
     def _panel(self, key: str) -> Panel:
@@ -136,8 +138,7 @@ class CompareView(QWidget):
         """No comparison to show (yet): every panel hidden, ``message`` in the status line."""
         self._pictures = None
         self.set_status(message)
-        for widget in [*self.masks.values(), *self.changes.values(), *self.change_stats.values(), self.key]:
-            widget.hide()
+        self.grid.show_panels([], (), (1, 1))
 
     def set_analysis(
         self, analysis: ImageAnalysis, pictures: ComparePictures, palette: Sequence[Color], opacity: float
@@ -145,27 +146,28 @@ class CompareView(QWidget):
         """Shows ``analysis`` by its ``pictures``, re-blended if they were made with another palette or opacity."""
         self._pictures, self._colors = pictures, (tuple(palette), opacity)
         finest = analysis.finest if analysis.masks else ""
+        keys = [f"mask-{stage}" for stage in STAGES if stage in analysis.masks]
+        keys += [f"change-{stage}" for stage in STAGES[:2] if stage in analysis.changes]
+        self.grid.show_panels(keys + (["key"] if analysis.changes else []), (), pictures.photo.shape[:2])
         for stage, panel in self.masks.items():
-            panel.setVisible(stage in analysis.masks)
             if stage in analysis.masks:
                 panel.set_title(analysis.titles[stage], stage, analysis.titles[stage])
         self._show_overlays()
         for stage, panel in self.changes.items():
             change = analysis.changes.get(stage)
-            panel.setVisible(change is not None)
             self.change_stats[stage].setVisible(change is not None)
             if change is not None:
                 title = f"where {finest} differs from {stage}"
                 panel.set_title(title, f"{finest} ≠ {stage}", "")
                 panel.view.set_pixels(pictures.changes[stage], change.changed.shape)
-                self.change_stats[stage].setText(change.describe() + f" of the {finest} mask.")
+                self.change_stats[stage].setText(f"<b>{finest} vs {stage}:</b> " + change.describe()
+                                                 + f" of the {finest} mask.")
         near = f"changed, within {self.radius.value():g} px of a class boundary of the {finest} mask"
         self.key.setText(
             "<p>" + swatch_text(NEAR_COLOR, near) + "<br>"
             + swatch_text(FAR_COLOR, "changed, farther from any boundary") + "</p>"
             "<p>When most changed pixels sit next to a boundary, the finer skips mainly sharpened the edges.</p>"
         )
-        self.key.setVisible(bool(analysis.changes))
         notes = [f"Not installed: {', '.join(analysis.missing)}."] if analysis.missing else []
         if len(analysis.masks) == 1:
             notes.append("Only one mask: nothing to compare it with. Load an FCN-16s or FCN-8s, or a family.")

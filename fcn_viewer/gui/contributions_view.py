@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QGraphicsColorizeEffect,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.contributions import (
+    FLIP_COLORS,
     SKIP_TITLES,
     TERM_TITLES,
     ContributionAnalysis,
@@ -40,7 +42,7 @@ from fcn_viewer.contributions import (
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.ground_truth import load_truth, percent
 from fcn_viewer.gui.jobs import JobQueue
-from fcn_viewer.gui.panels import Panel, ViewLink, pixmap_from_rgb
+from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink, pixmap_from_rgb
 from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.inference import release_device_memory
 from fcn_viewer.render import colorize
@@ -50,6 +52,35 @@ from fcn_viewer.view.panel_content import ViewResult
 TERMS = ("score_fr", "score_pool4", "score_pool3")
 PREDICTED = "predicted class at each pixel"
 VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
+OFF_GREY = QColor(150, 150, 150)  # a switched-off skip's term panel is drawn in shades of this grey
+
+
+def off_cover(panel: Panel) -> QLabel:
+    """A dimming cover over a switched-off skip's term map, saying so: laid out in the same cell as the map's view
+    (on top of it), so it always has the view's size."""
+    cover = QLabel("OFF\nleft out of the mask")
+    cover.setObjectName("skipOff")
+    cover.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    cover.setStyleSheet("background: rgba(60, 60, 60, 150); color: white; font-size: 20px; font-weight: 600;")
+    cover.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # hovering still reads the pixel
+    cover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+    cover.hide()
+    column = panel.layout()
+    assert isinstance(column, QVBoxLayout)
+    index = column.indexOf(panel.view)
+    column.removeWidget(panel.view)
+    cell = QGridLayout()
+    cell.setContentsMargins(0, 0, 0, 0)
+    cell.addWidget(panel.view, 0, 0)
+    cell.addWidget(cover, 0, 0)  # added last: drawn over the view
+    column.insertLayout(index, cell, 1)
+    return cover
+
+
+def flip_key_text() -> str:
+    """The key of the skip-flips panel, in the colours :func:`~fcn_viewer.contributions.flip_picture` draws."""
+    return "skip flips:  " + "   ".join(f"<span style='color: rgb{tuple(FLIP_COLORS[name])}; font-size: 16px'>■</span> "
+                                         f"{SKIP_TITLES[name]}" for name in FLIP_COLORS)
 
 
 @dataclass(frozen=True)
@@ -129,30 +160,33 @@ class ContributionsView(QWidget):
         self.link = ViewLink(self)
         self.photo = self._panel("photo")
         self.terms = {name: self._panel(name) for name in TERMS}
+        self.off_covers = {name: off_cover(self.terms[name]) for name in SKIP_TITLES}
         self.mask_panel = self._panel("mask")
         self.flips = self._panel("flips")
+        self.flip_key = QLabel(flip_key_text())
+        self.flip_key.setObjectName("flipKey")
+        self.flip_key.setToolTip("Grey: the photo. Coloured: pixels whose class that skip changed (pool3 drawn on top)")
         self.table = QTableWidget(0, len(VARIANT_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(VARIANT_COLUMNS))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setStyleSheet("font-size: 15px;")
-        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.table.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.table.setToolTip("What each skip buys on this photo: every switch setting against all skips on")
 
-        grid = QGridLayout()
-        grid.setSpacing(8)
-        grid.addWidget(self.photo, 0, 0)
-        for column, name in enumerate(TERMS, start=1):
-            grid.addWidget(self.terms[name], 0, column)
-        grid.addWidget(self.mask_panel, 1, 0)
-        grid.addWidget(self.flips, 1, 1)
-        grid.addWidget(self.table, 1, 2, 1, 2)
-        for index in range(4):
-            grid.setColumnStretch(index, 1)
-        grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 1)
+        # The image panels in a grid of the image's aspect ratio; the table below it, as large as its text.
+        self.grid = PanelGrid()
+        for panel in self._image_panels():
+            self.grid.add(panel.key, panel)
+        below = QHBoxLayout()
+        below.addWidget(self.table, 0, Qt.AlignmentFlag.AlignTop)
+        below.addSpacing(16)
+        below.addWidget(self.flip_key, 0, Qt.AlignmentFlag.AlignTop)  # below the grid: the flips panel keeps its size
+        below.addStretch(1)
         top = QHBoxLayout()
         top.addWidget(QLabel("Class:"))
         top.addWidget(self.classes)
@@ -168,8 +202,12 @@ class ContributionsView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.readout)
         layout.addWidget(self.status)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.grid, 1)
+        layout.addLayout(below)
         self.clear("Open an image with a model loaded to split its logits into conv7, pool4 and pool3 terms.")
+
+    def _image_panels(self) -> list[Panel]:
+        return [self.photo, *self.terms.values(), self.mask_panel, self.flips]
 
     def _panel(self, key: str) -> Panel:
         panel = Panel(key)
@@ -183,8 +221,9 @@ class ContributionsView(QWidget):
     def clear(self, message: str) -> None:
         self._result, self._shown = None, None
         self.status.setText(message)
-        for widget in [self.photo, *self.terms.values(), self.mask_panel, self.flips, self.table]:
-            widget.hide()
+        self.grid.show_panels([], (), (1, 1))
+        self.table.hide()
+        self.flip_key.hide()
 
     def set_result(self, result: ViewResult, palette: Sequence[Color], ground_truth: GroundTruth | None) -> None:
         """Splits ``result``'s logits (now if the tab is visible, else when it is next shown)."""
@@ -254,23 +293,20 @@ class ContributionsView(QWidget):
         self._shown = done
         result, analysis, pictures = done.request.result, done.analysis, done.pictures
         height, width = result.image.shape[:2]
-        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.photo.view.set_pixels(result.image, (height, width))
-        self.photo.show()
-        which = "predicted class" if pictures.class_index is None else self._classes[pictures.class_index]
         for name, panel in self.terms.items():
             values = pictures.maps.get(name)
-            panel.setVisible(values is not None)
             if values is not None:
-                panel.set_title(f"{TERM_TITLES[name]} · {which} · mean {values.mean():+.2f}", TERM_TITLES[name],
-                                "Exact additive share of the final logit: the terms sum to it")
                 panel.view.set_pixels(pictures.pictures[name], (height, width))
         bar = diverging_bar(pictures.limit, 160)
         self.bar.setPixmap(pixmap_from_rgb(np.repeat(bar, 14, axis=0)))
         self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit)")
         for name, box in self.switches.items():
             box.setEnabled(name in analysis.contributions.skips)
-        self.flips.setVisible(bool(analysis.flips))
+        keys = ["photo", *(name for name in TERMS if name in pictures.maps), "mask"]
+        self.grid.show_panels(keys + (["flips"] if analysis.flips else []), (), (height, width))
+        self.flip_key.setVisible(bool(analysis.flips))
         if analysis.flips:
             self.flips.set_title("where adding each skip flipped the class (pool4 orange, pool3 pink)",
                                  "skip flips", "\n".join(describe_flip(n, c) for n, c in analysis.flips.items()))
@@ -285,7 +321,44 @@ class ContributionsView(QWidget):
         self.status.setText("  ·  ".join(lines))
         self._fill_table(analysis)
         self._draw_mask()
+        self._title_terms()
         self.link.fit()
+
+    def _title_terms(self) -> None:
+        """The term panels' titles, and a switched-off skip's panel greyed and marked "OFF"."""
+        shown = self._shown
+        if shown is None:
+            return
+        pictures = shown.pictures
+        which = "predicted class" if pictures.class_index is None else self._classes[pictures.class_index]
+        off = self.switched_off()
+        for name, panel in self.terms.items():
+            values = pictures.maps.get(name)
+            if values is None:
+                continue
+            title, tip = f"{TERM_TITLES[name]} · {which} · mean {values.mean():+.2f}", TERM_TITLES[name]
+            if name in off:
+                panel.set_title(f"OFF · {title} · left out of the mask", f"OFF · {tip}",
+                                "Switched off: the mask is the argmax of the other terms")
+            else:
+                panel.set_title(title, tip, "Exact additive share of the final logit: the terms sum to it")
+            self._grey(panel, name in off)
+            if name in self.off_covers:
+                self.off_covers[name].setVisible(name in off)
+
+    @staticmethod
+    def _grey(panel: Panel, grey: bool) -> None:
+        """The map in greys (it still reads on hover) and its title grey, or in colour again."""
+        viewport = panel.view.viewport()  # the picture is drawn there, not on the scroll area
+        if not grey:
+            viewport.setGraphicsEffect(None)  # type: ignore[arg-type]
+            panel.title.setStyleSheet("")
+            return
+        effect = QGraphicsColorizeEffect(viewport)
+        effect.setColor(OFF_GREY)
+        effect.setStrength(1.0)
+        viewport.setGraphicsEffect(effect)
+        panel.title.setStyleSheet("color: grey;")
 
     def _fill_table(self, analysis: ContributionAnalysis) -> None:
         self.table.setRowCount(len(analysis.variants))
@@ -300,9 +373,21 @@ class ContributionsView(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
         self.table.show()
+        self._fit_table()
+
+    def _fit_table(self) -> None:
+        """The table exactly as large as its text: every column header and row readable, no scrolling."""
+        table = self.table
+        table.resizeColumnsToContents()
+        table.resizeRowsToContents()
+        header, rows = table.horizontalHeader(), table.verticalHeader()
+        width = rows.width() + header.length() + 2 * table.frameWidth()
+        height = header.height() + rows.length() + 2 * table.frameWidth()
+        table.setFixedSize(width, height)
 
     def _switched(self) -> None:
         self._draw_mask()
+        self._title_terms()
 
     def _draw_mask(self) -> None:
         shown = self._shown
@@ -315,7 +400,6 @@ class ContributionsView(QWidget):
             scores = f" · mIoU {percent(variant.truth.mean_iou)} · BF {percent(variant.truth.boundary_f1)}"
         self.mask_panel.set_title(f"mask, {variant.title} · {variant.changed:,} px changed{scores}", variant.title)
         self.mask_panel.view.set_pixels(colorize(variant.mask, self._palette), (height, width))
-        self.mask_panel.show()
         current = shown.analysis.variants.index(variant)
         for row in range(self.table.rowCount()):
             header = self.table.verticalHeaderItem(row)
@@ -326,6 +410,7 @@ class ContributionsView(QWidget):
                 header.setText(("▶ " if row == current else "") + shown.analysis.variants[row].title)
         longest = max(self.table.fontMetrics().horizontalAdvance("▶ " + v.title) for v in shown.analysis.variants)
         self.table.verticalHeader().setMinimumWidth(longest + 24)
+        self._fit_table()
 
     def _hover(self, point: QPointF) -> None:
         shown = self._shown
@@ -347,6 +432,6 @@ class ContributionsView(QWidget):
                              + (f"  (switched: {kept:+.2f})" if self.switched_off() else ""))
 
     def _mark(self, point: QPointF | None) -> None:
-        for panel in [self.photo, *self.terms.values(), self.mask_panel, self.flips]:
+        for panel in self._image_panels():
             panel.view.show_marker(point)
 

@@ -17,7 +17,6 @@ from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.jobs import Job, JobQueue
-from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
 from fcn_viewer.gui.worker import device_or_cpu, load_source
 from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
@@ -48,6 +48,7 @@ from fcn_viewer.weights.meta import ModelMeta
 
 STAGES = ("32s", "16s", "8s")
 DEFAULT_FPS = 5.0
+SHARE_CUTOFF = 0.005  # classes covering less of the frame are left out of its class list
 GIF_FILTER = "Animated GIF (*.gif)"
 Segment = Callable[[np.ndarray], Segmentation]
 
@@ -83,11 +84,15 @@ class SequenceView(QWidget):
         self._loader: Callable[[], Segmenter] | None = None
         self._segmenter: tuple[Callable[[], Segmenter], Segmenter] | None = None  # used on the queue's thread only
         self._palette: tuple[Color, ...] = ()
+        self._classes: tuple[str, ...] = ()
         self._opacity = 0.6
         self._clock: PlaybackClock | None = None
         self._requested = -1
         self._shown_job = 0
         self.shown_index = -1
+        self._shown_size = (0, 0)
+        self.frame_shares: dict[str, float] = {}  # the current frame's listed classes and their shares
+        self._shown_pictures: tuple[FramePictures, str] | None = None
         self.shown_count = 0
         self.skipped = 0  # frames the clock passed over while the net was busy
         self.overtaken = 0  # frames requested but replaced by a newer request before the net got to them
@@ -126,17 +131,27 @@ class SequenceView(QWidget):
         self.status.setStyleSheet("font-size: 15px;")
         self.status.setWordWrap(True)
         self.link = ViewLink(self)
-        self.photo = self._panel("photo")
-        self.score_maps = {stage: self._panel(f"score-{stage}") for stage in STAGES}
+        self.photo = self._panel("input")
+        self.score_maps = {stage: self._panel(f"scores-{stage}") for stage in STAGES}
         self.masks = {stage: self._panel(f"mask-{stage}") for stage in STAGES}
-        grid = QGridLayout()
-        grid.setSpacing(8)
-        grid.addWidget(self.photo, 0, 0)
-        for column, stage in enumerate(STAGES, start=1):
-            grid.addWidget(self.score_maps[stage], 0, column)
-            grid.addWidget(self.masks[stage], 1, column)
-            grid.setColumnStretch(column, 1)
-        grid.setColumnStretch(0, 1)
+        # This frame's classes, where the Stages tab has its info panel (the window's legend is the Stages image's).
+        self.shares_heading = QLabel()
+        self.shares_heading.setStyleSheet("font-weight: 600;")
+        self.shares = QLabel()
+        self.shares.setObjectName("frameShares")
+        self.shares.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.shares.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.shares_cell = TextCell()
+        self.shares_cell.setToolTip("The share of this frame each class covers in the finest mask. The class legend "
+                                    "at the window's side counts the image of the Stages tab.")
+        cell_layout = QVBoxLayout(self.shares_cell)
+        cell_layout.setContentsMargins(4, 0, 0, 0)
+        cell_layout.addWidget(self.shares_heading)
+        cell_layout.addWidget(self.shares, 1)
+        self.grid = PanelGrid()
+        for panel in [self.photo, *self.score_maps.values(), *self.masks.values()]:
+            self.grid.add(panel.key, panel)
+        self.grid.add("info", self.shares_cell)
         top = QHBoxLayout()
         for widget in (self.open_button, self.back_button, self.play_button, self.next_button, self.rate):
             top.addWidget(widget)
@@ -146,30 +161,34 @@ class SequenceView(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addLayout(grid, 1)
-        self._set_panels_visible(())
+        layout.addWidget(self.grid, 1)
+        self._set_panels_visible((), (1, 1))
 
     def _panel(self, key: str) -> Panel:
         panel = Panel(key)
         self.link.add(panel.view)
         return panel
 
-    def _set_panels_visible(self, stages: Sequence[str]) -> None:
-        self.photo.setVisible(bool(stages))
-        for stage in STAGES:
-            self.score_maps[stage].setVisible(stage in stages)
-            self.masks[stage].setVisible(stage in stages)
+    def _set_panels_visible(self, stages: Sequence[str], image_size: tuple[int, int]) -> None:
+        """The photo, the score maps and masks of ``stages`` and the frame's class list, laid out as the Stages tab
+        lays out its panels: each the image's aspect ratio, as large as the tab allows."""
+        stages = tuple(stage for stage in STAGES if stage in stages)
+        keys = ["input", *(f"scores-{stage}" for stage in stages), *(f"mask-{stage}" for stage in stages), "info"]
+        self.grid.show_panels(keys if stages else [], stages, image_size)
 
     # ---- what plays, through what ------------------------------------------------------------
 
     def set_model(self, meta: ModelMeta, loader: Callable[[], Segmenter]) -> None:
         """The net to segment frames with; ``loader`` runs on the playback thread when first needed."""
         self._loader = loader
+        self._classes = tuple(meta.classes)
         if not self._palette:
             self._palette = tuple(meta.palette)
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         self._palette, self._opacity = tuple(palette), opacity
+        if self._shown_pictures is not None:  # the class list's swatches now; the panels with the next frame
+            self._show_shares(*self._shown_pictures)
 
     def ask_folder(self) -> Path | None:
         name = QFileDialog.getExistingDirectory(self, "Open a folder of frames")
@@ -322,17 +341,21 @@ class SequenceView(QWidget):
         self._shown_job = job
         height, width = pictures.photo.shape[:2]
         stages = tuple(pictures.masks)
-        self._set_panels_visible(stages)
-        first = self.shown_index < 0
-        self.photo.set_title(f"frame {pictures.index + 1} · {pictures.name}", f"frame {pictures.index + 1}")
+        first = self.shown_index < 0 or (height, width) != self._shown_size
+        self._shown_size = (height, width)
+        self._set_panels_visible(stages, (height, width))
+        self.photo.set_title(f"frame {pictures.index + 1} · {pictures.name} · 3×{height}×{width}",
+                             f"frame {pictures.index + 1}", pictures.name)
         self.photo.view.set_pixels(pictures.photo, (height, width))
         for stage in stages:
             scores = pictures.score_maps[stage]
+            shape = pictures.score_shapes.get(stage) or (len(self._classes), *scores.shape[:2])
             self.score_maps[stage].set_title(
-                f"{SCORE_MAP_TITLES[stage]} · stride {STAGE_STRIDES[stage]} · {scores.shape[1]}×{scores.shape[0]}",
-                SCORE_MAP_TITLES[stage])
+                f"{SCORE_MAP_TITLES[stage]} · stride {STAGE_STRIDES[stage]} · {'×'.join(map(str, shape))}",
+                f"{SCORE_MAP_TITLES[stage]} · {'×'.join(map(str, shape))}")
             self.score_maps[stage].view.set_pixels(scores, (height, width))
-            self.masks[stage].set_title(f"{stage} mask", stage)
+            self.masks[stage].set_title(
+                f"{stage} mask · stride {STAGE_STRIDES[stage]} · {shape[0]}×{height}×{width}", f"{stage} mask")
             self.masks[stage].view.set_pixels(pictures.masks[stage], (height, width))
         self.shown_index = pictures.index
         self.shown_count += 1
@@ -341,8 +364,27 @@ class SequenceView(QWidget):
         self.slider.blockSignals(False)
         if first:
             self.link.fit()
+        self._shown_pictures = (pictures, stages[-1] if stages else "")
+        self._show_shares(*self._shown_pictures)
         self._describe(pictures)
         self.frameShown.emit(pictures.index)
+
+    def _show_shares(self, pictures: FramePictures, finest: str) -> None:
+        """This frame's classes by the share of it they cover in the finest mask, largest first."""
+        self.shares_heading.setText(f"Frame {pictures.index + 1}: classes in the {finest} mask")
+        order = sorted(range(len(pictures.shares)), key=lambda index: -pictures.shares[index])
+        rows = []
+        self.frame_shares = {}
+        for index in order:
+            share = float(pictures.shares[index])
+            if share < SHARE_CUTOFF:
+                break
+            name = self._classes[index] if index < len(self._classes) else f"class {index}"
+            color = self._palette[index] if index < len(self._palette) else (128, 128, 128)
+            rows.append(f"<tr><td><span style='color: rgb{tuple(color)}'>■</span> {name}</td>"
+                        f"<td align='right'>&nbsp;&nbsp;{share:.1%}</td></tr>")
+            self.frame_shares[name] = share
+        self.shares.setText("<table>" + "".join(rows) + "</table>")
 
     def _describe(self, pictures: FramePictures) -> None:
         assert self.source is not None

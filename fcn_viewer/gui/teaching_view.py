@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QShortcut, QShowEvent
+from PySide6.QtGui import QColor, QKeySequence, QPainterPath, QPen, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QBoxLayout,
     QButtonGroup,
     QComboBox,
     QGraphicsPathItem,
@@ -28,7 +30,76 @@ from fcn_viewer.view.panel_content import ViewResult
 
 CROP_PEN = QColor(255, 214, 0)
 OUTSIDE_SHADE = QColor(0, 0, 0, 150)
+STACK_GAIN = 1.05  # the photo goes above the map when that shows the map at least this much larger
 DISPLAYS: tuple[tuple[StepDisplay, str], ...] = (("classes", "Argmax classes"), ("class-score", "Score of class"))
+
+
+def stacked_is_larger(area: tuple[int, int], image_size: tuple[int, int], share: float) -> bool:
+    """Whether the map, taking ``share`` of the ``area`` (width, height) beside the photo, shows an image of
+    ``image_size`` (height, width) markedly larger with the photo above it than beside it (a wide panorama)."""
+    width, height = (max(1, n) for n in area)
+    image_height, image_width = (max(1, n) for n in image_size)
+    beside = min(share * width / image_width, height / image_height)
+    stacked = min(width / image_width, share * height / image_height)
+    return stacked >= STACK_GAIN * beside
+
+
+class MapsArea(QWidget):
+    """The photo and the step's map: side by side, or the photo above the map for an image much wider than the
+    area; neither wider (taller) than the image's aspect ratio fills, the space left over is the tab's, not a dark
+    band in a view."""
+
+    MAP_SHARE = 0.75
+
+    def __init__(self, photo: Panel, view: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image_size = (1, 1)
+        self.photo, self.view = photo, view
+        self.photo_cell = QWidget()  # the photo at its top: beside a map, a photo is shorter than the area
+        cell = QVBoxLayout(self.photo_cell)
+        cell.setContentsMargins(0, 0, 0, 0)
+        cell.addWidget(photo, 1)
+        cell.addStretch(0)
+        self.box = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.addWidget(self.photo_cell, 1)
+        self.box.addWidget(view, 3)
+        self.box.addStretch(0)
+
+    @property
+    def stacked(self) -> bool:
+        return self.box.direction() == QBoxLayout.Direction.TopToBottom
+
+    def set_image_size(self, image_size: tuple[int, int]) -> None:
+        self.image_size = image_size
+        self._arrange()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        stacked = stacked_is_larger((self.width(), self.height()), self.image_size, self.MAP_SHARE)
+        direction = QBoxLayout.Direction.TopToBottom if stacked else QBoxLayout.Direction.LeftToRight
+        if self.box.direction() != direction:
+            self.box.setDirection(direction)
+        height, width = (max(1, n) for n in self.image_size)
+        title = self.photo.title.sizeHint().height() + self.photo.layout().spacing()  # type: ignore[union-attr]
+        frame = 2 * self.photo.view.frameWidth() + 2
+        unlimited = 16_777_215  # QWIDGETSIZE_MAX
+        if stacked:
+            self.photo.setMaximumSize(unlimited, unlimited)
+            for widget, extra in ((self.photo_cell, title), (self.view, 0)):
+                widget.setMaximumSize(unlimited, math.ceil(self.width() * height / width) + extra + frame)
+            return
+        # Beside: the map no wider than the area's height fills; the photo (the rest, at the top) no wider than the
+        # area's height fills and no taller than its width fills.
+        view_width = min(math.ceil(self.height() * width / height) + frame, round(self.MAP_SHARE * self.width()))
+        photo_width = max(1, self.width() - view_width - self.box.spacing())
+        self.view.setMaximumSize(view_width, unlimited)
+        photo_width = min(photo_width, math.ceil((self.height() - title) * width / height) + frame)
+        self.photo.setMaximumSize(photo_width, math.ceil(photo_width * height / width) + title + frame)
+        self.photo_cell.setMaximumSize(photo_width, unlimited)  # what is left over lies after the map
 
 
 class StepThroughView(QWidget):
@@ -111,10 +182,8 @@ class StepThroughView(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(self.strip)
         layout.addWidget(self.heading)
-        maps = QHBoxLayout()
-        maps.addWidget(self.photo, 1)
-        maps.addWidget(self.view, 3)
-        layout.addLayout(maps, 1)
+        self.maps = MapsArea(self.photo, self.view)
+        layout.addWidget(self.maps, 1)
         layout.addWidget(self.empty, 1)
         layout.addWidget(self.caption)
         layout.addLayout(controls)
@@ -132,7 +201,8 @@ class StepThroughView(QWidget):
         self._result, self.steps = result, steps
         self._palette, self._opacity = tuple(palette), opacity
         height, width = result.image_size
-        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
+        self.maps.set_image_size((height, width))
         self.photo.view.set_pixels(result.image, result.image_size)
         self._arrays, self._classes = result.segmentation.arrays(), {}
         self.chosen_class.blockSignals(True)
@@ -185,7 +255,7 @@ class StepThroughView(QWidget):
 
     def _show_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)
-        widgets = (self.view, self.photo, self.heading, self.caption, self.back, self.next, self.display,
+        widgets = (self.maps, self.view, self.photo, self.heading, self.caption, self.back, self.next, self.display,
                    self.chosen_class)
         for widget in widgets:
             widget.setVisible(not empty)

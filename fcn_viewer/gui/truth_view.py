@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,7 +26,7 @@ from fcn_viewer.classes import Color
 from fcn_viewer.compare import CompareMode
 from fcn_viewer.ground_truth import TruthPictures, percent
 from fcn_viewer.gui.compare_view import STAGES, ModeToggle
-from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
 
 METRIC_COLUMNS = (("pixel acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", "boundary_f1"))
@@ -64,16 +63,13 @@ class TruthView(QWidget):
         self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.table.setToolTip("This image alone, scored as `fcn-viewer evaluate` scores a split (void ignored)")
         self.errors = {stage: self._panel(f"errors-{stage}") for stage in STAGES}
-        grid = QGridLayout()
-        grid.setSpacing(8)
-        grid.addWidget(self.photo, 0, 0)
-        grid.addWidget(self.truth, 0, 1)
-        grid.addWidget(self.table, 0, 2)
-        for column, stage in enumerate(STAGES):
-            grid.addWidget(self.errors[stage], 1, column)
-            grid.setColumnStretch(column, 1)
-        grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 1)
+        # The photo, the label and the scores, then the error maps: every picture at the image's aspect ratio.
+        self.grid = PanelGrid()
+        for panel in [self.photo, self.truth]:
+            self.grid.add(panel.key, panel)
+        self.grid.add("table", self.table)
+        for panel in self.errors.values():
+            self.grid.add(panel.key, panel)
         top = QHBoxLayout()
         top.addWidget(self.toggle)
         top.addSpacing(20)
@@ -83,7 +79,7 @@ class TruthView(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
         layout.addWidget(self.status)
-        layout.addLayout(grid, 1)
+        layout.addWidget(self.grid, 1)
         self.clear(None, "Open an image with a model loaded; its label is found next to it or picked here.")
 
     def _panel(self, key: str) -> Panel:
@@ -96,8 +92,7 @@ class TruthView(QWidget):
         self._pictures = None
         self.label_path.setText(f"Label: {label}" if label is not None else "Label: none")
         self.status.setText(message)
-        for widget in [self.photo, self.truth, self.table, *self.errors.values()]:
-            widget.hide()
+        self.grid.show_panels([], (), (1, 1))
 
     def set_analysis(
         self,
@@ -116,7 +111,7 @@ class TruthView(QWidget):
             return
         self._pictures, self._palette = pictures, tuple(palette)
         height, width = analysis.label.shape
-        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.photo.view.set_pixels(image, (height, width))
         void = int((~analysis.valid).sum())
         self.truth.set_title(f"ground truth · {void:,} void px (black)", "ground truth")
@@ -132,16 +127,15 @@ class TruthView(QWidget):
                 item.setToolTip(analysis.titles[stage])
                 self.table.setItem(row, column, item)
         scored_pixels = int(analysis.valid.sum())
+        errors = [f"errors-{stage}" for stage in STAGES if stage in analysis.truth]
+        self.grid.show_panels(["photo", "truth", "table", *errors], (), (height, width))
         for stage, panel in self.errors.items():
             truth = analysis.truth.get(stage)
-            panel.setVisible(truth is not None)
             if truth is not None:
                 wrong = int(truth.errors.sum()) / scored_pixels if scored_pixels else math.nan
                 title = f"{stage} errors · {percent(wrong)} of scored px wrong (red)"
                 panel.set_title(title, f"{stage} errors · {percent(wrong)}", analysis.titles[stage])
                 panel.view.set_pixels(pictures.errors[stage], (height, width))
-        for widget in (self.photo, self.truth, self.table):
-            widget.show()
         which = "the loaded net's stages" if mode == "stages" else "the separately trained nets"
         missing = f" Not installed: {', '.join(analysis.missing)}." if analysis.missing else ""
         self.status.setText(
