@@ -34,6 +34,7 @@ from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.domain_note import DomainNotice, info_lines
 from fcn_viewer.gui.help import add_help_actions
 from fcn_viewer.gui.legend import ClassLegend
+from fcn_viewer.gui.paint_hold import PaintHold
 from fcn_viewer.gui.panels import FittedLabel, InfoPanel, Panel, PanelGrid, ViewLink
 from fcn_viewer.gui.sample_menu import add_sample_menu
 from fcn_viewer.gui.settings import ViewerSettings
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.shown: ViewerFrame | None = None  # the frame on screen
         self._next_frame: ViewerFrame | None = None
         self._drawing = False
+        self._paint_hold = PaintHold(self)
         self.download_dialog: QProgressDialog | None = None
 
         self.setWindowTitle(APP_NAME)
@@ -407,14 +409,13 @@ class MainWindow(QMainWindow):
         if self._drawing:
             return
         self._drawing = True
-        self.setUpdatesEnabled(False)  # no paint, even from a nested event loop, shows a half-drawn frame
         try:
-            while self._next_frame is not None:
-                frame, self._next_frame = self._next_frame, None
-                self._draw(frame)
+            with self._paint_hold:  # a paint from a nested event loop never shows half a frame
+                while self._next_frame is not None:
+                    frame, self._next_frame = self._next_frame, None
+                    self._draw(frame)
         finally:
             self._drawing = False
-            self.setUpdatesEnabled(True)
 
     def _draw(self, frame: ViewerFrame) -> None:
         result = frame.result
