@@ -4,7 +4,8 @@ gathered so that the outputs and the totals are those of a one-process run."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -63,3 +64,13 @@ def shard_from_environment() -> Shard:
     if not dist.is_initialized():
         dist.init_process_group("gloo")
     return Shard(dist.get_rank(), dist.get_world_size())
+
+
+@contextmanager
+def sharded() -> Iterator[Shard]:
+    """This process's shard (the whole job when not under torchrun), closed when the command is done."""
+    shard = shard_from_environment()
+    try:
+        yield shard
+    finally:
+        shard.close()

@@ -23,7 +23,7 @@ from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.options import DEFAULT_TOLERANCE
-from fcn_viewer.sharding import Shard, shard_from_environment
+from fcn_viewer.sharding import Shard, sharded
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
@@ -80,11 +80,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     if args.model is not None:
         entry(args.model)  # an unknown name is a usage error, found before any work
-    shard = shard_from_environment()
-    try:
+    with sharded() as shard:
         return _run(args, shard)
-    finally:
-        shard.close()
 
 
 def _run(args: argparse.Namespace, shard: Shard) -> int:

@@ -28,7 +28,7 @@ from fcn_viewer.domain import mean_confidence, unfamiliar_note
 from fcn_viewer.errors import FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
 from fcn_viewer.outputs import SCORES_DTYPES, output_names, write_outputs
-from fcn_viewer.sharding import Shard, shard_from_environment
+from fcn_viewer.sharding import Shard, sharded
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
     from fcn_viewer.batching import Decoded
@@ -80,11 +80,8 @@ def run(args: argparse.Namespace) -> int:
     """Checks --out first, then segments the images; under torchrun each rank takes its share of them (see
     fcn_viewer/sharding.py)."""
     prepare_output_folder(args.out)
-    shard = shard_from_environment()
-    try:
+    with sharded() as shard:
         return _run(args, shard)
-    finally:
-        shard.close()
 
 
 def _run(args: argparse.Namespace, shard: Shard) -> int:
