@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--variant", default="family", choices=("family", *VARIANTS),
                         help="'family' trains fcn32s, then fcn16s from it, then fcn8s from that (default)")
     parser.add_argument("--arch", default="compact", choices=("compact", "vgg16"))
+    parser.add_argument("--recipe", default="staged", choices=("staged", "at-once"),
+                        help="family: 'staged' trains 32s, then 16s from it, then 8s (the paper); 'at-once' trains "
+                             "8s with every stage's loss, then fine-tunes 32s and 16s from it")
     parser.add_argument("--epochs", type=_ints, default=(100,),
                         help="epochs; for the family one number each for 32s,16s,8s (e.g. 40,30,30)")
     parser.add_argument("--widths", type=_ints, default=TrainConfig.widths)
@@ -60,10 +63,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"))
     parser.add_argument("--init", type=Path, help="initialise from a checkpoint (.pt) or weights file")
     parser.add_argument("--val-every", type=int, default=TrainConfig.val_every)
+    parser.add_argument("--holdout", type=int, default=0,
+                        help="hold out this many train images (a fixed shuffle) and check the run on them instead of "
+                             "on val, so no training choice is tuned to val")
     parser.add_argument("--time-limit", type=float, help="minutes; stop cleanly after the epoch that passes it")
-    parser.add_argument("--time-budget", type=float,
-                        help="minutes per net: the schedule follows elapsed time instead of epochs, and training "
-                             "ends when the budget is spent (--epochs is then a maximum)")
+    parser.add_argument("--time-budget", type=_floats,
+                        help="minutes per net (for the family one number, or one each for 32s,16s,8s): the schedule "
+                             "follows elapsed time instead of epochs, and training ends when the budget is spent "
+                             "(--epochs is then a maximum)")
     parser.add_argument("--export", type=Path, help="when finished, write <prefix>-<variant>.safetensors here")
     parser.add_argument("--export-prefix", help="model name prefix: default 'camvid', or 'voc' for VOC")
     parser.set_defaults(run=run)
@@ -85,17 +92,21 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, crop=args.crop, min_scale=args.scale[0], max_scale=args.scale[-1], lr=args.lr,
         weight_decay=args.weight_decay, aux_weights=args.aux, class_weight_cap=args.class_weight_cap,
         seed=args.seed, device=args.device, amp=args.amp, init=args.init, val_every=args.val_every,
-        time_limit_min=args.time_limit, time_budget_min=args.time_budget,
+        holdout=args.holdout, time_limit_min=args.time_limit,
+        time_budget_min=args.time_budget[0] if args.time_budget else None,
     )
     command = "fcn-viewer " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "fcn-viewer train ..."
     if args.variant == "family":
         epochs = args.epochs if len(args.epochs) == 3 else args.epochs * 3
-        results = train_family(base, dict(zip(STAGED, epochs)), command, args.finetune_lr_scale)
-        variants = list(STAGED[: len(results)])
+        budgets = dict(zip(STAGED, args.time_budget if len(args.time_budget) == 3 else args.time_budget * 3)) \
+            if args.time_budget else None
+        results = train_family(base, dict(zip(STAGED, epochs)), command, args.finetune_lr_scale, args.recipe, budgets)
+        expected = len(STAGED)
     else:
         results = [train(base, command)]
-        variants = [args.variant]
-    if not all(r.finished for r in results) or len(results) < len(variants):
+        expected = 1
+    variants = [r.run_dir.name for r in results]
+    if not all(r.finished for r in results) or len(results) < expected:
         print("stopped before the last epoch; run the same command again to resume", file=sys.stderr)
         return 3
     if args.export is not None and int(os.environ.get("RANK", "0")) == 0:

@@ -44,6 +44,8 @@ class TrainConfig:
     amp: Literal["auto", "bf16", "off"] = "auto"
     init: Path | None = None
     val_every: int = 5
+    # Train images set aside (a fixed shuffle) to judge the run instead of val; 0 checks on val.
+    holdout: int = 0
     time_limit_min: float | None = None
     # Train for this many minutes instead of a number of epochs: the learning rate follows the
     # one-cycle schedule over the elapsed share of the budget, and the run ends when it is spent.

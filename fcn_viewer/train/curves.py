@@ -1,4 +1,4 @@
-"""The learning-curves PNG: training loss and validation mean IoU per stage, for each run of a family."""
+"""The learning-curves PNG: training loss and the checked mean IoU per stage (val or held-out train images), per run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ STAGE_COLOURS = {"32s": "#d95f02", "16s": "#7570b3", "8s": "#1b9e77"}
 
 
 def plot_curves(path: Path, runs: list[list[dict[str, Any]]]) -> None:
-    """One row per run (e.g. fcn32s, fcn16s, fcn8s): loss on the left, val mIoU per stage on the right."""
+    """One row per run (e.g. fcn32s, fcn16s, fcn8s): loss on the left, mIoU per stage on the right."""
     runs = [run for run in runs if run]
     if not runs:
         return
@@ -24,11 +24,13 @@ def plot_curves(path: Path, runs: list[list[dict[str, Any]]]) -> None:
         epochs = [h["epoch"] for h in history]
         row[0].plot(epochs, [h["train_loss"] for h in history], color="#333333")
         row[0].set(title=f"{variant}: training loss", xlabel="epoch")
+        split = "holdout" if any(key.startswith("holdout_miou_") for h in history for key in h) else "val"
         for stage, colour in STAGE_COLOURS.items():
-            points = [(h["epoch"], 100 * h[f"val_miou_{stage}"]) for h in history if f"val_miou_{stage}" in h]
+            key = f"{split}_miou_{stage}"
+            points = [(h["epoch"], 100 * h[key]) for h in history if key in h]
             if points:
                 row[1].plot(*zip(*points), marker="o", color=colour, label=f"{stage} stage")
-        row[1].set(title=f"{variant}: val mean IoU (%)", xlabel="epoch")
+        row[1].set(title=f"{variant}: {split} mean IoU (%)", xlabel="epoch")
         if row[1].lines:
             row[1].legend(loc="lower right")
         for axis in row:

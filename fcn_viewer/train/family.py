@@ -1,4 +1,4 @@
-"""The paper's staged recipe: FCN-32s, then 16s from it, then 8s from the 16s; and export to the bundle."""
+"""The family recipes (the paper's staged 32s → 16s → 8s, or 8s at once then 32s and 16s from it); export to the bundle."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime
 import subprocess
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE
 from fcn_viewer.domain import DOMAINS
@@ -18,27 +18,39 @@ from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.native import save_native
 
 STAGED: tuple[Variant, ...] = ("fcn32s", "fcn16s", "fcn8s")
+Recipe = Literal["staged", "at-once"]
+RECIPES: tuple[Recipe, ...] = ("staged", "at-once")
+
+# Each recipe as (net, the net it starts from): the paper's staged 32s → 16s → 8s; or FCN-8s trained at once
+# with every stage's loss (deep supervision), then FCN-32s and FCN-16s fine-tuned from it, each starting
+# exactly as that net's own 32s or 16s stage (the same layers, the same fixed bilinear upsampling).
+RECIPE_ORDER: dict[Recipe, tuple[tuple[Variant, Variant | None], ...]] = {
+    "staged": (("fcn32s", None), ("fcn16s", "fcn32s"), ("fcn8s", "fcn16s")),
+    "at-once": (("fcn8s", None), ("fcn32s", "fcn8s"), ("fcn16s", "fcn8s")),
+}
 
 
 def train_family(
-    base: TrainConfig, epochs: dict[str, int], command: str, finetune_lr_scale: float = 0.25
+    base: TrainConfig, epochs: dict[str, int], command: str, finetune_lr_scale: float = 0.25,
+    recipe: Recipe = "staged", budgets: dict[str, float] | None = None,
 ) -> list[RunResult]:
-    """Runs 32s → 16s → 8s, each initialised from the previous run's last checkpoint; resumable at any point.
+    """Trains the three nets in the recipe's order, each initialised from its source's last checkpoint (the
+    first from ``base.init``, if any); resumable at any point. ``budgets``: minutes per net (see --time-budget).
 
-    As in the paper, the finer nets fine-tune at a lower learning rate (``finetune_lr_scale`` × lr):
-    a full-size rate would first undo much of what the coarser net learned.
+    As in the paper, a net that starts from another fine-tunes at a lower learning rate (``finetune_lr_scale`` ×
+    lr): a full-size rate would first undo much of what the other net learned.
     """
     results: list[RunResult] = []
-    previous: Path | None = base.init
-    for variant in STAGED:
-        lr = base.lr if previous is None else base.lr * finetune_lr_scale
-        config = replace(base, variant=variant, epochs=epochs[variant], init=previous, lr=lr)
+    for variant, source in RECIPE_ORDER[recipe]:
+        init = base.init if source is None else base.out / source / "last.pt"
+        lr = base.lr if source is None else base.lr * finetune_lr_scale
+        budget = budgets[variant] if budgets else base.time_budget_min
+        config = replace(base, variant=variant, epochs=epochs[variant], init=init, lr=lr, time_budget_min=budget)
         result = train(config, command)
         results.append(result)
         plot_curves(base.out / "curves.png", [r.history for r in results])
         if not result.finished:
             break
-        previous = config.run_dir / "last.pt"
     return results
 
 

@@ -21,10 +21,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from fcn_viewer.bf16 import cpu_has_native_bf16
 from fcn_viewer.data import open_dataset
 from fcn_viewer.errors import WeightsError
 from fcn_viewer.metrics import ConfusionMatrix
 from fcn_viewer.model.fcn import FCN, build_fcn
+from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGES
+from fcn_viewer.model.upsample import bilinear_weight
 from fcn_viewer.train.augment import AugmentConfig, ResidentSplit, augment_batch
 from fcn_viewer.train.checkpoint import load_checkpoint, save_checkpoint
 from fcn_viewer.train.config import TrainConfig
@@ -35,7 +38,10 @@ from fcn_viewer.weights.meta import Preprocessing
 SKIP_SCORE_LAYERS = ("score_pool4", "score_pool3")
 
 
-@dataclass
+# Train images held out for the in-training check come from this fixed shuffle, the same for every seed.
+HOLDOUT_SEED = 20150607
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -103,9 +109,37 @@ def median_frequency_weights(
     return weights.clamp(max=cap).float()
 
 
+def split_holdout(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]], count: int
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """(train, held out): ``count`` train images set aside to judge training choices, so val is never used to tune."""
+    if not 0 <= count < len(pairs):
+        raise ValueError(f"--holdout {count}: the train split has {len(pairs)} images")
+    chosen = set(torch.randperm(len(pairs), generator=torch.Generator().manual_seed(HOLDOUT_SEED))[:count].tolist())
+    return ([p for i, p in enumerate(pairs) if i not in chosen], [p for i, p in enumerate(pairs) if i in chosen])
+
+
+def resolve_amp(amp: str, device: torch.device) -> bool:
+    """Whether to train in bf16 autocast: 'auto' uses it on GPUs and on CPUs with native bf16 instructions."""
+    if amp != "auto":
+        return amp == "bf16"
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
+def fix_final_upsampling(model: FCN) -> str:
+    """The net's last ×32/×16/×8 deconvolution becomes a fixed bilinear kernel, as in the reference nets
+    (``lr_mult: 0``); the ×2 deconvolutions stay learnable. Returns the layer's name."""
+    name = STAGES[FINAL_STAGE_OF_VARIANT[model.config.fusion]].final_layer
+    layer = getattr(model, name)
+    with torch.no_grad():
+        layer.weight.copy_(bilinear_weight(layer.in_channels, layer.kernel_size[0]))
+    layer.weight.requires_grad_(False)
+    return name
+
+
 def initialise_from(model: FCN, path: Path) -> list[str]:
-    """Copies every same-named, same-shaped tensor from a coarser net's checkpoint or weights file;
-    the skip score layers it lacks start at zero, so the finer net starts as the coarser one."""
+    """Copies every same-named, same-shaped tensor from a coarser net's checkpoint or weights file, except the
+    fixed final upsampling; the skip score layers it lacks start at zero, so the finer net starts as the coarser."""
     from fcn_viewer.weights.loader import FileSource, load_model
 
     if path.suffix == ".pt":
@@ -113,7 +147,8 @@ def initialise_from(model: FCN, path: Path) -> list[str]:
     else:
         source = load_model(FileSource(Path(path))).model.state_dict()
     target = model.state_dict()
-    copied = [k for k, v in source.items() if k in target and target[k].shape == v.shape]
+    frozen = {name for name, parameter in model.named_parameters() if not parameter.requires_grad}
+    copied = [k for k, v in source.items() if k in target and target[k].shape == v.shape and k not in frozen]
     if not any(k.startswith("conv1_1") for k in copied):
         raise WeightsError(f"{path}: none of its layers fit this network")
     with torch.no_grad():
@@ -131,6 +166,8 @@ def _parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, A
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
         plain = parameter.ndim <= 1 or name.split(".")[-2].startswith("upscore")
         (no_decay if plain else decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -164,6 +201,8 @@ class _Run:
     preprocessing: Preprocessing
     resident: ResidentSplit
     val_pairs: list[tuple[torch.Tensor, torch.Tensor]]
+    # "val", or "holdout" when train images are held out to judge the run (then val is not read).
+    check_split: str
     model: FCN
     trainable: nn.Module
     optimizer: torch.optim.Optimizer
@@ -220,17 +259,21 @@ def _start_run(config: TrainConfig) -> _Run:
         raise ValueError("a time budget trains in one process: ranks would stop at different epochs")
     device = _device(config.device, rank)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    use_bf16 = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
+    use_bf16 = resolve_amp(config.amp, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
     train_pairs = load_split(config.data, "train")
-    val_pairs = load_split(config.data, "val") if rank == 0 else []
+    if config.holdout:
+        train_pairs, check_pairs = split_holdout(train_pairs, config.holdout)
+    else:
+        check_pairs = load_split(config.data, "val") if rank == 0 else []
     weights = median_frequency_weights([p[1] for p in train_pairs], config.num_classes, config.ignore_index,
                                        config.class_weight_cap) if config.class_weight_cap > 0 else None
 
     resident = ResidentSplit.stack(train_pairs, config.ignore_index).to(device)
     model = build_fcn(config.fcn_config()).to(device).to(memory_format=torch.channels_last)
+    fix_final_upsampling(model)
     last = config.run_dir / "last.pt"
     optimizer = torch.optim.AdamW(_parameter_groups(model, config.weight_decay), lr=config.lr)
     steps_per_epoch = max(1, len(train_pairs) // (config.batch_size * world))
@@ -252,7 +295,8 @@ def _start_run(config: TrainConfig) -> _Run:
         trainable = nn.parallel.DistributedDataParallel(trainable, device_ids=device_ids)
     return _Run(
         config=config, rank=rank, world=world, device=device, use_bf16=use_bf16,
-        preprocessing=config.preprocessing(), resident=resident, val_pairs=val_pairs, model=model,
+        preprocessing=config.preprocessing(), resident=resident, val_pairs=check_pairs,
+        check_split="holdout" if config.holdout else "val", model=model,
         trainable=trainable, optimizer=optimizer, generator=torch.Generator(),
         steps_per_epoch=steps_per_epoch, stage_weights=(1.0, *config.aux_weights),
         class_weights=weights.to(device) if weights is not None else None,
@@ -299,12 +343,11 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
 
 
 def _validate_epoch(run: _Run, record: dict[str, Any]) -> None:
-    """Adds every stage's validation mIoU to the epoch's record and prints it."""
+    """Adds every stage's mIoU on the check split (val or the held-out train images) to the record; prints it."""
     config = run.config
     scores = validate(run.model, run.val_pairs, run.preprocessing, run.device, config.num_classes, config.ignore_index)
-    record.update({f"val_miou_{stage}": value for stage, value in scores.items()})
-    print("  val mIoU " + "  ".join(f"{k[9:]} {100 * v:.1f}" for k, v in record.items()
-                                     if k.startswith("val_miou_")), flush=True)
+    record.update({f"{run.check_split}_miou_{stage}": value for stage, value in scores.items()})
+    print(f"  {run.check_split} mIoU " + "  ".join(f"{stage} {100 * v:.1f}" for stage, v in scores.items()), flush=True)
 
 
 def _save_checkpoint(run: _Run, epoch: int, command: str) -> None:
@@ -352,7 +395,8 @@ def _plain(value: Any) -> Any:
 
 
 def write_log(path: Path, history: list[dict[str, Any]]) -> None:
-    columns = ["variant", "epoch", "lr", "train_loss", "val_miou_32s", "val_miou_16s", "val_miou_8s", "seconds"]
+    checks = [f"{split}_miou_{stage}" for split in ("holdout", "val") for stage in ("32s", "16s", "8s")]
+    columns = ["variant", "epoch", "lr", "train_loss", *[c for c in checks if any(c in h for h in history)], "seconds"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
