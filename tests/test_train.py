@@ -1,4 +1,4 @@
-"""Training: a step lowers the loss, checkpoints resume exactly, the staged family runs and exports."""
+"""Training: a step lowers the loss (also in bf16), checkpoints resume exactly, the family recipes run and export."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ import pytest
 import torch
 from PIL import Image
 
+from fcn_viewer.bf16 import cpu_has_native_bf16
 from fcn_viewer.data.folder import SegmentationFolder
 from fcn_viewer.domain import DOMAINS
 from fcn_viewer.evaluation import evaluate_model
 from fcn_viewer.model import build_fcn
+from fcn_viewer.model.upsample import bilinear_weight
 from fcn_viewer.train.family import attach_familiarity, attach_metrics, export_run, train_family
 from fcn_viewer.train.trainer import (
     TrainConfig,
     _StageLogits,
+    fix_final_upsampling,
     initialise_from,
+    load_split,
     median_frequency_weights,
     one_cycle_lr,
+    resolve_amp,
+    split_holdout,
     stage_loss,
     train,
 )
@@ -175,16 +181,102 @@ def test_the_paper_vgg16_net_trains_on_a_voc_layout_folder(tmp_path: Path) -> No
 
 def test_finer_nets_fine_tune_at_a_lower_learning_rate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: list[TrainConfig] = []
-
-    def fake_train(config: TrainConfig, command: str):  # type: ignore[no-untyped-def]
-        from fcn_viewer.train.trainer import RunResult
-
-        seen.append(config)
-        return RunResult(config.run_dir, True, config.epochs, [])
-
-    monkeypatch.setattr("fcn_viewer.train.family.train", fake_train)
+    monkeypatch.setattr("fcn_viewer.train.family.train", _fake_train(seen))
     train_family(_config(tmp_path, tmp_path / "run", lr=1e-3), {"fcn32s": 3, "fcn16s": 2, "fcn8s": 1}, "", 0.25)
     assert [(c.variant, c.epochs, c.lr) for c in seen] == [("fcn32s", 3, 1e-3), ("fcn16s", 2, 2.5e-4),
                                                            ("fcn8s", 1, 2.5e-4)]
     assert seen[1].init == tmp_path / "run" / "fcn32s" / "last.pt"
     assert seen[2].init == tmp_path / "run" / "fcn16s" / "last.pt"
+
+
+def _fake_train(seen: list[TrainConfig]):  # type: ignore[no-untyped-def]
+    from fcn_viewer.train.trainer import RunResult
+
+    def fake_train(config: TrainConfig, command: str) -> RunResult:
+        seen.append(config)
+        return RunResult(config.run_dir, True, config.epochs, [])
+
+    return fake_train
+
+
+def test_the_at_once_recipe_trains_8s_then_fine_tunes_32s_and_16s_from_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr("fcn_viewer.train.family.train", _fake_train(seen))
+    init = tmp_path / "warm.safetensors"
+    results = train_family(_config(tmp_path, tmp_path / "run", lr=1e-3, init=init),
+                           {"fcn32s": 3, "fcn16s": 2, "fcn8s": 1}, "", 0.25, "at-once",
+                           {"fcn32s": 5.0, "fcn16s": 6.0, "fcn8s": 90.0})
+    assert [r.run_dir.name for r in results] == ["fcn8s", "fcn32s", "fcn16s"]
+    assert [(c.variant, c.epochs, c.lr, c.time_budget_min) for c in seen] == [
+        ("fcn8s", 1, 1e-3, 90.0), ("fcn32s", 3, 2.5e-4, 5.0), ("fcn16s", 2, 2.5e-4, 6.0)]
+    assert seen[0].init == init
+    assert seen[1].init == seen[2].init == tmp_path / "run" / "fcn8s" / "last.pt"
+
+
+def test_a_net_fine_tuned_from_fcn8s_starts_as_that_nets_own_stage(tiny_dataset: Path, tmp_path: Path) -> None:
+    """The at-once recipe's premise: FCN-32s and FCN-16s initialised from FCN-8s output its 32s and 16s stages."""
+    source = train(_config(tiny_dataset, tmp_path / "run", padding="paper", fc6_kernel=7, epochs=1))
+    eight = build_fcn(_config(tiny_dataset, tmp_path, padding="paper", fc6_kernel=7).fcn_config()).eval()
+    eight.load_state_dict(torch.load(source.run_dir / "last.pt", weights_only=True)["model"])
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        stages = eight.forward_stages(x)
+        for variant, stage in (("fcn32s", "32s"), ("fcn16s", "16s")):
+            net = build_fcn(_config(tiny_dataset, tmp_path, variant=variant, padding="paper", fc6_kernel=7)
+                            .fcn_config())
+            fix_final_upsampling(net)
+            initialise_from(net, source.run_dir / "last.pt")
+            assert torch.allclose(net.eval()(x), stages.logits(stage), atol=1e-5), variant
+
+
+def test_the_final_upsampling_stays_bilinear_while_the_x2_layers_learn(tiny_dataset: Path, tmp_path: Path) -> None:
+    result = train(_config(tiny_dataset, tmp_path / "run", padding="paper", fc6_kernel=7, epochs=1, lr=0.05))
+    state = torch.load(result.run_dir / "last.pt", weights_only=True)["model"]
+    assert torch.equal(state["upscore8.weight"], bilinear_weight(11, 16))
+    assert not torch.equal(state["upscore2.weight"], bilinear_weight(11, 4))
+
+
+def test_held_out_train_images_judge_the_run_and_val_is_never_read(tiny_dataset: Path, tmp_path: Path) -> None:
+    pairs = load_split(tiny_dataset, "train")
+    kept, held = split_holdout(pairs, 1)
+    again_kept, again_held = split_holdout(pairs, 1)
+    assert (len(kept), len(held)) == (3, 1)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(held, again_held))  # the same images every time
+    assert not any(torch.equal(h[0], k[0]) for h in held for k in kept)
+    for path in (tiny_dataset / "val").iterdir():  # training must not need val at all
+        path.unlink()
+    result = train(_config(tiny_dataset, tmp_path / "run", epochs=1, holdout=1))
+    assert set(result.history[0]) >= {"holdout_miou_32s", "holdout_miou_16s", "holdout_miou_8s"}
+    assert not any(key.startswith("val_") for key in result.history[0])
+    with pytest.raises(ValueError, match="has 4 images"):
+        split_holdout(pairs, 4)
+
+
+def test_amp_auto_picks_bf16_on_the_cpu_only_where_it_is_native() -> None:
+    assert resolve_amp("auto", torch.device("cpu")) == cpu_has_native_bf16()
+    assert resolve_amp("off", torch.device("cuda")) is False
+    assert resolve_amp("bf16", torch.device("cpu")) is True
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16")
+def test_a_bf16_training_step_on_the_cpu_tracks_fp32_and_lowers_the_loss() -> None:
+    x = torch.randn(2, 3, 32, 32)
+    y = torch.randint(0, 11, (2, 32, 32))
+    losses = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        model = build_fcn(tiny_compact_config()).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        steps = []
+        for _ in range(3):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = stage_loss(_StageLogits(model)(x), y, (1.0, 0.4, 0.2), None, 11)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            steps.append(loss.item())
+        losses[bf16] = steps
+    assert losses[True][-1] < losses[True][0]
+    assert losses[True] == pytest.approx(losses[False], rel=0.05)
