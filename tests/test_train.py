@@ -241,7 +241,7 @@ def test_the_final_upsampling_stays_bilinear_while_the_x2_layers_learn(tiny_data
 def test_held_out_train_images_judge_the_run_and_val_is_never_read(tiny_dataset: Path, tmp_path: Path) -> None:
     pairs = load_split(tiny_dataset, "train")
     kept, held = split_holdout(pairs, 1)
-    again_kept, again_held = split_holdout(pairs, 1)
+    _, again_held = split_holdout(pairs, 1)
     assert (len(kept), len(held)) == (3, 1)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(held, again_held))  # the same images every time
     assert not any(torch.equal(h[0], k[0]) for h in held for k in kept)
