@@ -70,7 +70,7 @@ def test_the_source_tree_finds_the_bundled_models_and_labelled_samples(monkeypat
     assert all(entry.available for entry in ENTRIES if entry.bundled)
     assert bundled_models_dir() == REPO / "fcn_viewer" / "bundled" / "models"
     samples = sample_images()
-    assert [path.name for path in samples][:1] == ["camvid-01-car.jpg"]
+    assert [path.name for path in samples][:1] == ["camvid-01-cyclists.jpg"]
     for sample in samples:
         label = find_label(sample)
         assert label is not None and label.is_file()
