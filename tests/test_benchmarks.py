@@ -80,3 +80,24 @@ def test_the_sequence_benchmark_prints_every_figure(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     for figure in ("6 frames of 44×36", "sustained:", "fps (per frame p50", "playback at 100 fps:", "achieved"):
         assert figure in out
+
+
+def test_the_lraspp_benchmark_prints_the_ratio_for_every_precision(tiny_weights: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torchvision")  # a benchmark-only extra: pip install -e '.[bench]'
+    from benchmarks import bench_vs_lraspp
+
+    report = tmp_path / "lraspp.json"
+    bench_vs_lraspp.main(["--runs", "1", "--model", str(tiny_weights), "--size", "64x80", "--json", str(report)])
+    out = capsys.readouterr().out
+    for figure in ("vs LR-ASPP MobileNetV3-Large · 80×64 · batch 1", "threads", "LR-ASPP fp32 NCHW",
+                   "LR-ASPP fp32 channels-last", "FCN fp32 net pass", "FCN fp32 segment()", "median", "p90", "×"):
+        assert figure in out
+    figures = json.loads(report.read_text())
+    names = [row["name"] for row in figures["rows"]]
+    expected = ["fp32", "bf16"] if bench_vs_lraspp.cpu_has_native_bf16() else ["fp32"]
+    assert [n.split()[1] for n in names if n.startswith("FCN")] == [p for p in expected for _ in range(2)]
+    for row in figures["rows"]:
+        assert row["median_ms"] > 0 and len(row["samples_ms"]) == 1
+        assert (row["ratio_to_lraspp"] is None) == row["name"].startswith("LR-ASPP")
+    assert figures["size"] == [64, 80] and figures["lraspp_layout"] in ("NCHW", "channels-last")
