@@ -56,6 +56,11 @@ class MaskChange:
         )
 
 
+def skip_words(skips: Sequence[str]) -> str:
+    """Skips by their layer, coarse to fine, in words: ``the pool3 skip``, ``the pool4 and pool3 skips``."""
+    return f"the {' and '.join(skips)} skip" + ("s" if len(skips) > 1 else "")
+
+
 def disk_half_widths(radius: float) -> np.ndarray:
     """Per row offset dy = 0, 1, …, ⌊radius⌋: the largest dx with dy² + dx² ≤ radius²."""
     reach = int(math.floor(radius))

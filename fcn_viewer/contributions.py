@@ -16,8 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, MaskChange, dimmed_level, marked_grey, mask_change
-from fcn_viewer.ground_truth import StageTruth, score_mask
+from fcn_viewer.compare import (
+    DEFAULT_BOUNDARY_RADIUS,
+    MaskChange,
+    dimmed_level,
+    marked_grey,
+    mask_change,
+    skip_words,
+)
+from fcn_viewer.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, score_mask
 from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
 
@@ -178,6 +185,34 @@ def skip_variants(
     return variants
 
 
+def _layer(skip: str) -> str:
+    """``score_pool3`` → ``pool3``."""
+    return skip.removeprefix("score_")
+
+
+def skip_drops(variants: Sequence[SkipVariant], skips: Sequence[str]) -> list[str]:
+    """In words, wherever on this image switching skips on lowers a score: for every pair of scored switch settings
+    where one adds skips to the other, a :func:`~fcn_viewer.ground_truth.drop_sentence` (single skips first, from
+    conv7 alone up), then :data:`~fcn_viewer.ground_truth.AVERAGE_NOTE` once; nothing where none lowers a score.
+
+    ``skips`` are the net's skip score maps, coarse to fine (:attr:`Contributions.skips`).
+    """
+    found: list[tuple[tuple[int, int, int], str]] = []
+    for fewer in variants:
+        for more in variants:
+            added = [name for name in skips if name in fewer.without and name not in more.without]
+            if not added or not set(more.without) <= set(fewer.without) or fewer.truth is None or more.truth is None:
+                continue
+            base = [_layer(name) for name in skips if name not in fewer.without]
+            to = f"conv7 and {skip_words(base)}" if base else "conv7" if len(added) > 1 else "conv7 alone"
+            change = f"adding {skip_words([_layer(name) for name in added])} to {to}"
+            sentence = drop_sentence(change, fewer.truth.summary, more.truth.summary)
+            if sentence is not None:
+                found.append(((len(added), len(base), skips.index(added[0])), sentence))
+    found.sort(key=lambda pair: pair[0])
+    return [sentence for _, sentence in found] + ([AVERAGE_NOTE] if found else [])
+
+
 def shared_limit(maps: dict[str, np.ndarray], percentile: float = 99.5) -> float:
     """One colour-scale half-width for all ``maps``: a high percentile of their absolute values (never 0)."""
     values = np.abs(np.concatenate([m.ravel() for m in maps.values()]))
@@ -211,6 +246,10 @@ class ContributionAnalysis:
         """The variant with exactly the skips in ``without`` switched off."""
         wanted = set(without) & set(self.contributions.skips)
         return next(v for v in self.variants if set(v.without) == wanted)
+
+    def drops(self) -> list[str]:
+        """Where on this image switching skips on lowers a score, in words (:func:`skip_drops`)."""
+        return skip_drops(self.variants, self.contributions.skips)
 
 
 def analyse_contributions(

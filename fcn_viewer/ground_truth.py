@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,37 @@ from fcn_viewer.render import palette_lut
 
 VOID_COLOR: Color = (0, 0, 0)
 ERROR_COLOR: Color = (255, 40, 40)
+# The scores a mask gets against the label (`evaluate`'s summary keys), in the words a sentence about them uses.
+SCORE_WORDS = {"pixel_accuracy": "pixel accuracy", "mean_iou": "mean IoU", "boundary_f1": "BF"}
+# Said once after the sentences of drop_sentence, so that a skip lowering a score does not read as a contradiction.
+AVERAGE_NOTE = "Skips help on average over a dataset (see the model's val numbers), not on every photo."
 
 
 def percent(value: float) -> str:
     """A 0–1 score as ``61.2 %``; ``n/a`` where it is undefined (NaN)."""
     return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def lowered_scores(before: Mapping[str, float], after: Mapping[str, float]) -> list[tuple[str, float, float]]:
+    """Each score of :data:`SCORE_WORDS` that ``after`` shows lower than ``before`` at :func:`percent`'s precision
+    (0.1 %: the two numbers shown differ; an undefined score never counts), as (its words, before, after)."""
+    lowered = []
+    for key, words in SCORE_WORDS.items():
+        was, now = float(before[key]), float(after[key])
+        if now < was and percent(now) != percent(was):  # NaN compares false
+            lowered.append((words, was, now))
+    return lowered
+
+
+def drop_sentence(change: str, before: Mapping[str, float], after: Mapping[str, float]) -> str | None:
+    """``On this image, <change> lowers pixel accuracy from 84.5 % to 83.1 % and BF from 40.2 % to 39.0 %.``, where
+    going from the ``before`` scores to the ``after`` ones lowers any (see :func:`lowered_scores`); else ``None``."""
+    lowered = lowered_scores(before, after)
+    if not lowered:
+        return None
+    drops = [f"{words} from {percent(was)} to {percent(now)}" for words, was, now in lowered]
+    listed = drops[0] if len(drops) == 1 else ", ".join(drops[:-1]) + " and " + drops[-1]
+    return f"On this image, {change} lowers {listed}."
 
 
 def find_label(image_path: Path) -> Path | None:

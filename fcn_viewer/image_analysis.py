@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import CompareMode, ComparePictures, MaskChange, compare_pictures, dimmed_level, mask_change
+from fcn_viewer.compare import (
+    CompareMode,
+    ComparePictures,
+    MaskChange,
+    compare_pictures,
+    dimmed_level,
+    mask_change,
+    skip_words,
+)
 from fcn_viewer.errors import FCNViewerError
-from fcn_viewer.ground_truth import StageTruth, TruthPictures, load_truth, score_mask, truth_pictures, valid_pixels
+from fcn_viewer.ground_truth import (
+    AVERAGE_NOTE,
+    StageTruth,
+    TruthPictures,
+    drop_sentence,
+    load_truth,
+    score_mask,
+    truth_pictures,
+    valid_pixels,
+)
+
+STAGE_ORDER = ("32s", "16s", "8s")
+STAGE_SKIPS = {"16s": "pool4", "8s": "pool3"}  # the skip each stage adds to the one before it
+
+
+def stage_drops(mode: CompareMode, scores: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """In words, wherever on this image a finer mask scores lower than a coarser one: each stage against the one
+    before it, then the finest against the coarsest when there are three (``scores``: each stage's summary against
+    the label, coarse to fine); then :data:`~fcn_viewer.ground_truth.AVERAGE_NOTE` once. Nothing where none is lower.
+    """
+    stages = [stage for stage in scores if stage in STAGE_ORDER]
+    pairs = list(pairwise(stages)) + ([(stages[0], stages[-1])] if len(stages) > 2 else [])
+    sentences = []
+    for coarse, fine in pairs:
+        added = [STAGE_SKIPS[s] for s in STAGE_ORDER[STAGE_ORDER.index(coarse) + 1 : STAGE_ORDER.index(fine) + 1]]
+        if mode == "separate":
+            change = f"going from the FCN-{coarse} net to the FCN-{fine} net (which adds {skip_words(added)})"
+        else:
+            change = f"going from the {coarse} stage to the {fine} stage (adding {skip_words(added)})"
+        sentence = drop_sentence(change, scores[coarse], scores[fine])
+        if sentence is not None:
+            sentences.append(sentence)
+    return sentences + ([AVERAGE_NOTE] if sentences else [])
 
 
 @dataclass(frozen=True)
@@ -43,6 +84,10 @@ class ImageAnalysis:
     @property
     def finest(self) -> str:
         return list(self.masks)[-1]
+
+    def drops(self) -> list[str]:
+        """Where on this image a finer mask scores lower against the label, in words (:func:`stage_drops`)."""
+        return stage_drops(self.mode, {stage: scored.summary for stage, scored in self.truth.items()})
 
 
 def analyse(

@@ -181,3 +181,49 @@ def test_the_analysis_finds_each_switch_setting_and_reads_out_a_pixel() -> None:
     values = pictures.readout(5, 7)
     assert sum(values.values()) == pytest.approx(float(split.logits[1, 5, 7]), abs=1e-4)
     assert pictures.pictures["score_fr"].shape == (40, 48, 3)
+
+
+def _scored(without: tuple[str, ...], pixel: float, iou: float = 0.5, bf: float = 0.4):  # type: ignore[no-untyped-def]
+    from fcn_viewer.contributions import SkipVariant
+    from fcn_viewer.ground_truth import StageTruth
+
+    summary = {"pixel_accuracy": pixel, "mean_iou": iou, "boundary_f1": bf}
+    return SkipVariant(without, np.zeros((2, 2), np.uint8), 0, StageTruth(summary, np.zeros((2, 2), bool)))
+
+
+SKIPS = ("score_pool4", "score_pool3")
+
+
+def test_a_skip_that_lowers_a_score_on_the_image_is_said_in_words_with_both_numbers() -> None:
+    from fcn_viewer.contributions import skip_drops
+    from fcn_viewer.ground_truth import AVERAGE_NOTE
+
+    # issue 19's default sample: conv7 only 84.0 %, without pool3 84.5 %, all skips on 83.1 %
+    variants = [_scored((), 0.831, iou=0.52), _scored(("score_pool4",), 0.830, iou=0.51),
+                _scored(("score_pool3",), 0.845, iou=0.55), _scored(SKIPS, 0.840)]
+    assert skip_drops(variants, SKIPS) == [
+        "On this image, adding the pool3 skip to conv7 alone lowers pixel accuracy from 84.0 % to 83.0 %.",
+        "On this image, adding the pool3 skip to conv7 and the pool4 skip lowers pixel accuracy from 84.5 % to "
+        "83.1 % and mean IoU from 55.0 % to 52.0 %.",
+        "On this image, adding the pool4 and pool3 skips to conv7 lowers pixel accuracy from 84.0 % to 83.1 %.",
+        AVERAGE_NOTE,
+    ]
+    fcn16s = [_scored((), 0.70, bf=0.30), _scored(("score_pool4",), 0.69, bf=0.35)]
+    assert skip_drops(fcn16s, SKIPS[:1]) == [
+        "On this image, adding the pool4 skip to conv7 alone lowers BF from 35.0 % to 30.0 %.", AVERAGE_NOTE]
+    every = skip_drops([_scored((), 0.5, 0.4, 0.3), _scored(("score_pool4",), 0.6, 0.5, 0.4)], SKIPS[:1])
+    assert every[0] == ("On this image, adding the pool4 skip to conv7 alone lowers pixel accuracy from 60.0 % to "
+                        "50.0 %, mean IoU from 50.0 % to 40.0 % and BF from 40.0 % to 30.0 %.")
+
+
+def test_when_every_skip_helps_or_there_is_no_label_nothing_is_said() -> None:
+    from fcn_viewer.contributions import SkipVariant, skip_drops
+
+    helping = [_scored((), 0.86, 0.6), _scored(("score_pool4",), 0.85, 0.55),
+               _scored(("score_pool3",), 0.85, 0.58), _scored(SKIPS, 0.84, 0.5)]
+    assert skip_drops(helping, SKIPS) == []
+    same_when_shown = [_scored((), 0.83101), _scored(("score_pool4",), 0.83104)]  # both shown as 83.1 %
+    assert skip_drops(same_when_shown, SKIPS[:1]) == []
+    assert skip_drops([_scored((), 0.84, float("nan")), _scored(("score_pool4",), 0.84, 0.7)], SKIPS[:1]) == []
+    unscored = [SkipVariant(without, np.zeros((2, 2), np.uint8), 0) for without in [(), ("score_pool4",)]]
+    assert skip_drops(unscored, SKIPS[:1]) == []

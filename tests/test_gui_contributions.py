@@ -125,7 +125,7 @@ def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, t
     view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "small.png", 11, 11, 2.0))
     qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
     assert "No scores: " in view.status.text() and "small.png" in view.status.text()
-    assert view.table.item(0, 1).text() == "no label"
+    assert view.table.item(0, 1).text() == "no label" and not view.drops.isVisible()  # no scores: nothing to say
     assert all(panel.isVisible() for panel in view.terms.values())
     view.shutdown()
 
@@ -194,3 +194,29 @@ def test_a_switched_off_skip_greys_and_marks_its_term_panel(qtbot: QtBot, shown)
     assert "OFF" not in panel.title.text()
     assert np.array_equal(rgb_from_pixmap(panel.view.viewport().grab()).astype(int), drawn)
     assert not cover.isVisible()
+
+
+def test_a_skip_that_lowers_a_score_on_the_image_is_said_beside_the_table(
+    qtbot: QtBot, tiny_weights: Path, tmp_path: Path
+) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    split = split_logits(segmentation.outputs)
+    label = split.mask(["score_pool4", "score_pool3"])  # conv7 alone is exactly right: the skips can only lower
+    assert (split.mask() != label).any()
+    Image.fromarray(label).save(tmp_path / "label.png")
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "label.png", 11, 11, 2.0))
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    all_on = score_mask(split.mask(), label, 11, 11)
+    text = view.drops.text()
+    assert view.drops.isVisible() and view.drops.geometry().left() > view.table.geometry().right()
+    assert (f"adding the pool4 and pool3 skips to conv7 lowers pixel accuracy from 100.0 % to "
+            f"{100 * all_on.pixel_accuracy:.1f} %") in text
+    assert "not on every photo" in text
+    view.clear("gone")
+    assert not view.drops.isVisible()
+    view.shutdown()

@@ -340,3 +340,35 @@ def test_the_teaching_tabs_fill_their_panels_without_dark_bands(
     assert not steps.maps.stacked  # a portrait: beside its map, each no wider than its picture
     assert fill_share(steps.view, (160, 64), steps.link.scale) > 0.9
     assert fill_share(steps.photo.view, (160, 64), steps.photo_link.scale) > 0.9
+
+
+def test_the_compare_tab_says_when_a_finer_stage_scores_lower(qtbot: QtBot, tmp_path: Path) -> None:
+    from fcn_viewer.classes import CAMVID_PALETTE
+    from fcn_viewer.gui.compare_view import CompareView
+    from fcn_viewer.image_analysis import GroundTruth, analyse, analysis_pictures
+
+    rng = np.random.default_rng(5)
+    label = np.kron(rng.integers(0, 11, (4, 6)), np.ones((8, 8), int)).astype(np.uint8)
+    fine = label.copy()
+    fine[rng.random(label.shape) < 0.3] = 3  # the 8s mask: worse than the 16s one, which is the label itself
+    masks = {"32s": np.full_like(label, 3), "16s": label.copy(), "8s": fine}
+    Image.fromarray(label).save(tmp_path / "label.png")
+    truth = GroundTruth(tmp_path / "label.png", 11, 11, 2.0)
+    titles = {stage: f"{stage} stage of tiny" for stage in masks}
+    analysis = analyse(tmp_path / "photo.png", "stages", masks, titles, 3.0, truth)
+    photo = gradient_image(*label.shape)
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_analysis(analysis, analysis_pictures(analysis, photo, CAMVID_PALETTE, 0.5, truth).compare,
+                      CAMVID_PALETTE, 0.5)
+    text = view.drops.text()
+    accuracy = percent(analysis.truth["8s"].pixel_accuracy)
+    assert view.drops.isVisible()
+    assert (f"going from the 16s stage to the 8s stage (adding the pool3 skip) lowers pixel accuracy from 100.0 % "
+            f"to {accuracy}") in text and "not on every photo" in text
+    assert "32s stage to the 16s" not in text  # the pool4 skip helps here: nothing said about it
+    unscored = analyse(tmp_path / "photo.png", "stages", masks, titles, 3.0)
+    view.set_analysis(unscored, analysis_pictures(unscored, photo, CAMVID_PALETTE, 0.5, None).compare,
+                      CAMVID_PALETTE, 0.5)
+    assert not view.drops.isVisible()

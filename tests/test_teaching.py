@@ -231,3 +231,23 @@ def test_the_figure_command_writes_a_slide_png_and_svg(
     text = svg.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text and "mIoU" in text and "frame0.png" in text
     assert main(["figure", str(image), "--out", str(tmp_path / "fig.gif"), "--weights", str(tiny_weights)]) == 2
+
+
+def test_a_finer_stage_that_scores_lower_on_the_image_is_said_in_words() -> None:
+    from fcn_viewer.ground_truth import AVERAGE_NOTE
+    from fcn_viewer.image_analysis import stage_drops
+
+    def scores(pixel: float, iou: float) -> dict[str, float]:
+        return {"pixel_accuracy": pixel, "mean_iou": iou, "boundary_f1": 0.3}
+
+    # issue 19's default sample: pixel accuracy 82.4 / 83.3 / 83.1 for 32s / 16s / 8s
+    stages = {"32s": scores(0.824, 0.50), "16s": scores(0.833, 0.52), "8s": scores(0.831, 0.53)}
+    assert stage_drops("stages", stages) == [
+        "On this image, going from the 16s stage to the 8s stage (adding the pool3 skip) lowers pixel accuracy "
+        "from 83.3 % to 83.1 %.", AVERAGE_NOTE]
+    nets = {"32s": scores(0.85, 0.55), "8s": scores(0.84, 0.56)}  # FCN-16s not installed
+    assert stage_drops("separate", nets) == [
+        "On this image, going from the FCN-32s net to the FCN-8s net (which adds the pool4 and pool3 skips) lowers "
+        "pixel accuracy from 85.0 % to 84.0 %.", AVERAGE_NOTE]
+    rising = {"32s": scores(0.80, 0.50), "16s": scores(0.81, 0.52), "8s": scores(0.82, 0.53)}
+    assert stage_drops("stages", rising) == [] and stage_drops("stages", {}) == []

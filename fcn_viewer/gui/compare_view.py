@@ -90,6 +90,12 @@ class CompareView(QWidget):
         self.radius.valueChanged.connect(self.radiusChanged)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.drops = QLabel()  # with a label: where a finer mask scores lower than a coarser one
+        self.drops.setObjectName("skipDrops")
+        self.drops.setWordWrap(True)
+        self.drops.setStyleSheet("font-size: 15px;")
+        self.drops.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.drops.hide()
         self.link = ViewLink(self)
         self.masks: dict[str, Panel] = {}
         self.changes: dict[str, Panel] = {}
@@ -126,6 +132,7 @@ class CompareView(QWidget):
         layout.setContentsMargins(8, 6, 8, 6)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.drops)
         layout.addWidget(self.grid, 1)
         self.clear("Open an image with a model loaded to compare its stages.")
 
@@ -138,6 +145,7 @@ class CompareView(QWidget):
         """No comparison to show (yet): every panel hidden, ``message`` in the status line."""
         self._pictures = None
         self.set_status(message)
+        self.drops.hide()
         self.grid.show_panels([], (), (1, 1))
 
     def set_analysis(
@@ -172,6 +180,9 @@ class CompareView(QWidget):
         if len(analysis.masks) == 1:
             notes.append("Only one mask: nothing to compare it with. Load an FCN-16s or FCN-8s, or a family.")
         self.set_status(" ".join(notes))
+        drops = analysis.drops()
+        self.drops.setText(" ".join(drops))
+        self.drops.setVisible(bool(drops))
         self._refresh()
         self.link.fit()
 

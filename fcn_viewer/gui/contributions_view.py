@@ -177,6 +177,12 @@ class ContributionsView(QWidget):
         self.table.setStyleSheet("font-size: 15px;")
         self.table.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.table.setToolTip("What each skip buys on this photo: every switch setting against all skips on")
+        self.drops = QLabel()  # beside the table: where switching a skip on lowers one of its numbers
+        self.drops.setObjectName("skipDrops")
+        self.drops.setWordWrap(True)
+        self.drops.setStyleSheet("font-size: 15px;")
+        self.drops.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.drops.hide()
 
         # The image panels in a grid of the image's aspect ratio; the table below it, as large as its text.
         self.grid = PanelGrid()
@@ -185,8 +191,11 @@ class ContributionsView(QWidget):
         below = QHBoxLayout()
         below.addWidget(self.table, 0, Qt.AlignmentFlag.AlignTop)
         below.addSpacing(16)
-        below.addWidget(self.flip_key, 0, Qt.AlignmentFlag.AlignTop)  # below the grid: the flips panel keeps its size
-        below.addStretch(1)
+        notes = QVBoxLayout()
+        notes.addWidget(self.flip_key)  # below the grid: the flips panel keeps its size
+        notes.addWidget(self.drops)
+        notes.addStretch(1)
+        below.addLayout(notes, 1)
         top = QHBoxLayout()
         top.addWidget(QLabel("Class:"))
         top.addWidget(self.classes)
@@ -224,6 +233,7 @@ class ContributionsView(QWidget):
         self.grid.show_panels([], (), (1, 1))
         self.table.hide()
         self.flip_key.hide()
+        self.drops.hide()
 
     def set_result(self, result: ViewResult, palette: Sequence[Color], ground_truth: GroundTruth | None) -> None:
         """Splits ``result``'s logits (now if the tab is visible, else when it is next shown)."""
@@ -374,6 +384,9 @@ class ContributionsView(QWidget):
                 self.table.setItem(row, column, item)
         self.table.show()
         self._fit_table()
+        drops = analysis.drops()
+        self.drops.setText(" ".join(drops))
+        self.drops.setVisible(bool(drops))
 
     def _fit_table(self) -> None:
         """The table exactly as large as its text: every column header and row readable, no scrolling."""
