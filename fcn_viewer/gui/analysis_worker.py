@@ -7,34 +7,53 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from PySide6.QtCore import QObject
 
 from fcn_viewer.classes import Color
 from fcn_viewer.compare import CompareMode
 from fcn_viewer.data import SegmentationDataset
+from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.evaluation import EvaluatedModel, Evaluation, evaluate_models
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.worker import ModelLoader, device_or_cpu, load_source
 from fcn_viewer.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis, analyse, analysis_pictures
 from fcn_viewer.inference import Segmenter, release_device_memory
+from fcn_viewer.options import Precision
 from fcn_viewer.view.outcome import error_message
 from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.view.viewer_model import ModelInfo
 from fcn_viewer.weights.loader import ModelSource, RegistrySource
 from fcn_viewer.weights.registry import RegistryEntry
 
 
 @dataclass(frozen=True)
 class Nets:
-    """Which nets to score: the viewer's model (every stage) or the separately trained family (each its own stage)."""
+    """Which nets to score: the viewer's model (every stage) or the separately trained family (each its own stage).
+
+    ``model`` is the viewer's model as it runs (its net is the one copy every tab uses); ``device`` and
+    ``precision`` are the user's choice, for a backend that loads no net."""
 
     mode: CompareMode
-    source: ModelSource | None
+    model: ModelInfo | None
     family: tuple[RegistryEntry, ...]
-    device: str
+    device: DeviceChoice
+    precision: Precision
+
+    @property
+    def source(self) -> ModelSource | None:
+        return self.model.source if self.model is not None else None
 
     @property
     def model_name(self) -> str:
         return self.source.label if isinstance(self.source, RegistrySource) else ""
+
+    def placement(self) -> tuple[torch.device, Precision]:
+        """Where and how every other net runs: as the viewer's model does (as chosen, where it runs no net)."""
+        net = self.model.segmenter if self.model is not None else None
+        if net is not None:
+            return net.device, net.precision
+        return device_or_cpu(self.device)[0], self.precision
 
 
 @dataclass(frozen=True)
@@ -68,26 +87,40 @@ class Analysed:
 
 
 class SegmenterPool:
-    """One Segmenter per net and device, loaded once and shared by both queues (inference only reads a net)."""
+    """The nets the teaching views run: the viewer's own (the copy the viewer loaded), and each other net they need
+    (the separately trained family) loaded once, on the viewer's device at its precision, and shared by every queue
+    (inference only reads a net)."""
 
     def __init__(self, load: ModelLoader = load_source) -> None:
         self._load = load
         self._lock = threading.Lock()
-        self._segmenters: dict[tuple[str, str], Segmenter] = {}
+        self._segmenters: dict[tuple[str, str, Precision], Segmenter] = {}
 
-    def get(self, source: ModelSource, device: str, cancel: Callable[[], bool] = lambda: False) -> Segmenter:
-        """The net of ``source`` on the chosen device (the CPU where that device is missing)."""
-        key = (source.setting, device)
+    def get(self, source: ModelSource, device: torch.device, precision: Precision,
+            cancel: Callable[[], bool] = lambda: False) -> Segmenter:
+        """The net of ``source`` on ``device`` at ``precision``, loaded on first use."""
+        key = (source.setting, str(device), precision)
         with self._lock:
             if key not in self._segmenters:
-                self._segmenters[key] = Segmenter(self._load(source, lambda _: None, cancel), device_or_cpu(device)[0])
+                loaded = self._load(source, lambda _: None, cancel)
+                self._segmenters[key] = Segmenter(loaded, device, precision=precision)
             return self._segmenters[key]
 
-    def member(self, member: RegistryEntry, device: str) -> Segmenter:
-        return self.get(RegistrySource(member), device)
+    def model(self, nets: Nets, cancel: Callable[[], bool] = lambda: False) -> Segmenter:
+        """The viewer's model: the net the viewer runs (loaded here only for a backend that loads none)."""
+        assert nets.model is not None
+        if nets.model.segmenter is not None:
+            return nets.model.segmenter
+        return self.get(nets.model.source, *nets.placement(), cancel)
+
+    def member(self, member: RegistryEntry, nets: Nets) -> Segmenter:
+        """A net of the family: the viewer's own where it is that net, else a copy where and as the viewer runs."""
+        if nets.model is not None and member.name == nets.model_name:
+            return self.model(nets)
+        return self.get(RegistrySource(member), *nets.placement())
 
     def clear(self) -> None:
-        """Forgets every net, so the next request reads the files again (they may have been replaced)."""
+        """Forgets every net loaded here, so the next request reads the files again (they may have been replaced)."""
         with self._lock:
             self._segmenters.clear()
 
@@ -109,7 +142,7 @@ def analyse_image(pool: SegmenterPool, request: AnalysisRequest) -> Analysed:
             if member.name == nets.model_name and segmentation.stages[-1] == stage:
                 masks[stage] = own[stage]  # the viewer's own pass
             elif member.available:
-                masks[stage] = pool.member(member, nets.device).segment(result.image).mask()
+                masks[stage] = pool.member(member, nets).segment(result.image).mask()
             else:
                 missing.append(member.name)
                 continue
@@ -124,11 +157,11 @@ def score_dataset(pool: SegmenterPool, request: DatasetRequest, job: Job) -> Eva
     nets = request.nets
     if nets.mode == "stages":
         assert nets.source is not None
-        segmenter = pool.get(nets.source, nets.device, job.cancelled)
+        segmenter = pool.model(nets, job.cancelled)
         models = [EvaluatedModel(nets.source.label, segmenter, segmenter.meta.config.stages)]
     else:
         models = [
-            EvaluatedModel(member.name, pool.member(member, nets.device), member.stages[-1:])
+            EvaluatedModel(member.name, pool.member(member, nets), member.stages[-1:])
             for member in nets.family
             if member.available
         ]

@@ -21,7 +21,7 @@ from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.fields_view import ReceptiveFieldView
-from fcn_viewer.gui.sequence_view import SequenceView, model_loader
+from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
@@ -213,7 +213,8 @@ class Classroom(QObject):
         self.family = family_of(name, info.meta.classes)
         self.service.pool.clear()
         self._update_toggles()
-        self.sequence.set_model(info.meta, model_loader(info.source, self.viewer.device))
+        nets = self._nets(info)
+        self.sequence.set_model(info.meta, lambda: self.service.pool.model(nets))  # the viewer's net, as it runs
 
     def _update_toggles(self) -> None:
         available = [member for member in self.family if member.available]
@@ -231,9 +232,9 @@ class Classroom(QObject):
         self._update_toggles()
         self._request_analysis()
 
-    def _nets(self) -> Nets:
-        model = self.viewer.model
-        return Nets(self.mode, model.source if model is not None else None, self.family, self.viewer.device)
+    def _nets(self, model: ModelInfo | None) -> Nets:
+        """The nets to run with ``model`` (the viewer's): its own net, and the family on its device at its precision."""
+        return Nets(self.mode, model, self.family, self.viewer.device, self.viewer.precision)
 
     def _request_analysis(self) -> None:
         result = self.result
@@ -249,7 +250,7 @@ class Classroom(QObject):
             self.truth.clear(label, "Scoring…" if label is not None else NO_LABEL)
         else:
             self.compare.set_status("Updating…")
-        request = AnalysisRequest(result, self._nets(), self.compare.radius.value(), self.ground_truth,
+        request = AnalysisRequest(result, self._nets(self.viewer.model), self.compare.radius.value(), self.ground_truth,
                                   self._palette(), self.display.options.opacity)
         self._analysis_job = self.service.analyse(request)
 
@@ -364,7 +365,7 @@ class Classroom(QObject):
         if self.viewer.model is None:
             self.datasets.status.setText("Load a model to score the images.")
             return
-        nets = self._nets()
+        nets = self._nets(self.viewer.model)
         self._dataset_nets = nets
         self._list_images("", nets)
         self.datasets.start(self._describe(nets))

@@ -30,7 +30,6 @@ from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
-from fcn_viewer.gui.worker import device_or_cpu, load_source
 from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
 from fcn_viewer.sequence import (
@@ -43,7 +42,6 @@ from fcn_viewer.sequence import (
     segment_frame,
 )
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
-from fcn_viewer.weights.loader import ModelSource
 from fcn_viewer.weights.meta import ModelMeta
 
 STAGES = ("32s", "16s", "8s")
@@ -423,12 +421,3 @@ class SequenceView(QWidget):
         self.pause()
         self.jobs.shutdown()
 
-
-def model_loader(source: ModelSource, device_choice: str) -> Callable[[], Segmenter]:
-    """Loads the viewer's model a second time for playback (on the playback thread, so the window never waits)."""
-
-    def load() -> Segmenter:
-        device, _ = device_or_cpu(device_choice)
-        return Segmenter(load_source(source, lambda _: None, lambda: False), device)
-
-    return load

@@ -15,7 +15,8 @@ from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.errors import DeviceError, FCNViewerError
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.imageio import load_image
-from fcn_viewer.inference import Precision, Segmenter, release_device_memory, resolve_device
+from fcn_viewer.inference import Segmenter, release_device_memory, resolve_device
+from fcn_viewer.options import Precision
 from fcn_viewer.view.outcome import JobCancelled, JobFailed, error_message
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.view.viewer_model import ModelInfo
@@ -36,7 +37,7 @@ def load_source(source: ModelSource, progress: Callable[[Progress], None], cance
     return load_model(source, progress=progress, cancel=cancel)
 
 
-def device_or_cpu(choice: str) -> tuple[torch.device, str]:
+def device_or_cpu(choice: DeviceChoice) -> tuple[torch.device, str]:
     """The device chosen or, when this machine lacks it, the CPU and a note saying so."""
     try:
         return resolve_device(choice), ""
@@ -81,7 +82,7 @@ class InferenceService:
                 return JobCancelled(str(error))
             segmenter = self._make_segmenter(loaded, target, precision=precision)
             self._use(segmenter, source)
-            return ModelInfo(loaded.meta, source, describe_device(segmenter), note)
+            return ModelInfo(loaded.meta, source, describe_device(segmenter), note, segmenter)
 
         self.jobs.submit(work, key="load", number=job,
                          describe=lambda error: f"cannot load model {source.label}: {error_message(error)}")
@@ -100,7 +101,7 @@ class InferenceService:
                 where = describe_device(current)
                 return JobFailed(f"cannot move the model to {target.type}: {error_message(error)}; it stays on {where}")
             self._use(segmenter, source)
-            return ModelInfo(current.meta, source, describe_device(segmenter), note)
+            return ModelInfo(current.meta, source, describe_device(segmenter), note, segmenter)
 
         self.jobs.submit(work, number=job)
 

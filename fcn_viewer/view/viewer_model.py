@@ -3,29 +3,36 @@ whether work is pending, and the one immutable frame per image that the window d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fcn_viewer.device_choice import DeviceChoice
-from fcn_viewer.inference import Precision
+from fcn_viewer.options import Precision
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.weights.download import Progress
 from fcn_viewer.weights.loader import ModelSource
 from fcn_viewer.weights.meta import ModelMeta
 
+if TYPE_CHECKING:
+    from fcn_viewer.inference import Segmenter
+
 APP_NAME = "fcn-viewer"
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model the worker has ready, the device it runs on, and why that is not the device chosen (if not)."""
+    """A model the worker has ready, the device it runs on, and why that is not the device chosen (if not).
+
+    ``segmenter`` is the loaded net itself, on that device at the precision chosen: every tab runs this one copy
+    (None from a backend that loads no net)."""
 
     meta: ModelMeta
     source: ModelSource
     device: str
     note: str = ""
+    segmenter: Segmenter | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
