@@ -65,7 +65,8 @@ def disk_half_widths(radius: float) -> np.ndarray:
     """Per row offset dy = 0, 1, …, ⌊radius⌋: the largest dx with dy² + dx² ≤ radius²."""
     reach = int(math.floor(radius))
     steps = np.arange(reach + 1)
-    return ((steps[:, None] ** 2 + steps[None, :] ** 2) <= radius**2).sum(axis=1) - 1
+    widths: np.ndarray = ((steps[:, None] ** 2 + steps[None, :] ** 2) <= radius**2).sum(axis=1) - 1
+    return widths
 
 
 def boundary_zone(mask: np.ndarray, radius: float) -> np.ndarray:
@@ -114,7 +115,8 @@ DIMMED_LEVELS = _dimmed_levels()
 
 def dimmed_level(photo: np.ndarray) -> np.ndarray:
     """H×W uint8: the level of :func:`~fcn_viewer.render.dimmed_grey` for an RGB uint8 ``photo``, by one lookup."""
-    return np.take(DIMMED_LEVELS, photo[:, :, 0].astype(np.uint16) + photo[:, :, 1] + photo[:, :, 2])
+    sums: np.ndarray = photo[:, :, 0].astype(np.uint16) + photo[:, :, 1] + photo[:, :, 2]
+    return np.take(DIMMED_LEVELS, sums)
 
 
 def marked_grey(level: np.ndarray, marks: Sequence[tuple[np.ndarray, Color]]) -> np.ndarray:

@@ -25,8 +25,8 @@ from fcn_viewer.compare import (
     skip_words,
 )
 from fcn_viewer.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, score_mask
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
+from fcn_viewer.options import DEFAULT_TOLERANCE
 
 # The learned path of each fusion layout, coarse to fine: (upsampling layer, the skip's score map joining after it).
 FUSION_PATHS: dict[str, tuple[tuple[str, str | None], ...]] = {

@@ -15,7 +15,8 @@ from fcn_viewer.batching import Decoded, Failed, load_batches
 from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.metrics import DEFAULT_TOLERANCE, BoundaryF1, ConfusionMatrix
+from fcn_viewer.metrics import BoundaryF1, ConfusionMatrix
+from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.weights.loader import LoadedModel
 
 

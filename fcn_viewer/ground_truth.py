@@ -16,7 +16,7 @@ from fcn_viewer.data.folder import load_label
 from fcn_viewer.data.voc import VOC_IGNORE
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import StageScores
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.render import palette_lut
 
 VOID_COLOR: Color = (0, 0, 0)
@@ -86,7 +86,8 @@ def load_truth(label_path: Path, image_size: tuple[int, int]) -> np.ndarray:
 
 def valid_pixels(label: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
     """Pixels the metrics count: a class in ``[0, num_classes)`` that is not void."""
-    return (label < num_classes) & (label != ignore_index)
+    valid: np.ndarray = (label < num_classes) & (label != ignore_index)
+    return valid
 
 
 @dataclass(frozen=True)

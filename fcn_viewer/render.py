@@ -108,8 +108,8 @@ HEAT_LUT = heat_lut()
 def heatmap(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:
     """H×W values → H×W×3 heat colours, ``low`` and below darkest, ``high`` and above brightest."""
     span = (high - low) or 1.0
-    index = np.clip((np.asarray(values, dtype=np.float32) - low) * (255.0 / span) + 0.5, 0, 255).astype(np.uint8)
-    return np.take(HEAT_LUT, index, axis=0)
+    index: np.ndarray = np.clip((np.asarray(values, dtype=np.float32) - low) * (255.0 / span) + 0.5, 0, 255)
+    return np.take(HEAT_LUT, index.astype(np.uint8), axis=0)
 
 
 def boundaries(mask: np.ndarray, width: int = 1) -> np.ndarray:
@@ -159,7 +159,7 @@ def blend(image: np.ndarray, colors: np.ndarray, alpha: np.ndarray | float) -> n
     weight = np.asarray(alpha, dtype=np.float32)
     if weight.ndim == 2:
         weight = weight[:, :, None]
-    mixed = np.subtract(colors, image, dtype=np.float32)  # image + (colors − image)·alpha, in place: fewer passes
+    mixed: np.ndarray = np.subtract(colors, image, dtype=np.float32)  # image + (colors − image)·alpha, in place: fewer passes
     mixed *= weight
     mixed += image
     mixed += 0.5
@@ -185,7 +185,8 @@ def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def class_probability(scores: np.ndarray, log_partition: np.ndarray, index: int) -> np.ndarray:
     """h×w softmax probability of class ``index``, from the scores and their log-sum-exp."""
-    return np.exp(np.asarray(scores[index], dtype=np.float32) - log_partition)
+    probability: np.ndarray = np.exp(np.asarray(scores[index], dtype=np.float32) - log_partition)
+    return probability
 
 
 def top_classes(scores: np.ndarray, count: int = 3) -> list[tuple[int, float]]:

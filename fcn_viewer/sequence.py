@@ -173,7 +173,8 @@ def _nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = size
     rows = (np.arange(height) * picture.shape[0] // height).clip(0, picture.shape[0] - 1)
     columns = (np.arange(width) * picture.shape[1] // width).clip(0, picture.shape[1] - 1)
-    return picture[rows][:, columns]
+    resized: np.ndarray = picture[rows][:, columns]
+    return resized
 
 
 def stage_strip(pictures: FramePictures, tile_height: int = 180) -> np.ndarray:

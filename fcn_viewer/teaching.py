@@ -162,7 +162,8 @@ def _final(outputs: FCNOutputs, stage: str) -> list[FusionStep]:
 
 def step_classes(scores: np.ndarray) -> np.ndarray:
     """A step's C×h×w ``scores`` as their h×w uint8 argmax classes."""
-    return scores.argmax(axis=0).astype(mask_dtype(scores.shape[0]))
+    classes: np.ndarray = scores.argmax(axis=0)
+    return classes.astype(mask_dtype(scores.shape[0]))
 
 
 def step_pixels(

@@ -27,7 +27,7 @@ from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
 from fcn_viewer.gui.worker import ModelLoader, load_source
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
-from fcn_viewer.metrics import DEFAULT_TOLERANCE
+from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.view.panel_content import ViewResult, resolve_palette
