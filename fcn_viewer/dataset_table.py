@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fcn_viewer.evaluation import Evaluation, ImageScores
+from fcn_viewer.model.stages import Stage
 
 METRICS: tuple[tuple[str, str], ...] = (("acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", "boundary_f1"))
 
@@ -27,7 +28,7 @@ class TableRow:
         return self.path is None
 
 
-def column_names(stages: Sequence[str]) -> list[str]:
+def column_names(stages: Sequence[Stage]) -> list[str]:
     """'image', then e.g. '32s acc', '32s mIoU', '32s BF', '16s acc', ..."""
     return ["image", *(f"{stage} {short}" for stage in stages for short, _ in METRICS)]
 
@@ -37,17 +38,17 @@ def by_stage(summaries: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[
     return {stage: summary for stages in summaries.values() for stage, summary in stages.items()}
 
 
-def _values(summaries: dict[str, dict[str, dict[str, Any]]], stages: Sequence[str]) -> tuple[float, ...]:
+def _values(summaries: dict[str, dict[str, dict[str, Any]]], stages: Sequence[Stage]) -> tuple[float, ...]:
     flat = by_stage(summaries)
     return tuple(float(flat[stage][key]) if stage in flat else math.nan for stage in stages for _, key in METRICS)
 
 
-def image_row(scores: ImageScores, stages: Sequence[str]) -> TableRow:
+def image_row(scores: ImageScores, stages: Sequence[Stage]) -> TableRow:
     """An image's own pixel accuracy, mIoU and BF per stage (NaN where it was skipped)."""
     return TableRow(scores.path.name, _values(scores.summaries, stages), scores.path, scores.error)
 
 
-def dataset_row(evaluation: Evaluation, stages: Sequence[str]) -> TableRow:
+def dataset_row(evaluation: Evaluation, stages: Sequence[Stage]) -> TableRow:
     """The numbers `fcn-viewer evaluate` prints: accuracy and mIoU over all scored pixels, BF averaged over images."""
     done = "" if not evaluation.cancelled else ", stopped early"
     return TableRow(f"dataset ({evaluation.images} images{done})", _values(evaluation.summaries(), stages))

@@ -16,6 +16,7 @@ from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.metrics import BoundaryF1, ConfusionMatrix
+from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.weights.loader import LoadedModel
 
@@ -61,7 +62,7 @@ class EvaluatedModel:
 
     name: str
     segmenter: Segmenter
-    stages: tuple[str, ...]
+    stages: tuple[Stage, ...]
 
 
 @dataclass(frozen=True)

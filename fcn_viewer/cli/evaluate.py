@@ -22,6 +22,7 @@ from fcn_viewer.cli.common import (
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
+from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.sharding import Shard, sharded
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
@@ -49,7 +50,7 @@ class Row:
 
     label: str
     model: str
-    stage: str
+    stage: Stage
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -181,7 +182,7 @@ def print_progress(step: EvaluationProgress) -> None:
         print(f"{where} {step.path.name}  mIoU so far {percent(step.mean_iou)} %", file=sys.stderr)
 
 
-def stored_mean_iou(meta: ModelMeta, split: str, stage: str) -> float | None:
+def stored_mean_iou(meta: ModelMeta, split: str, stage: Stage) -> float | None:
     """The mIoU a model file records for ``split`` and ``stage`` (a summary dict or a bare number), if any."""
     recorded = meta.metrics.get(split)
     value = recorded.get(stage) if isinstance(recorded, dict) else None

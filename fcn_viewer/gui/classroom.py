@@ -27,6 +27,7 @@ from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
 from fcn_viewer.gui.worker import ModelLoader, load_source
 from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
+from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
@@ -344,7 +345,7 @@ class Classroom(QObject):
         if self.dataset_root is not None:
             self.open_dataset(self.dataset_root, split)
 
-    def _dataset_stages(self, nets: Nets) -> tuple[str, ...]:
+    def _dataset_stages(self, nets: Nets) -> tuple[Stage, ...]:
         if nets.mode == "separate":
             return tuple(member.stages[-1] for member in nets.family if member.available)
         return self.viewer.model.meta.config.stages if self.viewer.model is not None else ()

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.dataset_table import TableRow, column_names
 from fcn_viewer.ground_truth import percent
+from fcn_viewer.model.stages import Stage
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_PADDING = 6  # pixels above and below a row's text: compact rows, so the dock shows many at once
@@ -49,7 +50,7 @@ class ScoreTableModel(QAbstractTableModel):
         self._columns = column_names(())
         self._where: dict[Path | None, int] = {}
 
-    def set_images(self, paths: Sequence[Path], stages: Sequence[str]) -> None:
+    def set_images(self, paths: Sequence[Path], stages: Sequence[Stage]) -> None:
         """One row per image, not scored yet, with these stages' columns."""
         self.beginResetModel()
         self._columns = column_names(stages)
@@ -190,7 +191,7 @@ class DatasetView(QWidget):
         self.stop.setEnabled(running)
         self.progress.setVisible(running)
 
-    def list_images(self, paths: Sequence[Path], stages: Sequence[str], status: str) -> None:
+    def list_images(self, paths: Sequence[Path], stages: Sequence[Stage], status: str) -> None:
         """A table of these images, unscored, with these stages' columns."""
         self.model.set_images(paths, stages)
         self.status.setText(status)

@@ -10,6 +10,7 @@ from typing import Literal
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_PALETTE, Color
 from fcn_viewer.errors import DownloadError, UnknownModelError
 from fcn_viewer.model.config import FCNConfig, Variant
+from fcn_viewer.model.stages import Stage
 from fcn_viewer.resources import bundled_models_dir
 from fcn_viewer.weights.download import ExpectedSize, ProgressCallback, cache_dir, download
 
@@ -68,7 +69,7 @@ class RegistryEntry:
         return VOC_PALETTE if self.dataset == "pascal-voc" else CAMVID_PALETTE
 
     @property
-    def stages(self) -> tuple[str, ...]:
+    def stages(self) -> tuple[Stage, ...]:
         return FCNConfig(variant=self.variant).stages
 
     @property
