@@ -90,7 +90,8 @@ class FCN(nn.Module):
             if self.config.batch_norm:
                 h = getattr(self, f"bn{block}_{layer}")(h)
             h = getattr(self, f"relu{block}_{layer}")(h)
-        return getattr(self, f"pool{block}")(h)
+        pooled: torch.Tensor = getattr(self, f"pool{block}")(h)
+        return pooled
 
     def _front(self, x: torch.Tensor) -> torch.Tensor:
         """Blocks 1–3: the image to pool3 (an inference copy may replace this, see padding_skip)."""

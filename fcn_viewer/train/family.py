@@ -12,8 +12,9 @@ from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_PALETTE, VOC_CLASSES, VOC_
 from fcn_viewer.domain import DOMAINS
 from fcn_viewer.model.config import Variant
 from fcn_viewer.train.checkpoint import load_checkpoint
+from fcn_viewer.train.config import TrainConfig
 from fcn_viewer.train.curves import plot_curves
-from fcn_viewer.train.trainer import RunResult, TrainConfig, train
+from fcn_viewer.train.trainer import RunResult, train
 from fcn_viewer.weights.meta import ModelMeta
 from fcn_viewer.weights.native import save_native
 
