@@ -6,8 +6,8 @@ Prints numbers; it is not a pass/fail test. Examples:
     python benchmarks/bench_sequence.py --frames 60 --rate 10 --threads 2
 
 Two figures per run, through the player's own path (decode → segment every stage → draw every panel, see
-fcn_viewer.sequence.segment_frame) on a job queue as the Sequence tab runs it (fcn_viewer.gui.jobs.JobQueue, one
-key so the newest request wins, answers on the main thread's event loop):
+fcn_viewer.teaching.sequence.segment_frame) on a job queue as the Sequence tab runs it (fcn_viewer.gui.jobs.JobQueue,
+one key so the newest request wins, answers on the main thread's event loop):
 - "sustained": frames back to back, nothing dropped: the most the net and the drawing allow;
 - "playback at R fps": a clock makes frame i due at i/R s; the newest due frame is requested whenever it
   changes, late ones are dropped. It reports frames shown, dropped, and the achieved frames per second.
@@ -30,7 +30,7 @@ from PySide6.QtCore import QCoreApplication
 
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence, segment_frame
+from fcn_viewer.teaching.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence, segment_frame
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.weights.loader import LoadedModel, load_entry
 

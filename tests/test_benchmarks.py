@@ -70,7 +70,7 @@ def test_the_start_up_benchmark_times_a_command_and_names_its_heavy_imports() ->
 def test_the_sequence_benchmark_prints_every_figure(capsys: pytest.CaptureFixture[str], tmp_path, qapp) -> None:  # type: ignore[no-untyped-def]
     # qapp: the benchmark's job queue answers through the running Qt application (else it would make a core one)
     from benchmarks import bench_sequence
-    from fcn_viewer.sequence import open_sequence
+    from fcn_viewer.teaching.sequence import open_sequence
     from tests.helpers import tiny_compact_config
     from tests.test_sequence import write_frames
 

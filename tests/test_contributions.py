@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from fcn_viewer.contributions import (
+from fcn_viewer.inference import Segmenter
+from fcn_viewer.teaching.contributions import (
     diverging_picture,
     shared_limit,
     skip_flips,
     skip_variants,
     split_logits,
 )
-from fcn_viewer.ground_truth import score_mask
-from fcn_viewer.inference import Segmenter
+from fcn_viewer.teaching.ground_truth import score_mask
 from fcn_viewer.weights.loader import load_entry, load_weights_file
 from fcn_viewer.weights.registry import entry
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
@@ -169,7 +169,7 @@ def test_the_figure_command_draws_the_contributions_headless(
 
 
 def test_the_analysis_finds_each_switch_setting_and_reads_out_a_pixel() -> None:
-    from fcn_viewer.contributions import analyse_contributions, term_pictures
+    from fcn_viewer.teaching.contributions import analyse_contributions, term_pictures
 
     _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (40, 48), seed=4)
     split = split_logits(outputs)
@@ -184,8 +184,8 @@ def test_the_analysis_finds_each_switch_setting_and_reads_out_a_pixel() -> None:
 
 
 def _scored(without: tuple[str, ...], pixel: float, iou: float = 0.5, bf: float = 0.4):  # type: ignore[no-untyped-def]
-    from fcn_viewer.contributions import SkipVariant
-    from fcn_viewer.ground_truth import StageTruth
+    from fcn_viewer.teaching.contributions import SkipVariant
+    from fcn_viewer.teaching.ground_truth import StageTruth
 
     summary = {"pixel_accuracy": pixel, "mean_iou": iou, "boundary_f1": bf}
     return SkipVariant(without, np.zeros((2, 2), np.uint8), 0, StageTruth(summary, np.zeros((2, 2), bool)))
@@ -195,8 +195,8 @@ SKIPS = ("score_pool4", "score_pool3")
 
 
 def test_a_skip_that_lowers_a_score_on_the_image_is_said_in_words_with_both_numbers() -> None:
-    from fcn_viewer.contributions import skip_drops
-    from fcn_viewer.ground_truth import AVERAGE_NOTE
+    from fcn_viewer.teaching.contributions import skip_drops
+    from fcn_viewer.teaching.ground_truth import AVERAGE_NOTE
 
     # issue 19's default sample: conv7 only 84.0 %, without pool3 84.5 %, all skips on 83.1 %
     variants = [_scored((), 0.831, iou=0.52), _scored(("score_pool4",), 0.830, iou=0.51),
@@ -217,7 +217,7 @@ def test_a_skip_that_lowers_a_score_on_the_image_is_said_in_words_with_both_numb
 
 
 def test_when_every_skip_helps_or_there_is_no_label_nothing_is_said() -> None:
-    from fcn_viewer.contributions import SkipVariant, skip_drops
+    from fcn_viewer.teaching.contributions import SkipVariant, skip_drops
 
     helping = [_scored((), 0.86, 0.6), _scored(("score_pool4",), 0.85, 0.55),
                _scored(("score_pool3",), 0.85, 0.58), _scored(SKIPS, 0.84, 0.5)]

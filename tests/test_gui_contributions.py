@@ -10,13 +10,13 @@ from PIL import Image
 from PySide6.QtCore import QPointF
 from pytestqt.qtbot import QtBot
 
-from fcn_viewer.contributions import FLIP_COLORS, SKIP_TITLES, split_logits
-from fcn_viewer.ground_truth import score_mask
 from fcn_viewer.gui.contributions_view import VARIANT_COLUMNS, ContributionsView
 from fcn_viewer.gui.panels import rgb_from_pixmap
-from fcn_viewer.image_analysis import GroundTruth
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.render import colorize
+from fcn_viewer.teaching.contributions import FLIP_COLORS, SKIP_TITLES, split_logits
+from fcn_viewer.teaching.ground_truth import score_mask
+from fcn_viewer.teaching.image_analysis import GroundTruth
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.weights.loader import load_weights_file
 from tests.gui_helpers import fill_share
@@ -89,7 +89,7 @@ def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot:
     from PySide6.QtWidgets import QGraphicsRectItem
 
     from fcn_viewer.gui.fields_view import ReceptiveFieldView
-    from fcn_viewer.receptive_field import feeding_cells
+    from fcn_viewer.teaching.receptive_field import feeding_cells
 
     _, result, _ = shown
     view = ReceptiveFieldView()

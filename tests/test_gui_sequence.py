@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.inference import Segmentation, Segmenter
-from fcn_viewer.sequence import FramePictures
+from fcn_viewer.teaching.sequence import FramePictures
 from fcn_viewer.weights.loader import LoadedModel, load_weights_file
 from tests.gui_helpers import fill_share
 from tests.test_sequence import index_of, write_frames

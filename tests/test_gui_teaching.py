@@ -14,16 +14,16 @@ from PySide6.QtCore import QPoint, QRectF, Qt
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.cli.main import main
-from fcn_viewer.compare import NEAR_COLOR
 from fcn_viewer.data import SegmentationFolder
 from fcn_viewer.evaluation import evaluate_model
-from fcn_viewer.ground_truth import ERROR_COLOR, label_picture, percent
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.panels import PanelView, rgb_from_pixmap
 from fcn_viewer.gui.worker import load_source
-from fcn_viewer.image_analysis import ImageAnalysis
 from fcn_viewer.render import overlay
-from fcn_viewer.teaching import step_pixels
+from fcn_viewer.teaching.compare import NEAR_COLOR
+from fcn_viewer.teaching.ground_truth import ERROR_COLOR, label_picture, percent
+from fcn_viewer.teaching.image_analysis import ImageAnalysis
+from fcn_viewer.teaching.step_through import step_pixels
 from fcn_viewer.view.panel_content import resolve_palette
 from fcn_viewer.weights.loader import RegistrySource, load_weights_file
 from fcn_viewer.weights.native import save_native
@@ -345,7 +345,7 @@ def test_the_teaching_tabs_fill_their_panels_without_dark_bands(
 def test_the_compare_tab_says_when_a_finer_stage_scores_lower(qtbot: QtBot, tmp_path: Path) -> None:
     from fcn_viewer.classes import CAMVID_PALETTE
     from fcn_viewer.gui.compare_view import CompareView
-    from fcn_viewer.image_analysis import GroundTruth, analyse, analysis_pictures
+    from fcn_viewer.teaching.image_analysis import GroundTruth, analyse, analysis_pictures
 
     rng = np.random.default_rng(5)
     label = np.kron(rng.integers(0, 11, (4, 6)), np.ones((8, 8), int)).astype(np.uint8)

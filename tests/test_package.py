@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_viewer.ground_truth import find_label
 from fcn_viewer.resources import bundled_models_dir, sample_images
+from fcn_viewer.teaching.ground_truth import find_label
 from fcn_viewer.weights.registry import ENTRIES
 
 REPO = Path(__file__).resolve().parent.parent

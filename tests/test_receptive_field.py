@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fcn_viewer.model.config import compact_config, vgg16_config
-from fcn_viewer.receptive_field import feeding_cells, map_geometry, trunk_geometry
+from fcn_viewer.teaching.receptive_field import feeding_cells, map_geometry, trunk_geometry
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
 
 

@@ -11,7 +11,14 @@ from PIL import Image
 
 from fcn_viewer.errors import ImageLoadError
 from fcn_viewer.inference import Segmenter
-from fcn_viewer.sequence import FolderFrames, PlaybackClock, export_gif, open_sequence, segment_frame, stage_strip
+from fcn_viewer.teaching.sequence import (
+    FolderFrames,
+    PlaybackClock,
+    export_gif,
+    open_sequence,
+    segment_frame,
+    stage_strip,
+)
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image
 

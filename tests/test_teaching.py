@@ -11,16 +11,16 @@ from PIL import Image
 
 from fcn_viewer.classes import CAMVID_PALETTE, CAMVID_VOID
 from fcn_viewer.cli.main import main
-from fcn_viewer.compare import boundary_zone, family_of, mask_change
 from fcn_viewer.data import SegmentationFolder, available_splits
-from fcn_viewer.dataset_table import column_names, dataset_row, image_row
 from fcn_viewer.evaluation import EvaluatedModel, ImageScores, evaluate_model, evaluate_models
-from fcn_viewer.ground_truth import find_label, ignore_index_for, score_mask
-from fcn_viewer.image_analysis import GroundTruth, analyse
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.model import FCNConfig, FCNOutputs, build_fcn
 from fcn_viewer.render import boundaries, colorize
-from fcn_viewer.teaching import fusion_steps, step_pixels
+from fcn_viewer.teaching.compare import boundary_zone, family_of, mask_change
+from fcn_viewer.teaching.dataset_table import column_names, dataset_row, image_row
+from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for, score_mask
+from fcn_viewer.teaching.image_analysis import GroundTruth, analyse
+from fcn_viewer.teaching.step_through import fusion_steps, step_pixels
 from fcn_viewer.train.config import TrainConfig
 from fcn_viewer.weights.loader import load_weights_file
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_paper_config
@@ -234,8 +234,8 @@ def test_the_figure_command_writes_a_slide_png_and_svg(
 
 
 def test_a_finer_stage_that_scores_lower_on_the_image_is_said_in_words() -> None:
-    from fcn_viewer.ground_truth import AVERAGE_NOTE
-    from fcn_viewer.image_analysis import stage_drops
+    from fcn_viewer.teaching.ground_truth import AVERAGE_NOTE
+    from fcn_viewer.teaching.image_analysis import stage_drops
 
     def scores(pixel: float, iou: float) -> dict[str, float]:
         return {"pixel_accuracy": pixel, "mean_iou": iou, "boundary_f1": 0.3}

@@ -15,8 +15,8 @@ from fcn_viewer.imageio import load_image
 from fcn_viewer.options import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:  # torch and matplotlib load when the command runs, not when its arguments are parsed
-    from fcn_viewer.image_analysis import GroundTruth
     from fcn_viewer.inference import Segmentation
+    from fcn_viewer.teaching.image_analysis import GroundTruth
     from fcn_viewer.weights.meta import ModelMeta
 
 
@@ -48,10 +48,10 @@ def _tolerance(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib and torch load only for this command
-    from fcn_viewer.ground_truth import find_label, ignore_index_for
-    from fcn_viewer.image_analysis import GroundTruth
     from fcn_viewer.inference import Segmenter
+    from fcn_viewer.teaching.figure import FIGURE_FORMATS, save_slide  # matplotlib and torch load only for this command
+    from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
+    from fcn_viewer.teaching.image_analysis import GroundTruth
 
     if args.out.suffix.lower() not in FIGURE_FORMATS:
         print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str,
                    ground_truth: GroundTruth | None) -> int:
-    from fcn_viewer.contributions import split_logits
-    from fcn_viewer.contributions_figure import save_contributions_slide
+    from fcn_viewer.teaching.contributions import split_logits
+    from fcn_viewer.teaching.contributions_figure import save_contributions_slide
 
     class_index = None
     if args.class_name is not None:

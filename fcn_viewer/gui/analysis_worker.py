@@ -11,15 +11,15 @@ import torch
 from PySide6.QtCore import QObject
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import CompareMode
 from fcn_viewer.data import SegmentationDataset
 from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.evaluation import EvaluatedModel, Evaluation, evaluate_models
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.worker import ModelLoader, device_or_cpu, load_source
-from fcn_viewer.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis, analyse, analysis_pictures
 from fcn_viewer.inference import Segmenter, release_device_memory
 from fcn_viewer.options import Precision
+from fcn_viewer.teaching.compare import CompareMode
+from fcn_viewer.teaching.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis, analyse, analysis_pictures
 from fcn_viewer.view.outcome import error_message
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.view.viewer_model import ModelInfo

@@ -10,12 +10,9 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QWidget
 
-from fcn_viewer.compare import CompareMode, family_of
 from fcn_viewer.data import SegmentationDataset, available_splits, open_dataset
-from fcn_viewer.dataset_table import dataset_row, image_row
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import Evaluation, ImageScores
-from fcn_viewer.ground_truth import find_label, ignore_index_for
 from fcn_viewer.gui.analysis_worker import Analysed, AnalysisRequest, AnalysisService, DatasetRequest, Nets
 from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
@@ -26,9 +23,12 @@ from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
 from fcn_viewer.gui.worker import ModelLoader, load_source
-from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
 from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.teaching.compare import CompareMode, family_of
+from fcn_viewer.teaching.dataset_table import dataset_row, image_row
+from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
+from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.view.panel_content import ViewResult, resolve_palette
@@ -402,7 +402,7 @@ class Classroom(QObject):
         if result is None or result.segmentation is None or result.meta is None:
             self.host.show_error("Nothing to export yet: open an image with a model loaded.")
             return
-        from fcn_viewer.figure import FIGURE_FORMATS, save_slide  # matplotlib loads on first use
+        from fcn_viewer.teaching.figure import FIGURE_FORMATS, save_slide  # matplotlib loads on first use
 
         folder = Path(self._folder() or result.path.parent)
         target = self.host.ask_save_path("Export slide figure", folder / f"{result.path.stem}_slide.png",

@@ -17,10 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, ComparePictures
 from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
-from fcn_viewer.image_analysis import ImageAnalysis
+from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, ComparePictures
+from fcn_viewer.teaching.image_analysis import ImageAnalysis
 
 MODES: tuple[tuple[CompareMode, str, str], ...] = (
     ("stages", "Stages of one net", "The loaded net's own conv7, pool4-fused and pool3-fused predictions"),

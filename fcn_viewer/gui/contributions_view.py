@@ -27,7 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.contributions import (
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.gui.jobs import JobQueue
+from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink, pixmap_from_rgb
+from fcn_viewer.inference import release_device_memory
+from fcn_viewer.render import colorize
+from fcn_viewer.teaching.contributions import (
     FLIP_COLORS,
     SKIP_TITLES,
     TERM_TITLES,
@@ -39,13 +44,8 @@ from fcn_viewer.contributions import (
     split_logits,
     term_pictures,
 )
-from fcn_viewer.errors import FCNViewerError
-from fcn_viewer.ground_truth import load_truth, percent
-from fcn_viewer.gui.jobs import JobQueue
-from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink, pixmap_from_rgb
-from fcn_viewer.image_analysis import GroundTruth
-from fcn_viewer.inference import release_device_memory
-from fcn_viewer.render import colorize
+from fcn_viewer.teaching.ground_truth import load_truth, percent
+from fcn_viewer.teaching.image_analysis import GroundTruth
 from fcn_viewer.view.outcome import JobFailed
 from fcn_viewer.view.panel_content import ViewResult
 
@@ -78,7 +78,7 @@ def off_cover(panel: Panel) -> QLabel:
 
 
 def flip_key_text() -> str:
-    """The key of the skip-flips panel, in the colours :func:`~fcn_viewer.contributions.flip_picture` draws."""
+    """The skip-flips panel's key, in the colours :func:`~fcn_viewer.teaching.contributions.flip_picture` draws."""
     return "skip flips:  " + "   ".join(f"<span style='color: rgb{tuple(FLIP_COLORS[name])}; font-size: 16px'>■</span> "
                                          f"{SKIP_TITLES[name]}" for name in FLIP_COLORS)
 

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fcn_viewer.dataset_table import TableRow, column_names
-from fcn_viewer.ground_truth import percent
 from fcn_viewer.model.stages import Stage
+from fcn_viewer.teaching.dataset_table import TableRow, column_names
+from fcn_viewer.teaching.ground_truth import percent
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ROW_PADDING = 6  # pixels above and below a row's text: compact rows, so the dock shows many at once

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.contributions import LAYER_INPUTS, fusion_path
 from fcn_viewer.gui.panels import Panel, ViewLink
-from fcn_viewer.receptive_field import MAP_TITLES, MAP_TRUNK_LAYERS, Geometry, feeding_cells, map_geometry
 from fcn_viewer.render import colorize
+from fcn_viewer.teaching.contributions import LAYER_INPUTS, fusion_path
+from fcn_viewer.teaching.receptive_field import MAP_TITLES, MAP_TRUNK_LAYERS, Geometry, feeding_cells, map_geometry
 from fcn_viewer.view.panel_content import ViewResult
 
 MAPS = ("score_fr", "fuse_pool4", "fuse_pool3")

@@ -32,7 +32,7 @@ from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
 from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
-from fcn_viewer.sequence import (
+from fcn_viewer.teaching.sequence import (
     SCORE_MAP_TITLES,
     FramePictures,
     FrameSource,

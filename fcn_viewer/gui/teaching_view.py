@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
-from fcn_viewer.teaching import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
+from fcn_viewer.teaching.step_through import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
 from fcn_viewer.view.panel_content import ViewResult
 
 CROP_PEN = QColor(255, 214, 0)

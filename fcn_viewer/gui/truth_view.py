@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import CompareMode
-from fcn_viewer.ground_truth import TruthPictures, percent
 from fcn_viewer.gui.compare_view import STAGES, ModeToggle
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
-from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis
+from fcn_viewer.teaching.compare import CompareMode
+from fcn_viewer.teaching.ground_truth import TruthPictures, percent
+from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis
 
 METRIC_COLUMNS = (("pixel acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", "boundary_f1"))
 

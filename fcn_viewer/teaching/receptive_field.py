@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fcn_viewer.contributions import LAYER_INPUTS, fusion_path
 from fcn_viewer.model.config import FCNConfig
 from fcn_viewer.model.outputs import FCNOutputs
+from fcn_viewer.teaching.contributions import LAYER_INPUTS, fusion_path
 
 # The coarse maps the viewer shows, and the trunk layer whose geometry each one's own cells have.
 MAP_TRUNK_LAYERS = {"score_fr": "fc7", "fuse_pool4": "pool4", "fuse_pool3": "pool3"}

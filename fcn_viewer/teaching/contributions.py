@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import (
+from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
+from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.teaching.compare import (
     DEFAULT_BOUNDARY_RADIUS,
     MaskChange,
     dimmed_level,
@@ -24,9 +26,7 @@ from fcn_viewer.compare import (
     mask_change,
     skip_words,
 )
-from fcn_viewer.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, score_mask
-from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
-from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.teaching.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, score_mask
 
 # The learned path of each fusion layout, coarse to fine: (upsampling layer, the skip's score map joining after it).
 FUSION_PATHS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -135,8 +135,8 @@ def skip_flips(contributions: Contributions, radius: float = DEFAULT_BOUNDARY_RA
 
 
 def flip_picture(flips: dict[str, MaskChange], level: np.ndarray) -> np.ndarray:
-    """The dimmed grey photo (its ``level``, see :func:`~fcn_viewer.compare.dimmed_level`) with the pixels each skip
-    flipped in that skip's colour (:data:`FLIP_COLORS`; the pool3 skip's on top)."""
+    """The dimmed grey photo (its ``level``, see :func:`~fcn_viewer.teaching.compare.dimmed_level`) with the pixels
+    each skip flipped in that skip's colour (:data:`FLIP_COLORS`; the pool3 skip's on top)."""
     return marked_grey(level, [(change.changed, FLIP_COLORS[name]) for name, change in flips.items()])
 
 
@@ -192,8 +192,9 @@ def _layer(skip: str) -> str:
 
 def skip_drops(variants: Sequence[SkipVariant], skips: Sequence[str]) -> list[str]:
     """In words, wherever on this image switching skips on lowers a score: for every pair of scored switch settings
-    where one adds skips to the other, a :func:`~fcn_viewer.ground_truth.drop_sentence` (single skips first, from
-    conv7 alone up), then :data:`~fcn_viewer.ground_truth.AVERAGE_NOTE` once; nothing where none lowers a score.
+    where one adds skips to the other, a :func:`~fcn_viewer.teaching.ground_truth.drop_sentence` (single skips
+    first, from conv7 alone up), then :data:`~fcn_viewer.teaching.ground_truth.AVERAGE_NOTE` once; nothing where
+    none lowers a score.
 
     ``skips`` are the net's skip score maps, coarse to fine (:attr:`Contributions.skips`).
     """

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from fcn_viewer.classes import CAMVID_CLASSES, CAMVID_VOID, Color
-from fcn_viewer.compare import marked_grey
 from fcn_viewer.data.folder import load_label
 from fcn_viewer.data.voc import VOC_IGNORE
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.evaluation import StageScores
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.render import palette_lut
+from fcn_viewer.teaching.compare import marked_grey
 
 VOID_COLOR: Color = (0, 0, 0)
 ERROR_COLOR: Color = (255, 40, 40)
@@ -127,8 +127,8 @@ def label_picture(label: np.ndarray, palette: Sequence[Color], num_classes: int,
 
 
 def error_picture(level: np.ndarray, truth: StageTruth, valid: np.ndarray) -> np.ndarray:
-    """Wrong pixels in red over the dimmed grey photo (its ``level``, see :func:`~fcn_viewer.compare.dimmed_level`);
-    void pixels (not scored) black."""
+    """Wrong pixels in red over the dimmed grey photo (its ``level``, see
+    :func:`~fcn_viewer.teaching.compare.dimmed_level`); void pixels (not scored) black."""
     return marked_grey(level, [(truth.errors, ERROR_COLOR), (~valid, VOID_COLOR)])
 
 
@@ -159,7 +159,7 @@ def truth_pictures(
     num_classes: int,
     ignore_index: int,
 ) -> TruthPictures:
-    """The ground-truth tab's pixels (``level``: the photo's :func:`~fcn_viewer.compare.dimmed_level`)."""
+    """The ground-truth tab's pixels (``level``: the photo's :func:`~fcn_viewer.teaching.compare.dimmed_level`)."""
     colored = label_picture(label, palette, num_classes, ignore_index)
     errors = {stage: error_picture(level, scored, valid) for stage, scored in truth.items()}
     return TruthPictures(label, num_classes, ignore_index, tuple(palette), colored, errors)

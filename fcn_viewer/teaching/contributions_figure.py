@@ -15,8 +15,9 @@ from matplotlib.patches import Patch
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import dimmed_level
-from fcn_viewer.contributions import (
+from fcn_viewer.render import colorize
+from fcn_viewer.teaching.compare import dimmed_level
+from fcn_viewer.teaching.contributions import (
     FLIP_COLORS,
     NEGATIVE_COLOR,
     POSITIVE_COLOR,
@@ -28,10 +29,9 @@ from fcn_viewer.contributions import (
     skip_flips,
     skip_variants,
 )
-from fcn_viewer.figure import FIGURE_FORMATS, LEGEND_PT, NOTE_PT, PANEL_PT, PNG_DPI, SLIDE_INCHES, TITLE_PT
-from fcn_viewer.ground_truth import load_truth, percent
-from fcn_viewer.image_analysis import GroundTruth
-from fcn_viewer.render import colorize
+from fcn_viewer.teaching.figure import FIGURE_FORMATS, LEGEND_PT, NOTE_PT, PANEL_PT, PNG_DPI, SLIDE_INCHES, TITLE_PT
+from fcn_viewer.teaching.ground_truth import load_truth, percent
+from fcn_viewer.teaching.image_analysis import GroundTruth
 from fcn_viewer.weights.meta import ModelMeta
 
 DIVERGING = LinearSegmentedColormap.from_list(

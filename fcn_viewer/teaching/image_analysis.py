@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from fcn_viewer.classes import Color
-from fcn_viewer.compare import (
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.teaching.compare import (
     CompareMode,
     ComparePictures,
     MaskChange,
@@ -19,8 +20,7 @@ from fcn_viewer.compare import (
     mask_change,
     skip_words,
 )
-from fcn_viewer.errors import FCNViewerError
-from fcn_viewer.ground_truth import (
+from fcn_viewer.teaching.ground_truth import (
     AVERAGE_NOTE,
     StageTruth,
     TruthPictures,
@@ -38,7 +38,8 @@ STAGE_SKIPS = {"16s": "pool4", "8s": "pool3"}  # the skip each stage adds to the
 def stage_drops(mode: CompareMode, scores: Mapping[str, Mapping[str, float]]) -> list[str]:
     """In words, wherever on this image a finer mask scores lower than a coarser one: each stage against the one
     before it, then the finest against the coarsest when there are three (``scores``: each stage's summary against
-    the label, coarse to fine); then :data:`~fcn_viewer.ground_truth.AVERAGE_NOTE` once. Nothing where none is lower.
+    the label, coarse to fine); then :data:`~fcn_viewer.teaching.ground_truth.AVERAGE_NOTE` once. Nothing where none
+    is lower.
     """
     stages = [stage for stage in scores if stage in STAGE_ORDER]
     pairs = list(pairwise(stages)) + ([(stages[0], stages[-1])] if len(stages) > 2 else [])

@@ -14,11 +14,11 @@ from matplotlib.patches import Patch
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
-from fcn_viewer.ground_truth import label_picture, percent
-from fcn_viewer.image_analysis import GroundTruth, ImageAnalysis, analyse
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.render import colorize, mask_dtype
+from fcn_viewer.teaching.ground_truth import label_picture, percent
+from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis, analyse
 from fcn_viewer.weights.meta import ModelMeta
 
 FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
