@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,15 +93,38 @@ def load_from_args(args: argparse.Namespace) -> LoadedModel:
 
     source = source_from_args(args)
     assert source is not None
-    return load_model(source, progress=print_progress)
+    with byte_counter() as counter:
+        return load_model(source, progress=counter)
 
 
-def print_progress(progress: Progress) -> None:
-    """A one-line byte counter on stderr."""
-    done = progress.done / 1e6
-    if progress.total:
-        text = f"\r{done:8.1f} / {progress.total / 1e6:.1f} MB ({100 * progress.done / progress.total:5.1f} %)"
-    else:
-        text = f"\r{done:8.1f} MB"
-    end = "\n" if progress.total and progress.done >= progress.total else ""
-    print(text, end=end, file=sys.stderr, flush=True)
+class ByteCounter:
+    """A one-line byte counter on stderr, rewritten in place as a download goes on."""
+
+    def __init__(self) -> None:
+        self.open = False  # whether the counter's line waits for its end
+
+    def __call__(self, progress: Progress) -> None:
+        done = progress.done / 1e6
+        if progress.total:
+            text = f"\r{done:8.1f} / {progress.total / 1e6:.1f} MB ({100 * progress.done / progress.total:5.1f} %)"
+        else:
+            text = f"\r{done:8.1f} MB"
+        self.open = not (progress.total and progress.done >= progress.total)
+        print(text, end="" if self.open else "\n", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        """Ends the counter's line, if it is still open."""
+        if self.open:
+            print(file=sys.stderr, flush=True)
+            self.open = False
+
+
+@contextmanager
+def byte_counter() -> Iterator[ByteCounter]:
+    """A :class:`ByteCounter` whose line is ended however the download ends, so that what is printed next (an
+    error) stands on a line of its own."""
+    counter = ByteCounter()
+    try:
+        yield counter
+    finally:
+        counter.end()

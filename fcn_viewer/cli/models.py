@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fcn_viewer.cli.common import print_progress
+from fcn_viewer.cli.common import byte_counter
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry, fetch_entry
 
 
@@ -41,5 +41,6 @@ def run_download(args: argparse.Namespace) -> int:
             print(f"{name}: bundled with the app, nothing to download", file=sys.stderr)
             continue
         print(f"{name}: {item.url} → {item.path}", file=sys.stderr)
-        fetch_entry(item, progress=print_progress)
+        with byte_counter() as counter:
+            fetch_entry(item, progress=counter)
     return 0
