@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from fcn_viewer.gui.contributions_view import VARIANT_COLUMNS, ContributionsView
 from fcn_viewer.gui.panels import rgb_from_pixmap
+from fcn_viewer.gui.tab import TabFrame
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.contributions import FLIP_COLORS, SKIP_TITLES, split_logits
@@ -39,7 +40,7 @@ def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-
     view.resize(1400, 800)
     view.show()
     with qtbot.waitSignal(view.jobs.finished, timeout=WAIT_MS):
-        view.set_result(result, loaded.meta.palette, truth)
+        view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, truth))
     qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
     yield view, result, label
     view.shutdown()
@@ -96,7 +97,7 @@ def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot:
     qtbot.addWidget(view)
     view.resize(1400, 800)
     view.show()
-    view.set_result(result, result.meta.palette)
+    view.set_frame(TabFrame(result, result.meta.palette, 0.6))
     qtbot.wait(50)
     panel = view.maps["fuse_pool3"].view
     where = panel.mapFromScene(QPointF(30.5, 20.5))
@@ -122,11 +123,32 @@ def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, t
     view = ContributionsView()
     qtbot.addWidget(view)
     view.show()
-    view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "small.png", 11, 11, 2.0))
+    view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, GroundTruth(tmp_path / "small.png", 11, 11, 2.0)))
     qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
     assert "No scores: " in view.status.text() and "small.png" in view.status.text()
     assert view.table.item(0, 1).text() == "no label" and not view.drops.isVisible()  # no scores: nothing to say
     assert all(panel.isVisible() for panel in view.terms.values())
+    view.shutdown()
+
+
+def test_a_label_given_while_the_tab_is_hidden_is_scored_when_it_is_shown(
+    qtbot: QtBot, tiny_weights: Path, tmp_path: Path
+) -> None:
+    loaded = load_weights_file(tiny_weights)
+    segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
+    result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
+    view = ContributionsView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_frame(TabFrame(result, loaded.meta.palette, 0.6))
+    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    assert view.table.item(0, 1).text() == "no label"
+    view.hide()  # as when Open Label... shows the Ground Truth tab
+    label = split_logits(segmentation.outputs).mask()  # the net's own mask: every pixel right
+    Image.fromarray(label).save(tmp_path / "label.png")
+    view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, GroundTruth(tmp_path / "label.png", 11, 11, 2.0)))
+    view.show()
+    qtbot.waitUntil(lambda: view.table.item(0, 1).text() == "100.0 %", timeout=WAIT_MS)
     view.shutdown()
 
 
@@ -209,7 +231,7 @@ def test_a_skip_that_lowers_a_score_on_the_image_is_said_beside_the_table(
     view = ContributionsView()
     qtbot.addWidget(view)
     view.show()
-    view.set_result(result, loaded.meta.palette, GroundTruth(tmp_path / "label.png", 11, 11, 2.0))
+    view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, GroundTruth(tmp_path / "label.png", 11, 11, 2.0)))
     qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
     all_on = score_mask(split.mask(), label, 11, 11)
     text = view.drops.text()

@@ -199,6 +199,16 @@ def test_hidden_teaching_tabs_are_redrawn_only_when_shown_and_then_in_the_curren
     np.testing.assert_array_equal(pixels(steps), drawn_step)
 
 
+def test_each_tab_in_the_classroom_list_is_a_window_tab_and_a_teaching_menu_entry(window: MainWindow) -> None:
+    classroom = window.classroom
+    titles = [window.tabs.tabText(index) for index in range(window.tabs.count())]
+    assert titles == ["Stages", *(tab.title for tab in classroom.tabs)]
+    for tab, action in zip(classroom.tabs, classroom.menu.actions(), strict=False):
+        assert (action.text(), action.shortcut().toString()) == (tab.menu_title, tab.shortcut)
+        action.trigger()
+        assert window.tabs.currentWidget() is tab.widget()
+
+
 def test_a_picked_label_is_used_for_an_image_without_one(
     qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.fields_view import ReceptiveFieldView
 from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.gui.state import ViewState
+from fcn_viewer.gui.tab import TabFrame, TabView
 from fcn_viewer.gui.teaching_view import StepThroughView
 from fcn_viewer.gui.truth_view import TruthView
 from fcn_viewer.gui.worker import ModelLoader, load_source
@@ -108,10 +109,11 @@ class Classroom(QObject):
         self.contributions = ContributionsView()
         self.fields = ReceptiveFieldView()
         self.sequence = SequenceView()
-        for view, title in ((self.steps, "Step-Through"), (self.compare, "Compare"), (self.truth, "Ground Truth"),
-                            (self.contributions, "Contributions"), (self.fields, "Receptive Fields"),
-                            (self.sequence, "Sequence")):
-            host.add_view(view, title)
+        # The tabs in order, as the window and the Teaching menu show them: a new tab is one more entry here.
+        self.tabs: tuple[TabView, ...] = (self.steps, self.compare, self.truth, self.contributions, self.fields,
+                                          self.sequence)
+        for tab in self.tabs:
+            host.add_view(tab.widget(), tab.title)
         self.dataset_dock = QDockWidget("Dataset", host.widget())
         self.dataset_dock.setObjectName("datasetDock")
         self.dataset_dock.setWidget(self.datasets)
@@ -135,17 +137,10 @@ class Classroom(QObject):
 
     def _build_menu(self) -> QMenu:
         menu = QMenu("&Teaching", self.host.widget())
-        for title, view, shortcut in (
-            ("Fusion &Step-Through", self.steps, "Ctrl+1"),
-            ("&Compare Stages and Nets", self.compare, "Ctrl+2"),
-            ("&Ground Truth", self.truth, "Ctrl+3"),
-            ("Skip &Contributions and Switches", self.contributions, "Ctrl+4"),
-            ("&Receptive Fields", self.fields, "Ctrl+5"),
-            ("Play a Frame Se&quence", self.sequence, "Ctrl+6"),
-        ):
-            action = menu.addAction(title)
-            action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(lambda _=False, v=view: self.show_view(v))
+        for tab in self.tabs:
+            action = menu.addAction(tab.menu_title)
+            action.setShortcut(QKeySequence(tab.shortcut))
+            action.triggered.connect(lambda _=False, shown=tab: self.show_view(shown.widget()))
         menu.addSeparator()
         menu.addAction("Open Ground-Truth &Label…").triggered.connect(self.pick_label)
         menu.addAction("Open &Frame Sequence…").triggered.connect(self.open_sequence)
@@ -192,22 +187,21 @@ class Classroom(QObject):
         meta = self.result.meta if self.result is not None else None
         return resolve_palette(self.display.options.palette, meta) if meta is not None else ()
 
+    def _frame(self, result: ViewResult) -> TabFrame:
+        return TabFrame(result, self._palette(), self.display.options.opacity, self.ground_truth)
+
     def result_shown(self, result: ViewResult) -> None:
         self.datasets.select_path(result.path)  # the dock's highlighted row follows the image shown
         if result.segmentation is None or result.meta is None:
             self.result, self.analysis = None, None
-            self.steps.clear()
-            self.compare.clear("Load a model to compare its stages.")
-            self.truth.clear(None, "Load a model to score it against the ground truth.")
-            self.contributions.clear("Load a model to split its logits into conv7, pool4 and pool3 terms.")
-            self.fields.clear()
+            for tab in self.tabs:
+                tab.clear()
             return
         self.result = result
-        self.steps.set_result(result, self._palette(), self.display.options.opacity)
-        self._request_analysis()
-        self.contributions.set_result(result, self._palette(), self.ground_truth)
-        self.fields.set_result(result, self._palette())
-        self.sequence.set_colors(self._palette(), self.display.options.opacity)
+        self._request_analysis()  # finds the image's label first: the frame carries it
+        frame = self._frame(result)
+        for tab in self.tabs:
+            tab.set_frame(frame)
 
     def model_changed(self, info: ModelInfo) -> None:
         name = info.source.label if isinstance(info.source, RegistrySource) else info.meta.name
@@ -287,12 +281,8 @@ class Classroom(QObject):
         """Passes new colours on; each view redraws only while visible (hidden ones when next shown)."""
         if (options.palette, options.opacity) != (previous.palette, previous.opacity) and self.result is not None:
             palette = self._palette()
-            self.steps.set_colors(palette, options.opacity)
-            self.compare.set_colors(palette, options.opacity)
-            self.truth.set_palette(palette)
-            self.contributions.set_palette(palette)
-            self.fields.set_result(self.result, palette)
-            self.sequence.set_colors(palette, options.opacity)
+            for tab in self.tabs:
+                tab.set_colors(palette, options.opacity)
 
     # ---- ground truth --------------------------------------------------------------------------
 
@@ -306,7 +296,7 @@ class Classroom(QObject):
         self.picked_labels[self.result.path] = path
         self.show_view(self.truth)
         self._request_analysis()
-        self.contributions.set_result(self.result, self._palette(), self.ground_truth)
+        self.contributions.set_frame(self._frame(self.result))
 
     # ---- datasets ------------------------------------------------------------------------------
 
@@ -425,5 +415,5 @@ class Classroom(QObject):
 
     def shutdown(self) -> None:
         self.service.shutdown()
-        self.contributions.shutdown()
-        self.sequence.shutdown()
+        for tab in self.tabs:
+            tab.shutdown()

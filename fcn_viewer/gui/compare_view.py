@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
@@ -18,7 +17,8 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.cells import TextCell
-from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.panels import Panel, PanelGrid
+from fcn_viewer.gui.tab import TabFrame, TabPage, drops_line, status_line
 from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, FAR_COLOR, NEAR_COLOR, CompareMode, ComparePictures
 from fcn_viewer.teaching.image_analysis import ImageAnalysis
 
@@ -66,13 +66,16 @@ def swatch_text(color: Color, text: str) -> str:
     return f"<span style='color: rgb{tuple(color)}; font-size: 18px'>■</span> {text}"
 
 
-class CompareView(QWidget):
+class CompareView(TabPage):
     """The masks coarse to fine, then where the finest differs from each coarser one, then the counts and the key;
     every picture at the image's aspect ratio, as large as the tab allows.
 
-    It shows pictures made off the GUI thread; a colour change re-blends the masks only while the tab is visible
-    (else when it is next shown)."""
+    It shows pictures made off the GUI thread (the classroom's analysis of the frame, :meth:`set_analysis`); a colour
+    change re-blends the masks only while the tab is visible (else when it is next shown)."""
 
+    title = "Compare"
+    menu_title = "&Compare Stages and Nets"
+    shortcut = "Ctrl+2"
     radiusChanged = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -88,15 +91,8 @@ class CompareView(QWidget):
         self.radius.setSuffix(" px")
         self.radius.setToolTip("A changed pixel counts as 'near a boundary' within this distance of one")
         self.radius.valueChanged.connect(self.radiusChanged)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.drops = QLabel()  # with a label: where a finer mask scores lower than a coarser one
-        self.drops.setObjectName("skipDrops")
-        self.drops.setWordWrap(True)
-        self.drops.setStyleSheet("font-size: 15px;")
-        self.drops.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.drops.hide()
-        self.link = ViewLink(self)
+        self.status = status_line()
+        self.drops = drops_line()  # with a label: where a finer mask scores lower than a coarser one
         self.masks: dict[str, Panel] = {}
         self.changes: dict[str, Panel] = {}
         self.change_stats: dict[str, QLabel] = {}
@@ -128,20 +124,13 @@ class CompareView(QWidget):
         top.addWidget(QLabel("Boundary zone"))
         top.addWidget(self.radius)
         top.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.drops)
-        layout.addWidget(self.grid, 1)
+        self._arrange(top, self.status, self.drops, (self.grid, 1))
         self.clear("Open an image with a model loaded to compare its stages.")
 
-    def _panel(self, key: str) -> Panel:
-        panel = Panel(key)
-        self.link.add(panel.view)
-        return panel
+    def set_frame(self, frame: TabFrame) -> None:
+        """Nothing yet: the classroom's analysis of the frame fills this tab (:meth:`set_analysis`)."""
 
-    def clear(self, message: str) -> None:
+    def clear(self, message: str = "Load a model to compare its stages.") -> None:
         """No comparison to show (yet): every panel hidden, ``message`` in the status line."""
         self._pictures = None
         self.set_status(message)
@@ -191,14 +180,10 @@ class CompareView(QWidget):
         self._colors = (tuple(palette), opacity)
         self._refresh()
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        """Re-blends the masks if the tab is visible and they are not in the chosen colours."""
+    def _redraw(self) -> None:
+        """Re-blends the masks if they are not in the chosen colours."""
         pictures = self._pictures
-        if pictures is None or not self.isVisible() or (pictures.palette, pictures.opacity) == self._colors:
+        if pictures is None or (pictures.palette, pictures.opacity) == self._colors:
             return
         self._pictures = pictures.recolored(*self._colors)
         self._show_overlays()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,6 +30,7 @@ from fcn_viewer.classes import Color
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.gui.jobs import JobQueue
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink, pixmap_from_rgb
+from fcn_viewer.gui.tab import TabFrame, TabPage, drops_line, status_line
 from fcn_viewer.inference import release_device_memory
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.contributions import (
@@ -121,10 +122,14 @@ def compute(request: ContributionRequest) -> ContributionResult:
                               truth_error)
 
 
-class ContributionsView(QWidget):
+class ContributionsView(TabPage):
     """Draws the split of the shown result; computes it on its job queue, only the newest request (an older one
     still waiting is cancelled, one finishing late is not drawn), and only while the tab is visible (a hidden tab
     computes when next shown)."""
+
+    title = "Contributions"
+    menu_title = "Skip &Contributions and Switches"
+    shortcut = "Ctrl+4"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +138,7 @@ class ContributionsView(QWidget):
         self._palette: tuple[Color, ...] = ()
         self._classes: tuple[str, ...] = ()
         self._shown: ContributionResult | None = None
-        self._stale = False
+        self._keep_base = False  # the next split may reuse the shown one (only the class changed)
         self._job = 0  # the newest request's job: only its answer is drawn
         # wake_later: a request made while the window handles a result does not lengthen that event
         self.jobs = JobQueue("fcn-viewer contributions", self, on_error=release_device_memory, wake_later=True)
@@ -141,7 +146,7 @@ class ContributionsView(QWidget):
 
         self.classes = QComboBox()
         self.classes.setToolTip("Whose logit each term map shows: one class, or the class the net predicts per pixel")
-        self.classes.currentIndexChanged.connect(lambda _: self._request(keep_base=True))
+        self.classes.currentIndexChanged.connect(lambda _: self._refresh())
         self.switches = {name: QCheckBox(f"use the {title}") for name, title in SKIP_TITLES.items()}
         for name, box in self.switches.items():
             box.setChecked(True)
@@ -154,10 +159,7 @@ class ContributionsView(QWidget):
         self.readout = QLabel("Hover over a panel to read the terms of one pixel.")
         self.readout.setStyleSheet("font-size: 15px;")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setStyleSheet("font-size: 15px;")
-        self.link = ViewLink(self)
+        self.status = status_line(font_px=15)
         self.photo = self._panel("photo")
         self.terms = {name: self._panel(name) for name in TERMS}
         self.off_covers = {name: off_cover(self.terms[name]) for name in SKIP_TITLES}
@@ -177,12 +179,7 @@ class ContributionsView(QWidget):
         self.table.setStyleSheet("font-size: 15px;")
         self.table.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.table.setToolTip("What each skip buys on this photo: every switch setting against all skips on")
-        self.drops = QLabel()  # beside the table: where switching a skip on lowers one of its numbers
-        self.drops.setObjectName("skipDrops")
-        self.drops.setWordWrap(True)
-        self.drops.setStyleSheet("font-size: 15px;")
-        self.drops.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.drops.hide()
+        self.drops = drops_line()  # beside the table: where switching a skip on lowers one of its numbers
 
         # The image panels in a grid of the image's aspect ratio; the table below it, as large as its text.
         self.grid = PanelGrid()
@@ -206,28 +203,21 @@ class ContributionsView(QWidget):
         top.addWidget(self.bar)
         top.addWidget(self.bar_text)
         top.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(top)
-        layout.addWidget(self.readout)
-        layout.addWidget(self.status)
-        layout.addWidget(self.grid, 1)
-        layout.addLayout(below)
+        self._arrange(top, self.readout, self.status, (self.grid, 1), below)
         self.clear("Open an image with a model loaded to split its logits into conv7, pool4 and pool3 terms.")
 
     def _image_panels(self) -> list[Panel]:
         return [self.photo, *self.terms.values(), self.mask_panel, self.flips]
 
-    def _panel(self, key: str) -> Panel:
-        panel = Panel(key)
-        self.link.add(panel.view)
+    def _panel(self, key: str, link: ViewLink | None = None) -> Panel:
+        panel = super()._panel(key, link)
         panel.view.hovered.connect(self._hover)
         panel.view.hoverLeft.connect(lambda: self._mark(None))
         return panel
 
     # ---- what to show ---------------------------------------------------------------------------
 
-    def clear(self, message: str) -> None:
+    def clear(self, message: str = "Load a model to split its logits into conv7, pool4 and pool3 terms.") -> None:
         self._result, self._shown = None, None
         self.status.setText(message)
         self.grid.show_panels([], (), (1, 1))
@@ -235,13 +225,13 @@ class ContributionsView(QWidget):
         self.flip_key.hide()
         self.drops.hide()
 
-    def set_result(self, result: ViewResult, palette: Sequence[Color], ground_truth: GroundTruth | None) -> None:
-        """Splits ``result``'s logits (now if the tab is visible, else when it is next shown)."""
-        if result.segmentation is None or result.meta is None:
-            self.clear("Load a model to split its logits.")
-            return
+    def set_frame(self, frame: TabFrame) -> None:
+        """Splits the result's logits, scored against the frame's label (now if the tab is visible, else when it is
+        next shown)."""
+        result = frame.result
+        assert result.meta is not None
         classes_changed = self._result is None or self._result.meta != result.meta
-        self._result, self._ground_truth, self._palette = result, ground_truth, tuple(palette)
+        self._result, self._ground_truth, self._palette = result, frame.ground_truth, frame.palette
         self._classes = tuple(result.meta.classes)
         if classes_changed:
             self.classes.blockSignals(True)
@@ -249,9 +239,12 @@ class ContributionsView(QWidget):
             self.classes.addItem(PREDICTED)
             self.classes.addItems(list(result.meta.classes))
             self.classes.blockSignals(False)
-        self._request(keep_base=False)
+        self._keep_base = False
+        self._refresh()
 
-    def set_palette(self, palette: Sequence[Color]) -> None:
+    def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
+        """Redraws the mask in ``palette`` (opaque: ``opacity`` is the Stages tab's); the term maps have their own
+        scale."""
         self._palette = tuple(palette)
         self._draw_mask()
 
@@ -262,22 +255,16 @@ class ContributionsView(QWidget):
     def switched_off(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.switches.items() if not box.isChecked())
 
-    def _request(self, keep_base: bool) -> None:
-        self._stale = True
-        if not self.isVisible() or self._result is None:
+    def _redraw(self) -> None:
+        """Asks for the split of the shown result; the one already shown is reused when only the class changed."""
+        if self._result is None:
             return
-        self._stale = False
-        shown = self._shown
+        shown, keep_base, self._keep_base = self._shown, self._keep_base, True
         base = shown.analysis if keep_base and shown is not None and shown.request.result is self._result else None
         if shown is None or shown.request.result is not self._result:
             self.status.setText("Splitting the logits…")
         request = ContributionRequest(self._result, self._ground_truth, self.class_index(), base)
         self._job = self.jobs.submit(lambda _: compute(request), key="split")
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self._request(keep_base=True)
 
     def shutdown(self) -> None:
         """Stops the queue's thread after the split in hand; a waiting request is dropped."""

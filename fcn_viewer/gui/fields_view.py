@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QShowEvent, QTransform
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QTransform
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsItem,
@@ -15,12 +15,12 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.gui.tab import TabFrame, TabPage
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.contributions import LAYER_INPUTS, fusion_path
 from fcn_viewer.teaching.receptive_field import MAP_TITLES, MAP_TRUNK_LAYERS, Geometry, feeding_cells, map_geometry
@@ -36,8 +36,12 @@ CLICK_HINT = "Click a pixel in any panel: the cells that feed it light up, and o
              "and receptive fields (dashed)."
 
 
-class ReceptiveFieldView(QWidget):
+class ReceptiveFieldView(TabPage):
     """Draws a result's coarse maps and final mask; a click marks the cells that feed that output pixel."""
+
+    title = "Receptive Fields"
+    menu_title = "&Receptive Fields"
+    shortcut = "Ctrl+5"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,7 +51,6 @@ class ReceptiveFieldView(QWidget):
         self._marks: dict[str, list[QGraphicsItem]] = {}
         self.clicked_pixel: tuple[int, int] | None = None
         self.cells: dict[str, tuple[range, range]] = {}
-        self.link = ViewLink(self)
         self.photo_link = ViewLink(self)  # the photo zooms on its own: it is drawn larger than the maps
         self.photo = self._panel("photo", self.photo_link)
         self.maps = {name: self._panel(name) for name in MAPS}
@@ -74,16 +77,12 @@ class ReceptiveFieldView(QWidget):
         grid.addWidget(self.mask_panel, 1, 3)
         for column in range(4):
             grid.setColumnStretch(column, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addWidget(self.header)
-        layout.addLayout(grid, 1)
+        self._arrange(self.header, (grid, 1))
         for relabel in (self.photo.view.resized, self.photo.view.panned, self.photo_link.scaleChanged):
             relabel.connect(self._stack_labels)
 
     def _panel(self, key: str, link: ViewLink | None = None) -> Panel:
-        panel = Panel(key)
-        (link or self.link).add(panel.view)
+        panel = super()._panel(key, link)
         panel.view.viewport().installEventFilter(self)
         self._marks[key] = []
         return panel
@@ -102,22 +101,21 @@ class ReceptiveFieldView(QWidget):
         self.info.setText(CLICK_HINT)
         self._unmark()
 
-    def set_result(self, result: ViewResult, palette: Sequence[Color]) -> None:
-        """Shows ``result`` now if the tab is visible, else when it is next shown."""
-        if result.segmentation is None or result.meta is None:
-            self.clear()
+    def set_frame(self, frame: TabFrame) -> None:
+        """Shows the result now if the tab is visible, else when it is next shown."""
+        self._pending = (frame.result, frame.palette)
+        self._refresh()
+
+    def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
+        """Redraws the maps and mask in ``palette`` (opaque: ``opacity`` is the Stages tab's), as :meth:`set_frame`."""
+        result = self._pending[0] if self._pending is not None else self._result
+        if result is not None:
+            self._pending = (result, tuple(palette))
+            self._refresh()
+
+    def _redraw(self) -> None:
+        if self._pending is None:  # cleared while hidden
             return
-        self._pending = (result, tuple(palette))
-        if self.isVisible():
-            self._draw()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._pending is not None:
-            self._draw()
-
-    def _draw(self) -> None:
-        assert self._pending is not None
         (result, palette), self._pending = self._pending, None
         segmentation = result.segmentation
         assert segmentation is not None and result.meta is not None

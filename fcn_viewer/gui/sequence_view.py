@@ -29,7 +29,8 @@ from fcn_viewer.classes import Color
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.jobs import Job, JobQueue
-from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.panels import PanelGrid
+from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
 from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
 from fcn_viewer.teaching.sequence import (
@@ -70,9 +71,12 @@ class Exported:
     frames: int
 
 
-class SequenceView(QWidget):
+class SequenceView(TabPage):
     """Plays a frame source through the loaded model; ``frameShown(index)`` after each frame is drawn."""
 
+    title = "Sequence"
+    menu_title = "Play a Frame Se&quence"
+    shortcut = "Ctrl+6"
     frameShown = Signal(int)
     playingChanged = Signal(bool)
 
@@ -124,11 +128,8 @@ class SequenceView(QWidget):
         self.export_button = QPushButton("Export GIF…")
         self.export_button.setToolTip("Segment every frame and write the stage panels as an animated GIF")
         self.export_button.clicked.connect(self.export_dialog)
-        self.status = QLabel("Open a folder of frames (e.g. a CamVid split: it is cut from dashcam video) or an "
-                             "animated GIF. Videos: extract frames first (ffmpeg -i in.mp4 frames/%05d.png).")
-        self.status.setStyleSheet("font-size: 15px;")
-        self.status.setWordWrap(True)
-        self.link = ViewLink(self)
+        self.status = status_line("Open a folder of frames (e.g. a CamVid split: it is cut from dashcam video) or an "
+                                  "animated GIF. Videos: extract frames first (ffmpeg -i in.mp4 frames/%05d.png).", 15)
         self.photo = self._panel("input")
         self.score_maps = {stage: self._panel(f"scores-{stage}") for stage in STAGES}
         self.masks = {stage: self._panel(f"mask-{stage}") for stage in STAGES}
@@ -155,17 +156,8 @@ class SequenceView(QWidget):
             top.addWidget(widget)
         top.addWidget(self.slider, 1)
         top.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.grid, 1)
+        self._arrange(top, self.status, (self.grid, 1))
         self._set_panels_visible((), (1, 1))
-
-    def _panel(self, key: str) -> Panel:
-        panel = Panel(key)
-        self.link.add(panel.view)
-        return panel
 
     def _set_panels_visible(self, stages: Sequence[str], image_size: tuple[int, int]) -> None:
         """The photo, the score maps and masks of ``stages`` and the frame's class list, laid out as the Stages tab
@@ -183,10 +175,17 @@ class SequenceView(QWidget):
         if not self._palette:
             self._palette = tuple(meta.palette)
 
+    def set_frame(self, frame: TabFrame) -> None:
+        """Plays on in the frame's colours (the viewer's model reaches playback by :meth:`set_model`)."""
+        self.set_colors(frame.palette, frame.opacity)
+
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         self._palette, self._opacity = tuple(palette), opacity
         if self._shown_pictures is not None:  # the class list's swatches now; the panels with the next frame
             self._show_shares(*self._shown_pictures)
+
+    def clear(self) -> None:
+        """Nothing to clear: the frames stay, and play through the next model loaded."""
 
     def ask_folder(self) -> Path | None:
         name = QFileDialog.getExistingDirectory(self, "Open a folder of frames")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
+from fcn_viewer.gui.tab import TabFrame, TabPage
 from fcn_viewer.teaching.step_through import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
 from fcn_viewer.view.panel_content import ViewResult
 
@@ -102,12 +103,15 @@ class MapsArea(QWidget):
         self.photo_cell.setMaximumSize(photo_width, unlimited)  # what is left over lies after the map
 
 
-class StepThroughView(QWidget):
+class StepThroughView(TabPage):
     """Draws the step list of :func:`fusion_steps` for the shown result; it computes nothing about the net.
 
     The step is drawn while the view is visible, else when it is next shown; each map's argmax classes are kept
     for the result, so a colour change only recolours and re-blends."""
 
+    title = "Step-Through"
+    menu_title = "Fusion &Step-Through"
+    shortcut = "Ctrl+1"
     stepChanged = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -119,8 +123,7 @@ class StepThroughView(QWidget):
         self._classes: dict[str, np.ndarray] = {}  # argmax classes per tensor, as drawn
         self._palette: tuple[Color, ...] = ()
         self._opacity = 0.6
-        self._stale = False  # the step needs drawing
-        self._refit = False  # ... and fitting to the view, as it is another step
+        self._refit = False  # the step needs fitting to the view, as it is another step
 
         self.heading = QLabel()
         self.heading.setObjectName("stepHeading")
@@ -131,12 +134,10 @@ class StepThroughView(QWidget):
         self.strip_buttons.setExclusive(True)
         self.strip_buttons.idClicked.connect(self.set_step)
         self.view = PanelView()
-        self.link = ViewLink(self)
         self.link.add(self.view)
-        self.photo = Panel("photo")
-        self.photo.setToolTip("The photo, for reference: every map above covers it")
         self.photo_link = ViewLink(self)
-        self.photo_link.add(self.photo.view)
+        self.photo = self._panel("photo", self.photo_link)
+        self.photo.setToolTip("The photo, for reference: every map above covers it")
         self.crop_rect = QGraphicsRectItem()
         pen = QPen(CROP_PEN, 3)
         pen.setCosmetic(True)
@@ -178,28 +179,22 @@ class StepThroughView(QWidget):
         controls.addWidget(QLabel("Draw tensors as"))
         controls.addWidget(self.display)
         controls.addWidget(self.chosen_class)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(self.strip)
-        layout.addWidget(self.heading)
         self.maps = MapsArea(self.photo, self.view)
-        layout.addWidget(self.maps, 1)
-        layout.addWidget(self.empty, 1)
-        layout.addWidget(self.caption)
-        layout.addLayout(controls)
+        self._arrange(self.strip, self.heading, (self.maps, 1), (self.empty, 1), self.caption, controls)
         self._show_empty(True)
 
     @property
     def step(self) -> FusionStep | None:
         return self.steps[self.index] if self.steps else None
 
-    def set_result(self, result: ViewResult, palette: Sequence[Color], opacity: float) -> None:
-        """Shows ``result``'s path; stays at the same step when the new path has the same steps."""
+    def set_frame(self, frame: TabFrame) -> None:
+        """Shows the result's path; stays at the same step when the new path has the same steps."""
+        result = frame.result
         assert result.segmentation is not None and result.meta is not None
         steps = fusion_steps(result.segmentation.outputs)
         same_path = [s.kind for s in steps] == [s.kind for s in self.steps]
         self._result, self.steps = result, steps
-        self._palette, self._opacity = tuple(palette), opacity
+        self._palette, self._opacity = frame.palette, frame.opacity
         height, width = result.image_size
         self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.maps.set_image_size((height, width))
@@ -235,9 +230,7 @@ class StepThroughView(QWidget):
         self.stepChanged.emit(self.index)
 
     def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._stale:
-            self._render()
+        super().showEvent(event)  # draws a step that waited
         QTimer.singleShot(0, self._take_focus)  # after the tab switch settles, so ← / → step at once
 
     def _take_focus(self) -> None:
@@ -246,12 +239,6 @@ class StepThroughView(QWidget):
         focused = QApplication.focusWidget()
         if self.isVisible() and (focused is None or not self.isAncestorOf(focused)):
             self.view.setFocus(Qt.FocusReason.OtherFocusReason)
-
-    def _refresh(self) -> None:
-        """Draws the step now if the view is visible, else when it is next shown."""
-        self._stale = True
-        if self.isVisible():
-            self._render()
 
     def _show_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)
@@ -278,9 +265,8 @@ class StepThroughView(QWidget):
             button.setText(f"{number + 1} {step.short}")
             button.setToolTip(step.heading)
 
-    def _render(self) -> None:
+    def _redraw(self) -> None:
         step, result = self.step, self._result
-        self._stale = False
         if step is None or result is None:
             return
         display: StepDisplay = self.display.currentData()

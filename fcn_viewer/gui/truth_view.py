@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,26 +17,30 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.compare_view import STAGES, ModeToggle
-from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink
+from fcn_viewer.gui.panels import PanelGrid
+from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
 from fcn_viewer.teaching.compare import CompareMode
 from fcn_viewer.teaching.ground_truth import TruthPictures, percent
 from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis
 
 METRIC_COLUMNS = (("pixel acc", "pixel_accuracy"), ("mIoU", "mean_iou"), ("BF", "boundary_f1"))
+NO_MODEL = "Load a model to score it against the ground truth."
 
 
-class TruthView(QWidget):
+class TruthView(TabPage):
     """Draws an analysis's label, scores and error maps; asks the window for a label file through ``pickLabel``.
 
-    It shows pictures made off the GUI thread; a palette change recolours the label only while the tab is visible
-    (else when it is next shown)."""
+    It shows pictures made off the GUI thread (the classroom's analysis of the frame, :meth:`set_analysis`); a
+    palette change recolours the label only while the tab is visible (else when it is next shown)."""
 
+    title = "Ground Truth"
+    menu_title = "&Ground Truth"
+    shortcut = "Ctrl+3"
     pickLabel = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -50,9 +53,7 @@ class TruthView(QWidget):
         self.pick = QPushButton("Open Label…")
         self.pick.setToolTip("Choose the ground-truth label image (class indices, CamVid or VOC palette PNG)")
         self.pick.clicked.connect(self.pickLabel)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.link = ViewLink(self)
+        self.status = status_line()
         self.photo = self._panel("photo")
         self.truth = self._panel("truth")
         self.table = QTableWidget(0, len(METRIC_COLUMNS))
@@ -75,19 +76,13 @@ class TruthView(QWidget):
         top.addSpacing(20)
         top.addWidget(self.label_path, 1)
         top.addWidget(self.pick)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.addLayout(top)
-        layout.addWidget(self.status)
-        layout.addWidget(self.grid, 1)
+        self._arrange(top, self.status, (self.grid, 1))
         self.clear(None, "Open an image with a model loaded; its label is found next to it or picked here.")
 
-    def _panel(self, key: str) -> Panel:
-        panel = Panel(key)
-        self.link.add(panel.view)
-        return panel
+    def set_frame(self, frame: TabFrame) -> None:
+        """Nothing yet: the classroom's analysis of the frame fills this tab (:meth:`set_analysis`)."""
 
-    def clear(self, label: Path | None, message: str) -> None:
+    def clear(self, label: Path | None = None, message: str = NO_MODEL) -> None:
         """Nothing scored (yet): the label file in use (if any) and ``message``."""
         self._pictures = None
         self.label_path.setText(f"Label: {label}" if label is not None else "Label: none")
@@ -144,19 +139,16 @@ class TruthView(QWidget):
         self._refresh()
         self.link.fit()
 
-    def set_palette(self, palette: Sequence[Color]) -> None:
-        """Shows the label in ``palette``: now if the tab is visible, else when it is next shown."""
+    def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
+        """Shows the label in ``palette`` (opaque: ``opacity`` is the masks'): now if the tab is visible, else when it
+        is next shown."""
         self._palette = tuple(palette)
         self._refresh()
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        """Recolours the label if the tab is visible and it is not in the chosen palette."""
+    def _redraw(self) -> None:
+        """Recolours the label if it is not in the chosen palette."""
         pictures = self._pictures
-        if pictures is None or not self.isVisible() or pictures.palette == self._palette:
+        if pictures is None or pictures.palette == self._palette:
             return
         self._pictures = pictures.recolored(self._palette)
         self.truth.view.set_pixels(self._pictures.colored, pictures.label.shape)
