@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -15,10 +19,11 @@ import pytest
 from fcn_viewer.cli import models as models_command
 from fcn_viewer.cli.main import main
 from fcn_viewer.errors import DownloadError
+from fcn_viewer.weights import cache
 from fcn_viewer.weights import download as download_module
-from fcn_viewer.weights.download import DownloadCancelled, ExpectedSize, Progress, download
+from fcn_viewer.weights.download import DownloadCancelled, ExpectedSize, Progress, cache_dir, download
 from fcn_viewer.weights.registry import entry
-from tests.hostile import HANG_LIMIT_S, within
+from tests.hostile import HANG_LIMIT_S, ROOT, within
 
 ENDLESS_CAP = 30_000_000  # the "endless" bodies end here, so that a download that does not stop still ends
 BLOCK = b"\x5a" * 65_536
@@ -239,3 +244,46 @@ def test_a_failed_download_s_error_stands_on_a_line_of_its_own_after_the_counter
     assert [line for line in lines if "error: " in line] == [
         f"error: download of {item.url} interrupted after 300000 of 1000000 bytes: the server closed the connection; "
         "run again to resume"]
+
+
+@pytest.fixture
+def fresh_cache_choice() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX user ids")
+def test_an_unusable_cache_folder_falls_back_to_the_same_folder_on_every_run(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, FCN_VIEWER_CACHE=str(tmp_path / "taken"), TMPDIR=str(tmp_path / "tmp"),
+               PYTHONPATH=str(ROOT))
+    code = "from fcn_viewer.weights.download import cache_dir; print(cache_dir())"
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+            for _ in range(2)]
+    fallback = tmp_path / "tmp" / f"fcn-viewer-cache-{os.getuid()}"
+    assert [run.stdout.strip() for run in runs] == [str(fallback)] * 2, runs[0].stderr
+    assert f"downloads go to {fallback}, the same folder on every run" in runs[1].stderr
+    assert fallback.is_dir() and fallback.stat().st_mode & 0o777 == 0o700  # kept for the next run, closed to others
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX user ids")
+@pytest.mark.usefixtures("fresh_cache_choice")
+def test_a_fallback_folder_that_is_a_link_is_not_used_and_downloads_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "taken").write_text("a file")
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "tmp" / f"fcn-viewer-cache-{os.getuid()}").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "taken"))
+    assert cache_dir() == tmp_path / "taken"
+    note = cache.cache_note()
+    assert "it is a link or a file, not a folder" in note and "downloads are refused" in note
+    source = tmp_path / "model.bin"
+    source.write_bytes(BLOCK)
+    with pytest.raises(DownloadError, match=r"cannot save .*taken/weights/model.bin"):
+        download(source.as_uri(), cache_dir() / "weights" / "model.bin")
+    assert list((tmp_path / "elsewhere").iterdir()) == []

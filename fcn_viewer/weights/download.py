@@ -71,7 +71,7 @@ def cache_dir() -> Path:
     """The app's cache folder ($FCN_VIEWER_CACHE or the platform's user cache), created if missing."""
     override = os.environ.get("FCN_VIEWER_CACHE")
     path = Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("fcn-viewer"))
-    return usable_cache_dir(path)  # a temporary folder, with a note, when that one is unusable
+    return usable_cache_dir(path)  # the same fallback folder every run, with a note, when that one is unusable
 
 
 def hash_file(path: Path, algorithm: str) -> str:
