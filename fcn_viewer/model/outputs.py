@@ -28,7 +28,7 @@ class Deconvolution:
     """A learned, bias-free upsampling layer of the pass (``upscore2``, ``upscore8``, ...): its weight and geometry.
 
     Kept with the outputs because the fusion tail is linear: with them, each score map's share of the logits can be
-    recomputed without another forward pass (see :mod:`fcn_viewer.contributions`).
+    recomputed without another forward pass (see :mod:`fcn_viewer.teaching.contributions`).
     """
 
     weight: torch.Tensor
