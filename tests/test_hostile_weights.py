@@ -186,3 +186,35 @@ def test_a_pth_zip_that_unpacks_past_the_bound_is_refused_before_loading(
     assert path.stat().st_size < 10_000
     with pytest.raises(WeightsError, match=r"bomb.pth: unpacks to 0.0 GB, more than any FCN weights file"):
         load_weights_file(path)
+
+
+def _pth_bytes(kind: str) -> bytes:
+    import os
+    import pickle
+
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)  # the legacy format's first record
+    return {
+        "nul": b"\0" * 4096,
+        "random": os.urandom(4096),
+        "text": b"hello world\n" * 100,
+        "object": pickle.dumps({"conv1.weight": os.system}, protocol=2),
+        "object-protocol-5": pickle.dumps({"conv1.weight": os.system}, protocol=5),
+        "legacy": magic + pickle.dumps(1001, protocol=2) + pickle.dumps({"x": os.system}, protocol=2),
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["nul", "random", "text", "object", "object-protocol-5", "legacy", "sparse-2gb"])
+def test_a_refused_pth_gets_one_line_of_ours_never_torchs_weights_only_advice(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.pth"
+    if kind == "sparse-2gb":
+        with open(path, "wb") as file:
+            file.truncate(2 << 30)  # 2 GB of NUL bytes, not zip: no disk used
+    else:
+        path.write_bytes(_pth_bytes(kind))
+    with pytest.raises(WeightsError) as info:
+        load_weights_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert "weights_only" not in message and "trusted" not in message.lower() and "torch.load" not in message
+    if kind.startswith("object"):
+        assert "refused to load" in message and (".system)" in message or kind == "object-protocol-5")
