@@ -32,7 +32,7 @@ def _check_archive(path: Path) -> None:
                            f"(at most {MAX_FILE_BYTES / 1e9:.1f} GB)")
 
 
-def _refusal(path: Path, error: Exception) -> WeightsError:
+def load_refusal(path: Path, error: Exception) -> WeightsError:
     """Our one-line reason why torch's safe loader refused ``path``. Torch's own message is never passed on: it
     advises loading with ``weights_only=False``, which would run whatever code the file holds."""
     text = str(error)
@@ -65,7 +65,7 @@ def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
     except MemoryError:
         raise
     except Exception as error:  # whatever torch or pickle raise on a hostile file
-        raise _refusal(path, error) from None
+        raise load_refusal(path, error) from None
     if isinstance(data, dict):
         for key in CHECKPOINT_KEYS:
             if isinstance(data.get(key), dict):
