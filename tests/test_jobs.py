@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.errors import ImageLoadError
-from fcn_viewer.gui.jobs import Job, JobQueue
+from fcn_viewer.gui.jobs import Job, JobQueue, stop_all
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 
 
@@ -75,3 +76,35 @@ def test_progress_reaches_the_gui_thread_while_the_job_runs(qtbot: QtBot) -> Non
         number = queue.submit(lambda job: [job.progress(step) for step in range(3)] and "done")
     queue.shutdown()
     assert progress == [(number, 0), (number, 1), (number, 2)]
+
+
+def test_stop_all_waits_at_most_its_limit_and_drops_the_answer_of_a_job_it_abandons(qtbot: QtBot) -> None:
+    stubborn, willing = JobQueue("test stubborn"), JobQueue("test willing")
+    stubborn_answers, willing_answers = answers_of(stubborn), answers_of(willing)
+    started, willing_started, release = threading.Event(), threading.Event(), threading.Event()
+
+    def ignores_cancel(job: Job) -> object:
+        started.set()
+        release.wait(10)
+        job.progress("late progress")
+        return "late answer"
+
+    def stops_when_asked(job: Job) -> object:
+        willing_started.set()
+        while not job.cancelled():
+            threading.Event().wait(0.005)
+        return "stopped"
+
+    stubborn.submit(ignores_cancel)
+    number = willing.submit(stops_when_asked)
+    assert started.wait(10) and willing_started.wait(10)
+    began = time.monotonic()
+    stop_all([stubborn, willing], within_s=0.5)
+    assert time.monotonic() - began < 1.5
+    qtbot.waitUntil(lambda: bool(willing_answers))
+    assert willing_answers == [(number, "stopped")]
+    release.set()  # the abandoned job ends on its own; its answer goes nowhere
+    assert stubborn._thread.wait(5000)
+    qtbot.wait(50)
+    assert stubborn_answers == [] and stubborn.closed
+    stubborn.shutdown()  # a second shutdown returns at once

@@ -3,14 +3,22 @@ newest-wins keys, cooperative cancelling, and every answer (errors too) delivere
 
 from __future__ import annotations
 
+import atexit
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from fcn_viewer.gui.background import start_in_background
 from fcn_viewer.view.outcome import JobCancelled, JobFailed, error_message
+
+CLOSE_WAIT_S = 1.5  # the most a closing window waits on its workers, all together
+
+# Queues whose thread was still busy when they were shut down, kept with their thread and runner, which must not be
+# destroyed while the thread runs; the process waits for them at exit, once the window is gone.
+_abandoned: list[tuple[JobQueue, QThread, QObject]] = []
 
 
 class Job:
@@ -32,8 +40,9 @@ class Job:
         self._cancel.set()
 
     def progress(self, value: object) -> None:
-        """Sends ``value`` to the GUI thread now (the job goes on)."""
-        self._queue.progress.emit(self.number, value)
+        """Sends ``value`` to the GUI thread now (the job goes on); dropped once the queue was shut down."""
+        if not self._queue.closed:
+            self._queue.progress.emit(self.number, value)
 
 
 class _Runner(QObject):
@@ -71,6 +80,7 @@ class JobQueue(QObject):
         self._queued: deque[Job] = deque()
         self._running: Job | None = None
         self._last_number = 0
+        self.closed = False  # shut down: nothing more runs, and no answer is sent
         # With wake_later the thread is woken from the event loop's next pass: waking it hands it the GIL, which
         # then does not lengthen the caller's event (such as the window's handling of a result).
         self._wake_timer = QTimer(self, singleShot=True, interval=0)
@@ -105,25 +115,56 @@ class JobQueue(QObject):
                 if key is None or job.key == key:
                     job.cancel()
 
-    def shutdown(self) -> None:
-        """Stops the thread after the job in hand (which is asked to cancel); queued jobs are dropped."""
+    def shutdown(self, wait_s: float | None = None) -> None:
+        """Stops the thread after the job in hand (which is asked to cancel); queued jobs are dropped.
+
+        Waits for good, or at most ``wait_s`` seconds: a job still running then is abandoned. Its answer and
+        progress are dropped, and its thread ends when the job does (the process waits for it at exit).
+        """
+        if self.closed:
+            return
         self._wake_timer.stop()
         self.cancel()
         self._thread.quit()
-        self._thread.wait()
+        stopped = self._thread.wait() if wait_s is None else self._thread.wait(max(0, round(wait_s * 1000)))
+        with self._lock:
+            self.closed = True
+            self._queued.clear()
+        if not stopped:
+            if not _abandoned:
+                atexit.register(_wait_for_abandoned)
+            _abandoned.append((self, self._thread, self._runner))
 
     def _take(self) -> Job | None:
         with self._lock:
-            self._running = self._queued.popleft() if self._queued else None
+            self._running = self._queued.popleft() if self._queued and not self.closed else None
             return self._running
 
     def _run(self, job: Job) -> None:
         if job.cancelled():
-            self.finished.emit(job.number, JobCancelled("cancelled before it started"))
-            return
-        try:
-            value = job.work(job)
-        except Exception as error:  # a hostile file or out of memory must never take the thread down
-            self._on_error()
-            value = JobFailed(job.describe(error))
-        self.finished.emit(job.number, value)
+            value: object = JobCancelled("cancelled before it started")
+        else:
+            try:
+                value = job.work(job)
+            except Exception as error:  # a hostile file or out of memory must never take the thread down
+                self._on_error()
+                value = JobFailed(job.describe(error))
+        if not self.closed:
+            self.finished.emit(job.number, value)
+
+
+def stop_all(queues: Iterable[JobQueue], within_s: float = CLOSE_WAIT_S) -> None:
+    """Asks the jobs of every queue to stop at once, then shuts each queue down, waiting at most ``within_s`` in
+    all: a job that does not stop in time is abandoned (see :meth:`JobQueue.shutdown`)."""
+    queues = list(queues)
+    for queue in queues:
+        queue.cancel()
+    deadline = time.monotonic() + within_s
+    for queue in queues:
+        queue.shutdown(max(0.0, deadline - time.monotonic()))
+
+
+def _wait_for_abandoned() -> None:
+    """At exit, before Qt is torn down: lets each abandoned job finish, since destroying a running QThread aborts."""
+    for _, thread, _ in _abandoned:
+        thread.wait()

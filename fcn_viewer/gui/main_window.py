@@ -33,6 +33,7 @@ from fcn_viewer.gui.classroom import Classroom
 from fcn_viewer.gui.controls import DisplayToolbar
 from fcn_viewer.gui.domain_note import DomainNotice, info_lines
 from fcn_viewer.gui.help import add_help_actions
+from fcn_viewer.gui.jobs import JobQueue, stop_all
 from fcn_viewer.gui.legend import ClassLegend
 from fcn_viewer.gui.paint_hold import PaintHold
 from fcn_viewer.gui.panels import FittedLabel, InfoPanel, Panel, PanelGrid, ViewLink
@@ -48,7 +49,7 @@ from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
 from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
 from fcn_viewer.weights.cache import cache_note
-from fcn_viewer.weights.download import Progress
+from fcn_viewer.weights.download import Progress, discard_partial
 from fcn_viewer.weights.loader import FileSource, ModelSource, RegistrySource
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, RegistryEntry
 
@@ -97,6 +98,7 @@ class MainWindow(QMainWindow):
         self._drawing = False
         self._paint_hold = PaintHold(self)
         self.download_dialog: QProgressDialog | None = None
+        self._downloading: RegistryEntry | None = None  # the model being downloaded, while its dialog is open
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -568,6 +570,7 @@ class MainWindow(QMainWindow):
         dialog.canceled.connect(self.viewer.cancel_download)
         dialog.show()
         self.download_dialog = dialog
+        self._downloading = entry
 
     def download_progress(self, progress: Progress) -> None:
         dialog = self.download_dialog
@@ -580,6 +583,7 @@ class MainWindow(QMainWindow):
             dialog.setLabelText(f"Downloading… {_megabytes(progress.done)}")
 
     def _close_download_dialog(self) -> None:
+        self._downloading = None
         if self.download_dialog is not None:
             self.download_dialog.close()
             self.download_dialog.deleteLater()
@@ -698,11 +702,17 @@ class MainWindow(QMainWindow):
         return None
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Saves the settings and stops every worker at once, waiting at most CLOSE_WAIT_S for them all: a job
+        still running then is abandoned. A download in progress is cancelled and its partial file removed."""
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
+        downloading = self._downloading
         self._close_download_dialog()
+        stop_all(self.findChildren(JobQueue))
         self.viewer.shutdown()
         self.classroom.shutdown()
+        if downloading is not None:
+            discard_partial(downloading.path)
         super().closeEvent(event)
 
     def _about(self) -> None:
