@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
 
     from fcn_viewer.gui.main_window import MainWindow
+    from tests.gui_helpers import Teaching
 
 
 @pytest.fixture
@@ -72,3 +74,13 @@ def ready(qtbot: QtBot, window: MainWindow, tiny_weights: Path) -> MainWindow:
 
     load(qtbot, window, tiny_weights)
     return window
+
+
+@pytest.fixture
+def teaching(qtbot: QtBot) -> Iterator[Teaching]:
+    """A classroom model on its real service, without a window (its threads stop after the test)."""
+    from tests.gui_helpers import Teaching
+
+    teaching = Teaching()
+    yield teaching
+    teaching.shutdown()

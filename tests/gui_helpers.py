@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest.mock import Mock
 
 import numpy as np
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
+from fcn_viewer.device_choice import DeviceChoice
+from fcn_viewer.gui.analysis_worker import ClassroomService
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.inference import Segmentation, Segmenter
+from fcn_viewer.options import Precision
+from fcn_viewer.view.classroom_model import ClassroomModel
+from fcn_viewer.view.viewer_model import ModelInfo
 from fcn_viewer.weights.loader import FileSource, load_weights_file
 from fcn_viewer.weights.native import save_native
 from tests.helpers import random_model, tiny_compact_config, tiny_meta, tiny_paper_config
@@ -28,6 +34,27 @@ def make_window(qtbot: QtBot, settings_path: Path, **services: Any) -> MainWindo
     window.show()
     qtbot.waitExposed(window)
     return window
+
+
+class Teaching:
+    """A classroom model on its real service, without a window: the viewer's model is the net given to :meth:`use`
+    (a tab built on ``classroom.contributions`` or ``classroom.playback`` draws its answers)."""
+
+    def __init__(self) -> None:
+        self.model: ModelInfo | None = None
+        self.device: DeviceChoice = "cpu"
+        self.precision: Precision = "auto"
+        self.service = ClassroomService()
+        self.classroom = ClassroomModel(self.service, self, Mock())
+        self.service.answer_to(self.classroom.answer)
+
+    def use(self, net: Segmenter) -> None:
+        """``net`` becomes the viewer's model, as a model load would make it."""
+        self.model = ModelInfo(net.meta, FileSource(Path(f"{net.meta.name}.safetensors")), "cpu", segmenter=net)
+        self.classroom.model_changed(self.model)
+
+    def shutdown(self) -> None:
+        self.classroom.shutdown()
 
 
 def load(qtbot: QtBot, window: MainWindow, weights: Path) -> None:

@@ -20,14 +20,14 @@ from fcn_viewer.teaching.ground_truth import score_mask
 from fcn_viewer.teaching.image_analysis import GroundTruth
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.weights.loader import load_weights_file
-from tests.gui_helpers import fill_share
+from tests.gui_helpers import Teaching, fill_share
 from tests.helpers import gradient_image
 
 WAIT_MS = 20_000
 
 
 @pytest.fixture
-def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path, teaching: Teaching):  # type: ignore[no-untyped-def]
     loaded = load_weights_file(tiny_weights)
     image = gradient_image(45, 61)
     segmentation = Segmenter(loaded, "cpu").segment(image)
@@ -35,15 +35,13 @@ def shown(qtbot: QtBot, tiny_weights: Path, tmp_path: Path):  # type: ignore[no-
     label = np.random.default_rng(1).integers(0, 12, size=(45, 61)).astype(np.uint8)
     Image.fromarray(label).save(tmp_path / "label.png")
     truth = GroundTruth(tmp_path / "label.png", 11, 11, 2.0)
-    view = ContributionsView()
+    view = ContributionsView(teaching.classroom.contributions)
     qtbot.addWidget(view)
     view.resize(1400, 800)
     view.show()
-    with qtbot.waitSignal(view.jobs.finished, timeout=WAIT_MS):
-        view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, truth))
-    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, truth))
+    qtbot.waitUntil(lambda: view.lesson.shown is not None, timeout=WAIT_MS)
     yield view, result, label
-    view.shutdown()
 
 
 def test_the_tab_shows_the_terms_and_scores_every_switch_setting(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
@@ -77,11 +75,10 @@ def test_hovering_reads_out_the_terms_and_their_sum(qtbot: QtBot, shown) -> None
 
 def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
     view, result, _ = shown
-    with qtbot.waitSignal(view.jobs.finished, timeout=WAIT_MS):
-        view.classes.setCurrentIndex(3)  # class 2
-    qtbot.waitUntil(lambda: view._shown.pictures.class_index == 2, timeout=WAIT_MS)
+    view.classes.setCurrentIndex(3)  # class 2
+    qtbot.waitUntil(lambda: view.lesson.shown.pictures.class_index == 2, timeout=WAIT_MS)
     split = split_logits(result.segmentation.outputs)
-    np.testing.assert_allclose(view._shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
+    np.testing.assert_allclose(view.lesson.shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
     assert result.meta.classes[2] in view.terms["score_fr"].title.toolTip()
 
 
@@ -115,16 +112,17 @@ def test_a_click_marks_the_feeding_cells_in_their_panels_and_on_the_photo(qtbot:
     assert len(photo_marks) == footprints + 2 * len(expected)  # + one field and one label plate per map
 
 
-def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, tiny_weights: Path, tmp_path: Path) -> None:
+def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, tiny_weights: Path, tmp_path: Path,
+                                                                 teaching: Teaching) -> None:
     loaded = load_weights_file(tiny_weights)
     segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
     result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
     Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(tmp_path / "small.png")
-    view = ContributionsView()
+    view = ContributionsView(teaching.classroom.contributions)
     qtbot.addWidget(view)
     view.show()
     view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, GroundTruth(tmp_path / "small.png", 11, 11, 2.0)))
-    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.lesson.shown is not None, timeout=WAIT_MS)
     assert "No scores: " in view.status.text() and "small.png" in view.status.text()
     assert view.table.item(0, 1).text() == "no label" and not view.drops.isVisible()  # no scores: nothing to say
     assert all(panel.isVisible() for panel in view.terms.values())
@@ -132,16 +130,16 @@ def test_a_label_of_the_wrong_size_leaves_the_split_and_says_why(qtbot: QtBot, t
 
 
 def test_a_label_given_while_the_tab_is_hidden_is_scored_when_it_is_shown(
-    qtbot: QtBot, tiny_weights: Path, tmp_path: Path
+    qtbot: QtBot, tiny_weights: Path, tmp_path: Path, teaching: Teaching
 ) -> None:
     loaded = load_weights_file(tiny_weights)
     segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
     result = ViewResult.build(tmp_path / "photo.png", segmentation, loaded.meta, 0.0, "cpu")
-    view = ContributionsView()
+    view = ContributionsView(teaching.classroom.contributions)
     qtbot.addWidget(view)
     view.show()
     view.set_frame(TabFrame(result, loaded.meta.palette, 0.6))
-    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.lesson.shown is not None, timeout=WAIT_MS)
     assert view.table.item(0, 1).text() == "no label"
     view.hide()  # as when Open Label... shows the Ground Truth tab
     label = split_logits(segmentation.outputs).mask()  # the net's own mask: every pixel right
@@ -167,8 +165,8 @@ def test_the_window_hosts_the_new_tabs_and_fills_them_for_the_open_image(
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert {"Contributions", "Receptive Fields", "Sequence"} <= set(titles)
     classroom.show_view(classroom.contributions)
-    qtbot.waitUntil(lambda: classroom.contributions._shown is not None, timeout=WINDOW_WAIT_MS)
-    assert classroom.contributions._shown.request.result.path == path
+    qtbot.waitUntil(lambda: classroom.model.contributions.shown is not None, timeout=WINDOW_WAIT_MS)
+    assert classroom.model.contributions.shown.request.result.path == path
     classroom.show_view(classroom.fields)
     classroom.fields.click_pixel(20, 30)
     assert set(classroom.fields.cells) == {"score_fr", "fuse_pool4", "fuse_pool3"}
@@ -219,7 +217,7 @@ def test_a_switched_off_skip_greys_and_marks_its_term_panel(qtbot: QtBot, shown)
 
 
 def test_a_skip_that_lowers_a_score_on_the_image_is_said_beside_the_table(
-    qtbot: QtBot, tiny_weights: Path, tmp_path: Path
+    qtbot: QtBot, tiny_weights: Path, tmp_path: Path, teaching: Teaching
 ) -> None:
     loaded = load_weights_file(tiny_weights)
     segmentation = Segmenter(loaded, "cpu").segment(gradient_image(45, 61))
@@ -228,11 +226,11 @@ def test_a_skip_that_lowers_a_score_on_the_image_is_said_beside_the_table(
     label = split.mask(["score_pool4", "score_pool3"])  # conv7 alone is exactly right: the skips can only lower
     assert (split.mask() != label).any()
     Image.fromarray(label).save(tmp_path / "label.png")
-    view = ContributionsView()
+    view = ContributionsView(teaching.classroom.contributions)
     qtbot.addWidget(view)
     view.show()
     view.set_frame(TabFrame(result, loaded.meta.palette, 0.6, GroundTruth(tmp_path / "label.png", 11, 11, 2.0)))
-    qtbot.waitUntil(lambda: view._shown is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: view.lesson.shown is not None, timeout=WAIT_MS)
     all_on = score_mask(split.mask(), label, 11, 11)
     text = view.drops.text()
     assert view.drops.isVisible() and view.drops.geometry().left() > view.table.geometry().right()

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from fcn_viewer.gui import analysis_worker, sequence_view
+from fcn_viewer.gui import analysis_worker
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.inference import Segmenter
 from fcn_viewer.weights.loader import RegistrySource
@@ -33,7 +33,7 @@ def record_nets(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Segmenter], list[
     """The segmenters dataset scoring and sequence playback run, as they run them."""
     scored: list[Segmenter] = []
     played: list[Segmenter] = []
-    evaluate, segment_frame = analysis_worker.evaluate_models, sequence_view.segment_frame
+    evaluate, segment_frame = analysis_worker.evaluate_models, analysis_worker.segment_frame
 
     def evaluate_models(models: Any, *args: Any, **kwargs: Any) -> Any:
         scored.extend(model.segmenter for model in models)
@@ -44,7 +44,7 @@ def record_nets(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Segmenter], list[
         return segment_frame(source, index, segment, *args)
 
     monkeypatch.setattr(analysis_worker, "evaluate_models", evaluate_models)
-    monkeypatch.setattr(sequence_view, "segment_frame", frame)
+    monkeypatch.setattr(analysis_worker, "segment_frame", frame)
     return scored, played
 
 

@@ -19,7 +19,7 @@ from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.inference import Segmentation, Segmenter
 from fcn_viewer.teaching.sequence import FramePictures
 from fcn_viewer.weights.loader import LoadedModel, load_weights_file
-from tests.gui_helpers import fill_share
+from tests.gui_helpers import Teaching, fill_share
 from tests.test_sequence import index_of, write_frames
 
 WAIT_MS = 60_000
@@ -31,13 +31,12 @@ def resident_mb() -> float:
 
 
 @pytest.fixture
-def player(qtbot: QtBot, tiny_weights: Path):  # type: ignore[no-untyped-def]
-    loaded = load_weights_file(tiny_weights)
-    view = SequenceView()
+def player(qtbot: QtBot, tiny_weights: Path, teaching: Teaching):  # type: ignore[no-untyped-def]
+    teaching.use(Segmenter(load_weights_file(tiny_weights), "cpu"))
+    view = SequenceView(teaching.classroom.playback)
     qtbot.addWidget(view)
     view.resize(1200, 700)
     view.show()
-    view.set_model(loaded.meta, lambda: Segmenter(loaded, "cpu"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny net on a busy shared machine: OpenMP threads would spin against each other
     yield view
@@ -67,8 +66,8 @@ def test_playing_100_frames_shows_them_in_order_never_stale_with_flat_memory(
     qtbot.waitUntil(lambda: not player.playing and shown[-1] == 99, timeout=WAIT_MS)
     assert shown == sorted(set(shown)), "frames went backwards or repeated"
     assert not mismatched, "a panel showed another frame than the one announced"
-    assert player.shown_count == len(shown)
-    assert len(shown) + player.dropped >= 100  # every frame was either shown or counted as dropped
+    assert player.playback.shown_count == len(shown)
+    assert len(shown) + player.playback.dropped >= 100  # every frame was either shown or counted as dropped
     gc.collect()
     assert sum(type(o) is FramePictures for o in gc.get_objects()) <= 2  # the frame on screen, maybe one more
     assert memory[-1] - memory[min(5, len(memory) - 1)] < 40, memory  # MB: nothing accumulates per frame
@@ -93,12 +92,12 @@ class GatedSegmenter(Segmenter):
 
 
 def test_frames_overtaken_while_the_net_is_busy_are_dropped_and_only_the_newest_is_shown(
-    qtbot: QtBot, player: SequenceView, tmp_path: Path, tiny_weights: Path
+    qtbot: QtBot, player: SequenceView, tmp_path: Path, tiny_weights: Path, teaching: Teaching
 ) -> None:
     loaded = load_weights_file(tiny_weights)
     gate = threading.Event()
     segmenter = GatedSegmenter(loaded, gate)
-    player.set_model(loaded.meta, lambda: segmenter)
+    teaching.use(segmenter)
     shown: list[int] = []
     player.frameShown.connect(shown.append)
     player.open_folder(write_frames(tmp_path / "frames", 10))  # frame 0: the net starts on it and waits at the gate
@@ -106,23 +105,23 @@ def test_frames_overtaken_while_the_net_is_busy_are_dropped_and_only_the_newest_
     for index in range(1, 10):
         player.request(index)  # each replaces the one before while the net is busy
     gate.set()
-    qtbot.waitUntil(lambda: player.shown_index == 9, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == 9, timeout=WAIT_MS)
     qtbot.wait(50)
     assert shown == [0, 9]
     assert segmenter.calls == 2
-    assert player.dropped == 8 and player.skipped == 0
+    assert player.playback.dropped == 8 and player.playback.skipped == 0
 
 
 def test_closing_stops_an_export_between_frames(qtbot: QtBot, player: SequenceView, tmp_path: Path,
-                                                tiny_weights: Path) -> None:
+                                                tiny_weights: Path, teaching: Teaching) -> None:
     loaded = load_weights_file(tiny_weights)
     segmenter = GatedSegmenter(loaded, delay=0.05)
-    player.set_model(loaded.meta, lambda: segmenter)
+    teaching.use(segmenter)
     player.open_folder(write_frames(tmp_path / "frames", 200))  # 200 frames at ≥ 50 ms each: 10 s or more
     player.export(tmp_path / "panels.gif")
     qtbot.waitUntil(lambda: segmenter.calls >= 3, timeout=WAIT_MS)  # frame 0, then the export's first frames
     started = time.perf_counter()
-    player.shutdown()
+    teaching.shutdown()  # as the window's close does
     assert time.perf_counter() - started < 5, "shutdown waited for the whole export"
     assert not (tmp_path / "panels.gif").exists()
     assert segmenter.calls < 100
@@ -139,13 +138,13 @@ def test_pause_and_step_frame_by_frame(qtbot: QtBot, player: SequenceView, tmp_p
     player.pause()
     assert not player.playing
     qtbot.wait(50)
-    base = player.shown_index
+    base = player.playback.shown_index
     player.step(1)
-    qtbot.waitUntil(lambda: player.shown_index == base + 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == base + 1, timeout=WAIT_MS)
     player.step(1)
-    qtbot.waitUntil(lambda: player.shown_index == base + 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == base + 2, timeout=WAIT_MS)
     player.step(-1)
-    qtbot.waitUntil(lambda: player.shown_index == base + 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == base + 1, timeout=WAIT_MS)
     assert index_of(rgb_from_pixmap(player.photo.view.pixmap_item.pixmap())) == base + 1
     assert all(player.masks[stage].isVisible() for stage in ("32s", "16s", "8s"))
 
@@ -191,7 +190,7 @@ def test_the_panels_fill_their_cells_with_shapes_as_in_the_stages_tab(
 ) -> None:
     player.resize(1070, 690)  # the tab's size in a 1280×800 window
     player.open_folder(write_frames(tmp_path / "frames", 3, size=(36, 48)))
-    qtbot.waitUntil(lambda: player.shown_index == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == 0, timeout=WAIT_MS)
     qtbot.wait(50)
     player.link.fit()
     for panel in [player.photo, *player.score_maps.values(), *player.masks.values()]:
@@ -212,10 +211,10 @@ def test_the_tab_lists_the_shown_frames_classes(qtbot: QtBot, player: SequenceVi
     segmenter = Segmenter(loaded, "cpu")
     folder = write_frames(tmp_path / "frames", 3)
     player.open_folder(folder)
-    qtbot.waitUntil(lambda: player.shown_index == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == 0, timeout=WAIT_MS)
     first = dict(player.frame_shares)
     player.step(1)
-    qtbot.waitUntil(lambda: player.shown_index == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: player.playback.shown_index == 1, timeout=WAIT_MS)
     image = np.asarray(Image.open(folder / "frame1.png").convert("RGB"))
     mask = segmenter.segment(image).mask()
     expected = np.bincount(mask.ravel(), minlength=len(loaded.meta.classes)) / mask.size

@@ -1,89 +1,45 @@
-"""The teaching views' background work on two job queues: one compares, scores and draws the shown image, one
-scores whole datasets, so neither the window, nor opening an image, nor the shown image's comparison waits."""
+"""The classroom's backend: the teaching tabs' work on job queues, so neither the window, nor opening an image,
+nor the shown image's comparison waits: one queue compares, scores and draws the shown image, one scores whole
+datasets, one splits the logits for the contributions tab, one plays a frame sequence. Every answer goes to
+:meth:`fcn_viewer.view.classroom_model.ClassroomModel.answer`, which numbered the job."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from PySide6.QtCore import QObject
 
-from fcn_viewer.classes import Color
-from fcn_viewer.data import SegmentationDataset
-from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.evaluation import EvaluatedModel, Evaluation, evaluate_models
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.worker import ModelLoader, device_or_cpu, load_source
 from fcn_viewer.inference import Segmenter, release_device_memory
 from fcn_viewer.options import Precision
-from fcn_viewer.teaching.compare import CompareMode
-from fcn_viewer.teaching.image_analysis import AnalysisPictures, GroundTruth, ImageAnalysis, analyse, analysis_pictures
+from fcn_viewer.teaching.image_analysis import analyse, analysis_pictures
+from fcn_viewer.teaching.sequence import FramePictures, export_gif, segment_frame
+from fcn_viewer.view.classroom_jobs import (
+    Analysed,
+    AnalysisRequest,
+    ContributionRequest,
+    DatasetRequest,
+    Exported,
+    ExportRequest,
+    FrameRequest,
+    Nets,
+    split_contributions,
+)
 from fcn_viewer.view.outcome import error_message
-from fcn_viewer.view.panel_content import ViewResult
-from fcn_viewer.view.viewer_model import ModelInfo
 from fcn_viewer.weights.loader import ModelSource, RegistrySource
 from fcn_viewer.weights.registry import RegistryEntry
 
 
-@dataclass(frozen=True)
-class Nets:
-    """Which nets to score: the viewer's model (every stage) or the separately trained family (each its own stage).
-
-    ``model`` is the viewer's model as it runs (its net is the one copy every tab uses); ``device`` and
-    ``precision`` are the user's choice, for a backend that loads no net."""
-
-    mode: CompareMode
-    model: ModelInfo | None
-    family: tuple[RegistryEntry, ...]
-    device: DeviceChoice
-    precision: Precision
-
-    @property
-    def source(self) -> ModelSource | None:
-        return self.model.source if self.model is not None else None
-
-    @property
-    def model_name(self) -> str:
-        return self.source.label if isinstance(self.source, RegistrySource) else ""
-
-    def placement(self) -> tuple[torch.device, Precision]:
-        """Where and how every other net runs: as the viewer's model does (as chosen, where it runs no net)."""
-        net = self.model.segmenter if self.model is not None else None
-        if net is not None:
-            return net.device, net.precision
-        return device_or_cpu(self.device)[0], self.precision
-
-
-@dataclass(frozen=True)
-class AnalysisRequest:
-    """Analyse the shown result: compare its masks, score them against ``ground_truth``, and draw both in
-    ``palette`` at ``opacity``."""
-
-    result: ViewResult
-    nets: Nets
-    radius: float
-    ground_truth: GroundTruth | None
-    palette: tuple[Color, ...]
-    opacity: float
-
-
-@dataclass(frozen=True)
-class DatasetRequest:
-    """Score every image of ``dataset`` with ``nets``."""
-
-    dataset: SegmentationDataset
-    nets: Nets
-    tolerance: float
-
-
-@dataclass(frozen=True)
-class Analysed:
-    """The analysis of the shown image and its pictures, as drawn by the compare and ground-truth views."""
-
-    analysis: ImageAnalysis
-    pictures: AnalysisPictures
+def placement(nets: Nets) -> tuple[torch.device, Precision]:
+    """Where and how every other net runs: as the viewer's model does (as chosen, where it runs no net)."""
+    net = nets.model.segmenter if nets.model is not None else None
+    if net is not None:
+        return net.device, net.precision
+    return device_or_cpu(nets.device)[0], nets.precision
 
 
 class SegmenterPool:
@@ -111,13 +67,13 @@ class SegmenterPool:
         assert nets.model is not None
         if nets.model.segmenter is not None:
             return nets.model.segmenter
-        return self.get(nets.model.source, *nets.placement(), cancel)
+        return self.get(nets.model.source, *placement(nets), cancel)
 
     def member(self, member: RegistryEntry, nets: Nets) -> Segmenter:
         """A net of the family: the viewer's own where it is that net, else a copy where and as the viewer runs."""
         if nets.model is not None and member.name == nets.model_name:
             return self.model(nets)
-        return self.get(RegistrySource(member), *nets.placement())
+        return self.get(RegistrySource(member), *placement(nets))
 
     def clear(self) -> None:
         """Forgets every net loaded here, so the next request reads the files again (they may have been replaced)."""
@@ -168,31 +124,72 @@ def score_dataset(pool: SegmenterPool, request: DatasetRequest, job: Job) -> Eva
     return evaluate_models(models, request.dataset, request.tolerance, image_scores=job.progress, cancel=job.cancelled)
 
 
-class AnalysisService:
-    """Two job queues sharing one pool of nets: the shown image's analysis, and dataset scoring, so neither
-    waits for the other. Answers arrive through ``images.finished`` (Analysed or JobFailed), and
-    ``datasets.progress`` (ImageScores) and ``datasets.finished`` (Evaluation or JobFailed)."""
+def play_frame(pool: SegmenterPool, request: FrameRequest) -> FramePictures:
+    """One frame of a sequence segmented by the viewer's net and drawn."""
+    segmenter = pool.model(request.nets)
+    return segment_frame(request.source, request.index, segmenter.segment, request.palette, request.opacity)
+
+
+def export_frames(pool: SegmenterPool, request: ExportRequest, job: Job) -> Exported:
+    """Every frame's stage panels as an animated GIF; stops between frames when the job is cancelled."""
+    segmenter = pool.model(request.nets)
+    path = export_gif(request.target, request.source, segmenter.segment, request.palette, request.opacity,
+                      request.fps, progress=lambda _, __: not job.cancelled())
+    return Exported(path, len(request.source))
+
+
+class ClassroomService:
+    """The classroom model's backend (:class:`~fcn_viewer.view.classroom_model.ClassroomBackend`): four job
+    queues sharing one pool of nets, so no kind of work waits for another. Answers arrive through each queue's
+    ``finished`` (and the dataset queue's ``progress``, ImageScores); :meth:`answer_to` connects them all."""
 
     def __init__(self, parent: QObject | None = None, load: ModelLoader = load_source) -> None:
         self.pool = SegmenterPool(load)
+        # wake_later: work asked for while the window handles a result does not lengthen that event
         self.images = JobQueue("fcn-viewer analysis", parent, on_error=release_device_memory, wake_later=True)
         self.datasets = JobQueue("fcn-viewer dataset", parent, on_error=release_device_memory)
+        self.splits = JobQueue("fcn-viewer contributions", parent, on_error=release_device_memory, wake_later=True)
+        self.frames = JobQueue("fcn-viewer sequence", parent, on_error=release_device_memory)
+        self.queues = (self.images, self.datasets, self.splits, self.frames)
 
-    def analyse(self, request: AnalysisRequest) -> int:
+    def answer_to(self, answer: Callable[[int, object], None]) -> None:
+        """Sends every answer, and every dataset run's scores on their way, to ``answer``."""
+        for queue in self.queues:
+            queue.finished.connect(answer)
+        self.datasets.progress.connect(answer)
+
+    def analyse(self, job: int, request: AnalysisRequest) -> None:
         """Queues the analysis; an older one not started yet is dropped."""
         name = request.result.path.name
-        return self.images.submit(lambda _: analyse_image(self.pool, request), key="image",
-                                  describe=lambda error: f"{name}: comparison failed ({error_message(error)})")
+        self.images.submit(lambda _: analyse_image(self.pool, request), key="image", number=job,
+                           describe=lambda error: f"{name}: comparison failed ({error_message(error)})")
 
-    def score_dataset(self, request: DatasetRequest) -> int:
+    def score_dataset(self, job: int, request: DatasetRequest) -> None:
         """Queues the run; a run in progress stops before its next image."""
-        return self.datasets.submit(lambda job: score_dataset(self.pool, request, job), key="dataset",
-                                    describe=lambda error: f"dataset scoring failed: {error_message(error)}")
+        self.datasets.submit(lambda handle: score_dataset(self.pool, request, handle), key="dataset", number=job,
+                             describe=lambda error: f"dataset scoring failed: {error_message(error)}")
 
     def cancel_dataset(self) -> None:
         self.datasets.cancel("dataset")
 
+    def split(self, job: int, request: ContributionRequest) -> None:
+        """Queues the split; an older one not started yet is dropped."""
+        self.splits.submit(lambda _: split_contributions(request), key="split", number=job)
+
+    def play_frame(self, job: int, request: FrameRequest) -> None:
+        """Queues the frame; a frame still waiting is dropped (the newest frame wins)."""
+        self.frames.submit(lambda _: play_frame(self.pool, request), key="frame", number=job)
+
+    def export_frames(self, job: int, request: ExportRequest) -> None:
+        """Queues the export. No key: a frame never supersedes an export (none is asked for while exporting);
+        only shutdown stops it."""
+        self.frames.submit(lambda handle: export_frames(self.pool, request, handle), number=job)
+
+    def forget_nets(self) -> None:
+        self.pool.clear()
+
     def shutdown(self) -> None:
-        """Stops both threads after the jobs in hand (a dataset run is cancelled first, queued requests dropped)."""
-        self.images.shutdown()
-        self.datasets.shutdown()
+        """Stops every thread after the job in hand (a dataset run or an export stops before its next image,
+        queued requests are dropped)."""
+        for queue in self.queues:
+            queue.shutdown()

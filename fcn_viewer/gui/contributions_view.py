@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
@@ -27,28 +26,20 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.errors import FCNViewerError
-from fcn_viewer.gui.jobs import JobQueue
 from fcn_viewer.gui.panels import Panel, PanelGrid, ViewLink, pixmap_from_rgb
 from fcn_viewer.gui.tab import TabFrame, TabPage, drops_line, status_line
-from fcn_viewer.inference import release_device_memory
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.contributions import (
     FLIP_COLORS,
     SKIP_TITLES,
     TERM_TITLES,
     ContributionAnalysis,
-    TermPictures,
-    analyse_contributions,
     describe_flip,
     diverging_bar,
-    split_logits,
-    term_pictures,
 )
-from fcn_viewer.teaching.ground_truth import load_truth, percent
-from fcn_viewer.teaching.image_analysis import GroundTruth
-from fcn_viewer.view.outcome import JobFailed
-from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.teaching.ground_truth import percent
+from fcn_viewer.view.classroom_jobs import ContributionResult
+from fcn_viewer.view.classroom_model import ContributionsModel
 
 TERMS = ("score_fr", "score_pool4", "score_pool3")
 PREDICTED = "predicted class at each pixel"
@@ -84,65 +75,20 @@ def flip_key_text() -> str:
                                          f"{SKIP_TITLES[name]}" for name in FLIP_COLORS)
 
 
-@dataclass(frozen=True)
-class ContributionRequest:
-    """One image's split to compute (``base`` when only the class changed) and the class to draw."""
-
-    result: ViewResult
-    ground_truth: GroundTruth | None
-    class_index: int | None
-    base: ContributionAnalysis | None
-
-
-@dataclass(frozen=True)
-class ContributionResult:
-    request: ContributionRequest
-    analysis: ContributionAnalysis
-    pictures: TermPictures
-    truth_error: str | None = None
-
-
-def compute(request: ContributionRequest) -> ContributionResult:
-    """Off the GUI thread: the split (no forward pass), flips and switch variants, and the class's term pictures."""
-    analysis = request.base
-    truth_error = None
-    if analysis is None:
-        segmentation = request.result.segmentation
-        assert segmentation is not None
-        contributions = split_logits(segmentation.outputs)
-        gt = request.ground_truth
-        try:
-            label = load_truth(gt.path, segmentation.image_size) if gt is not None else None
-        except FCNViewerError as error:  # the split is still worth showing; the table says why it has no scores
-            label, gt = None, None
-            truth_error = str(error)
-        analysis = analyse_contributions(contributions, segmentation.image, label, gt.num_classes if gt else 0,
-                                         gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
-    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index),
-                              truth_error)
-
-
 class ContributionsView(TabPage):
-    """Draws the split of the shown result; computes it on its job queue, only the newest request (an older one
-    still waiting is cancelled, one finishing late is not drawn), and only while the tab is visible (a hidden tab
-    computes when next shown)."""
+    """Draws the split of the shown result, which its model (``lesson``) asks for only while the tab is visible (a
+    hidden tab asks when next shown) and shows only for the newest request."""
 
     title = "Contributions"
     menu_title = "Skip &Contributions and Switches"
     shortcut = "Ctrl+4"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, lesson: ContributionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._result: ViewResult | None = None
-        self._ground_truth: GroundTruth | None = None
+        self.lesson = lesson
+        lesson.listener = self
         self._palette: tuple[Color, ...] = ()
         self._classes: tuple[str, ...] = ()
-        self._shown: ContributionResult | None = None
-        self._keep_base = False  # the next split may reuse the shown one (only the class changed)
-        self._job = 0  # the newest request's job: only its answer is drawn
-        # wake_later: a request made while the window handles a result does not lengthen that event
-        self.jobs = JobQueue("fcn-viewer contributions", self, on_error=release_device_memory, wake_later=True)
-        self.jobs.finished.connect(self._answered)
 
         self.classes = QComboBox()
         self.classes.setToolTip("Whose logit each term map shows: one class, or the class the net predicts per pixel")
@@ -217,8 +163,15 @@ class ContributionsView(TabPage):
 
     # ---- what to show ---------------------------------------------------------------------------
 
+    @property
+    def _shown(self) -> ContributionResult | None:
+        return self.lesson.shown
+
     def clear(self, message: str = "Load a model to split its logits into conv7, pool4 and pool3 terms.") -> None:
-        self._result, self._shown = None, None
+        self.lesson.clear()
+        self._show_empty(message)
+
+    def _show_empty(self, message: str) -> None:
         self.status.setText(message)
         self.grid.show_panels([], (), (1, 1))
         self.table.hide()
@@ -230,8 +183,10 @@ class ContributionsView(TabPage):
         next shown)."""
         result = frame.result
         assert result.meta is not None
-        classes_changed = self._result is None or self._result.meta != result.meta
-        self._result, self._ground_truth, self._palette = result, frame.ground_truth, frame.palette
+        shown = self.lesson.result
+        classes_changed = shown is None or shown.meta != result.meta
+        self.lesson.show(result, frame.ground_truth)
+        self._palette = frame.palette
         self._classes = tuple(result.meta.classes)
         if classes_changed:
             self.classes.blockSignals(True)
@@ -239,7 +194,6 @@ class ContributionsView(TabPage):
             self.classes.addItem(PREDICTED)
             self.classes.addItems(list(result.meta.classes))
             self.classes.blockSignals(False)
-        self._keep_base = False
         self._refresh()
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
@@ -256,38 +210,21 @@ class ContributionsView(TabPage):
         return tuple(name for name, box in self.switches.items() if not box.isChecked())
 
     def _redraw(self) -> None:
-        """Asks for the split of the shown result; the one already shown is reused when only the class changed."""
-        if self._result is None:
-            return
-        shown, keep_base, self._keep_base = self._shown, self._keep_base, True
-        base = shown.analysis if keep_base and shown is not None and shown.request.result is self._result else None
-        if shown is None or shown.request.result is not self._result:
-            self.status.setText("Splitting the logits…")
-        request = ContributionRequest(self._result, self._ground_truth, self.class_index(), base)
-        self._job = self.jobs.submit(lambda _: compute(request), key="split")
+        """Asks for the split of the shown result (the one already shown is reused when only the class changed)."""
+        self.lesson.compute(self.class_index())
 
-    def shutdown(self) -> None:
-        """Stops the queue's thread after the split in hand; a waiting request is dropped."""
-        self.jobs.shutdown()
+    # ---- drawing (ContributionsListener) ------------------------------------------------------
 
-    # ---- drawing -------------------------------------------------------------------------------
+    def split_started(self) -> None:
+        self.status.setText("Splitting the logits…")
 
-    def _answered(self, job: int, answer: object) -> None:
-        """Every request's answer on the GUI thread; only the newest request's is drawn (older ones were cancelled
-        before they started, or finished after a newer request was made)."""
-        if job != self._job:
-            return
-        if isinstance(answer, JobFailed):
-            self.clear(f"Could not split the logits: {answer.message}")
-        elif isinstance(answer, ContributionResult):
-            self._show(answer)
+    def split_failed(self, message: str) -> None:
+        self._show_empty(f"Could not split the logits: {message}")
+
+    def split_shown(self, done: ContributionResult) -> None:
+        self._show(done)
 
     def _show(self, done: ContributionResult) -> None:
-        if done.request.result is not self._result:
-            return
-        if done.request.base is not None and self._shown is not None and done.truth_error is None:
-            done = ContributionResult(done.request, done.analysis, done.pictures, self._shown.truth_error)
-        self._shown = done
         result, analysis, pictures = done.request.result, done.analysis, done.pictures
         height, width = result.image.shape[:2]
         self.photo.set_title(f"photo · 3×{height}×{width}", "photo")

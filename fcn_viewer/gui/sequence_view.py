@@ -1,17 +1,14 @@
 """Sequence tab: plays a folder of frames (or an animated image) at a chosen rate with every stage panel live.
 
-The newest frame wins: a timer says which frame is due, the view's job queue segments only the newest request
-(an older one still waiting is cancelled), and late frames are dropped rather than queued, so the picture never
+The newest frame wins: a timer ticks the playback model (view/classroom_model.py's PlaybackModel), which asks for
+the frame due, supersedes a request still waiting and never shows a frame over a newer one, so the picture never
 lags. Pause, step, and export a GIF."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
@@ -26,49 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.gui.cells import TextCell
-from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.panels import PanelGrid
 from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
-from fcn_viewer.inference import Segmentation, Segmenter, release_device_memory
 from fcn_viewer.model.stages import STAGE_STRIDES
-from fcn_viewer.teaching.sequence import (
-    SCORE_MAP_TITLES,
-    FramePictures,
-    FrameSource,
-    PlaybackClock,
-    export_gif,
-    open_sequence,
-    segment_frame,
-)
-from fcn_viewer.view.outcome import JobCancelled, JobFailed
-from fcn_viewer.weights.meta import ModelMeta
+from fcn_viewer.teaching.sequence import SCORE_MAP_TITLES
+from fcn_viewer.view.classroom_model import PlaybackModel, ShownFrame
 
 STAGES = ("32s", "16s", "8s")
-DEFAULT_FPS = 5.0
 SHARE_CUTOFF = 0.005  # classes covering less of the frame are left out of its class list
 GIF_FILTER = "Animated GIF (*.gif)"
-Segment = Callable[[np.ndarray], Segmentation]
-
-
-@dataclass(frozen=True)
-class FrameRequest:
-    """Segment frame ``index`` of ``source`` (or, with ``export``, write every frame's strips to that GIF)."""
-
-    source: FrameSource
-    index: int
-    loader: Callable[[], Segmenter]
-    palette: tuple[Color, ...]
-    opacity: float
-    export: Path | None = None
-    fps: float = DEFAULT_FPS
-
-
-@dataclass(frozen=True)
-class Exported:
-    path: Path
-    frames: int
 
 
 class SequenceView(TabPage):
@@ -80,32 +44,16 @@ class SequenceView(TabPage):
     frameShown = Signal(int)
     playingChanged = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, playback: PlaybackModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.source: FrameSource | None = None
-        self._loader: Callable[[], Segmenter] | None = None
-        self._segmenter: tuple[Callable[[], Segmenter], Segmenter] | None = None  # used on the queue's thread only
-        self._palette: tuple[Color, ...] = ()
-        self._classes: tuple[str, ...] = ()
-        self._opacity = 0.6
-        self._clock: PlaybackClock | None = None
-        self._requested = -1
-        self._shown_job = 0
-        self.shown_index = -1
+        self.playback = playback
+        playback.listener = self
         self._shown_size = (0, 0)
         self.frame_shares: dict[str, float] = {}  # the current frame's listed classes and their shares
-        self._shown_pictures: tuple[FramePictures, str] | None = None
-        self.shown_count = 0
-        self.skipped = 0  # frames the clock passed over while the net was busy
-        self.overtaken = 0  # frames requested but replaced by a newer request before the net got to them
-        self._play_started = 0.0
-        self._play_shown = 0
-        self._exporting = False
-        self.jobs = JobQueue("fcn-viewer sequence", self, on_error=release_device_memory)
-        self.jobs.finished.connect(self._answered)
+        self._shown_frame: ShownFrame | None = None
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.timeout.connect(self._tick)
+        self.timer.timeout.connect(playback.tick)
 
         self.open_button = QPushButton("Open Frames Folder…")
         self.open_button.clicked.connect(self.open_dialog)
@@ -118,7 +66,7 @@ class SequenceView(TabPage):
         self.next_button.clicked.connect(lambda: self.step(1))
         self.rate = QDoubleSpinBox()
         self.rate.setRange(0.2, 60.0)
-        self.rate.setValue(DEFAULT_FPS)
+        self.rate.setValue(playback.rate)
         self.rate.setSuffix(" fps")
         self.rate.setToolTip("The rate frames are due at; the achieved rate is shown beside")
         self.rate.valueChanged.connect(self.set_rate)
@@ -166,23 +114,16 @@ class SequenceView(TabPage):
         keys = ["input", *(f"scores-{stage}" for stage in stages), *(f"mask-{stage}" for stage in stages), "info"]
         self.grid.show_panels(keys if stages else [], stages, image_size)
 
-    # ---- what plays, through what ------------------------------------------------------------
-
-    def set_model(self, meta: ModelMeta, loader: Callable[[], Segmenter]) -> None:
-        """The net to segment frames with; ``loader`` runs on the playback thread when first needed."""
-        self._loader = loader
-        self._classes = tuple(meta.classes)
-        if not self._palette:
-            self._palette = tuple(meta.palette)
+    # ---- what plays ---------------------------------------------------------------------------
 
     def set_frame(self, frame: TabFrame) -> None:
-        """Plays on in the frame's colours (the viewer's model reaches playback by :meth:`set_model`)."""
+        """Plays on in the frame's colours (the classroom model plays the viewer's model)."""
         self.set_colors(frame.palette, frame.opacity)
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
-        self._palette, self._opacity = tuple(palette), opacity
-        if self._shown_pictures is not None:  # the class list's swatches now; the panels with the next frame
-            self._show_shares(*self._shown_pictures)
+        self.playback.set_colors(palette, opacity)
+        if self._shown_frame is not None:  # the class list's swatches now; the panels with the next frame
+            self._show_shares(self._shown_frame)
 
     def clear(self) -> None:
         """Nothing to clear: the frames stay, and play through the next model loaded."""
@@ -203,142 +144,75 @@ class SequenceView(TabPage):
     def open_folder(self, path: Path) -> bool:
         """Opens a folder of frames or an animated image and shows its first frame; False (with the reason shown)
         if it cannot be played."""
-        try:
-            source = open_sequence(path)
-        except FCNViewerError as error:
-            self.status.setText(str(error))
-            return False
-        self.pause()
-        self.source = source
-        self.slider.setRange(0, len(source) - 1)
-        self.slider.setEnabled(True)
-        self.shown_index, self._requested = -1, -1
-        self.request(0)
-        return True
+        return self.playback.open(path)
 
     def hideEvent(self, event: QHideEvent) -> None:
         """Playback stops when the tab is left: the net should not keep a core busy for frames nobody sees."""
         super().hideEvent(event)
         self.pause()
 
-    # ---- playback ----------------------------------------------------------------------------
+    # ---- playback (forwarded to the model) ------------------------------------------------------
 
     @property
     def playing(self) -> bool:
-        return self.timer.isActive()
+        return self.playback.playing
 
     def set_rate(self, fps: float) -> None:
         if abs(self.rate.value() - fps) > 1e-9:
             self.rate.setValue(fps)  # comes back here through valueChanged
             return
+        self._set_interval(fps)
+        self.playback.set_rate(fps)
+
+    def _set_interval(self, fps: float) -> None:
         self.timer.setInterval(max(1, round(1000 / fps / 2)))  # tick twice a frame: a due frame waits ≤ half a frame
-        if self.playing:
-            self._restart_clock()
 
     def toggle_play(self) -> None:
         self.pause() if self.playing else self.play()
 
     def play(self) -> None:
-        if self.source is None or self._loader is None:
-            self.status.setText("Open frames and load a model to play.")
-            return
-        if self.shown_index >= len(self.source) - 1:
-            self.shown_index, self._requested = -1, -1  # from the start again
-        self._restart_clock()
-        self._play_started, self._play_shown = time.perf_counter(), self.shown_count
-        self.set_rate(self.rate.value())
-        self.timer.start()
-        self.play_button.setText("❚❚ Pause")
-        self.playingChanged.emit(True)
-
-    def _restart_clock(self) -> None:
-        self._clock = PlaybackClock(self.rate.value(), max(self.shown_index, self._requested, -1) + 1,
-                                    time.perf_counter())
+        self.playback.play()
 
     def pause(self) -> None:
-        was_playing = self.playing
-        self.timer.stop()
-        self.play_button.setText("▶ Play")
-        if was_playing:
-            self.playingChanged.emit(False)
+        self.playback.pause()
 
     def step(self, delta: int) -> None:
         """Pauses and shows the next (+1) or previous (−1) frame."""
-        self.pause()
-        if self.source is not None:
-            base = max(self.shown_index, 0)
-            self.request(min(max(base + delta, 0), len(self.source) - 1))
+        self.playback.step(delta)
 
     def seek(self, index: int) -> None:
-        self.pause()
-        self.request(index)
-
-    def _tick(self) -> None:
-        if self.source is None or self._clock is None:
-            self.pause()
-            return
-        due = min(self._clock.due(time.perf_counter()), len(self.source) - 1)
-        if due > self._requested:
-            self.skipped += max(0, due - self._requested - 1)
-            self.request(due)
-        if due >= len(self.source) - 1:
-            self.pause()  # the last frame is requested; it is shown when done
+        self.playback.seek(index)
 
     def request(self, index: int) -> None:
         """Asks for frame ``index``; a request still waiting is replaced (the newest frame wins)."""
-        if self.source is None or self._loader is None or self._exporting:
-            return
-        self._requested = index
-        request = FrameRequest(self.source, index, self._loader, self._palette, self._opacity)
-        self.jobs.submit(lambda job: self._work(request, job), key="frame")
+        self.playback.request(index)
 
-    @property
-    def dropped(self) -> int:
-        """Frames passed over: skipped by the clock, or overtaken while waiting for the net."""
-        return self.skipped + self.overtaken
+    # ---- the playback model's news (PlaybackListener) -------------------------------------------
 
-    # ---- the playback thread -------------------------------------------------------------------
+    def opened(self, frames: int) -> None:
+        self.slider.setRange(0, frames - 1)
+        self.slider.setEnabled(True)
 
-    def _work(self, request: FrameRequest, job: Job) -> FramePictures | Exported:
-        cached = self._segmenter
-        if cached is None or cached[0] is not request.loader:
-            self._segmenter = cached = (request.loader, request.loader())
-        segment: Segment = cached[1].segment
-        if request.export is not None:  # stops between frames when the queue shuts down (the window closes)
-            path = export_gif(request.export, request.source, segment, request.palette, request.opacity, request.fps,
-                              progress=lambda _, __: not job.cancelled())
-            return Exported(path, len(request.source))
-        return segment_frame(request.source, request.index, segment, request.palette, request.opacity)
+    def playing_changed(self, playing: bool) -> None:
+        if playing:
+            self._set_interval(self.playback.rate)
+            self.timer.start()
+            self.play_button.setText("❚❚ Pause")
+        else:
+            self.timer.stop()
+            self.play_button.setText("▶ Play")
+        self.playingChanged.emit(playing)
+
+    def playback_status(self, message: str) -> None:
+        self.status.setText(message)
 
     # ---- drawing -------------------------------------------------------------------------------
 
-    def _answered(self, job: int, answer: object) -> None:
-        """Every job's answer, in order, on the GUI thread."""
-        if isinstance(answer, JobCancelled):  # a frame overtaken by a newer request before it started
-            self.overtaken += 1
-        elif isinstance(answer, JobFailed):
-            self._fail(answer.message)
-        elif isinstance(answer, Exported):
-            self._exported(answer)
-        elif isinstance(answer, FramePictures):
-            self._show(job, answer)
-
-    def _fail(self, message: str) -> None:
-        self._exporting = False
-        self.pause()
-        self.status.setText(f"Cannot play this frame: {message}")
-
-    def _exported(self, done: Exported) -> None:
-        self._exporting = False
-        self.status.setText(f"Saved {done.frames} frames of stage panels to {done.path}")
-
-    def _show(self, job: int, pictures: FramePictures) -> None:
-        if job <= self._shown_job:  # an older request finishing late: never shown over a newer frame
-            return
-        self._shown_job = job
+    def frame_shown(self, shown: ShownFrame) -> None:
+        pictures = shown.pictures
         height, width = pictures.photo.shape[:2]
         stages = tuple(pictures.masks)
-        first = self.shown_index < 0 or (height, width) != self._shown_size
+        first = shown.fresh or (height, width) != self._shown_size
         self._shown_size = (height, width)
         self._set_panels_visible(stages, (height, width))
         self.photo.set_title(f"frame {pictures.index + 1} · {pictures.name} · 3×{height}×{width}",
@@ -346,7 +220,7 @@ class SequenceView(TabPage):
         self.photo.view.set_pixels(pictures.photo, (height, width))
         for stage in stages:
             scores = pictures.score_maps[stage]
-            shape = pictures.score_shapes.get(stage) or (len(self._classes), *scores.shape[:2])
+            shape = pictures.score_shapes.get(stage) or (len(shown.classes), *scores.shape[:2])
             self.score_maps[stage].set_title(
                 f"{SCORE_MAP_TITLES[stage]} · stride {STAGE_STRIDES[stage]} · {'×'.join(map(str, shape))}",
                 f"{SCORE_MAP_TITLES[stage]} · {'×'.join(map(str, shape))}")
@@ -354,20 +228,20 @@ class SequenceView(TabPage):
             self.masks[stage].set_title(
                 f"{stage} mask · stride {STAGE_STRIDES[stage]} · {shape[0]}×{height}×{width}", f"{stage} mask")
             self.masks[stage].view.set_pixels(pictures.masks[stage], (height, width))
-        self.shown_index = pictures.index
-        self.shown_count += 1
         self.slider.blockSignals(True)
         self.slider.setValue(pictures.index)
         self.slider.blockSignals(False)
         if first:
             self.link.fit()
-        self._shown_pictures = (pictures, stages[-1] if stages else "")
-        self._show_shares(*self._shown_pictures)
-        self._describe(pictures)
+        self._shown_frame = shown
+        self._show_shares(shown)
+        self.status.setText(shown.status)
         self.frameShown.emit(pictures.index)
 
-    def _show_shares(self, pictures: FramePictures, finest: str) -> None:
+    def _show_shares(self, shown: ShownFrame) -> None:
         """This frame's classes by the share of it they cover in the finest mask, largest first."""
+        pictures, classes, palette = shown.pictures, shown.classes, self.playback.palette
+        finest = tuple(pictures.masks)[-1] if pictures.masks else ""
         self.shares_heading.setText(f"Frame {pictures.index + 1}: classes in the {finest} mask")
         order = sorted(range(len(pictures.shares)), key=lambda index: -pictures.shares[index])
         rows = []
@@ -376,28 +250,17 @@ class SequenceView(TabPage):
             share = float(pictures.shares[index])
             if share < SHARE_CUTOFF:
                 break
-            name = self._classes[index] if index < len(self._classes) else f"class {index}"
-            color = self._palette[index] if index < len(self._palette) else (128, 128, 128)
+            name = classes[index] if index < len(classes) else f"class {index}"
+            color = palette[index] if index < len(palette) else (128, 128, 128)
             rows.append(f"<tr><td><span style='color: rgb{tuple(color)}'>■</span> {name}</td>"
                         f"<td align='right'>&nbsp;&nbsp;{share:.1%}</td></tr>")
             self.frame_shares[name] = share
         self.shares.setText("<table>" + "".join(rows) + "</table>")
 
-    def _describe(self, pictures: FramePictures) -> None:
-        assert self.source is not None
-        line = f"frame {pictures.index + 1} / {len(self.source)} · net {pictures.inference_ms:.0f} ms"
-        if self.playing:
-            elapsed = time.perf_counter() - self._play_started
-            shown = self.shown_count - self._play_shown
-            achieved = shown / elapsed if elapsed > 0 else 0.0
-            line += (f" · playing at {self.rate.value():g} fps: showing {achieved:.1f} fps, "
-                     f"{self.dropped} frames dropped so far")
-        self.status.setText(line)
-
     # ---- export --------------------------------------------------------------------------------
 
     def export_dialog(self) -> None:
-        if self.source is None or self._loader is None:
+        if not self.playback.can_play:
             self.status.setText("Open frames and load a model first.")
             return
         target = self.ask_gif_path()
@@ -406,17 +269,8 @@ class SequenceView(TabPage):
 
     def export(self, target: Path) -> None:
         """Segments every frame on the playback thread and writes the stage panels as an animated GIF."""
-        if self.source is None or self._loader is None:
-            return
-        self.pause()
-        self._exporting = True
-        self.status.setText(f"Exporting {len(self.source)} frames to {target}…")
-        request = FrameRequest(self.source, 0, self._loader, self._palette, self._opacity, target, self.rate.value())
-        # No key: a frame request never supersedes an export (none is made while exporting), only shutdown stops it.
-        self.jobs.submit(lambda job: self._work(request, job))
+        self.playback.export(target)
 
     def shutdown(self) -> None:
-        """Stops playback and the queue's thread: waiting frames are dropped, an export stops before its next frame."""
+        """Stops playback (the classroom model's backend stops the playback thread)."""
         self.pause()
-        self.jobs.shutdown()
-
