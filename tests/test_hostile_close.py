@@ -1,5 +1,6 @@
-"""Closing the viewer while a worker is busy: a download that drips, or a job that never looks at Cancel. The
-window must close within a second or two, leave no partial download, and the process must end cleanly."""
+"""Cancelling a download that drips, and closing the viewer while a worker is busy (that download, or a job that
+never looks at Cancel): Cancel is answered within a second, the window closes within a second or two and leaves
+no partial download, and the process ends cleanly. Each runs in a child whose watchdog fails it after 10 s."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ window.show()
 entry = RegistryEntry(name="far", title="Far", variant="fcn8s", format="safetensors", dataset="camvid",
                       filename="far.safetensors", citation="test", url=url, size_bytes=1_000_000)
 part = entry.path.with_name(entry.path.name + ".part")
-if mode == "download":
+if mode in ("download", "cancel"):
     window.load_model(RegistrySource(entry))
     ready = lambda: entry.path.with_name(entry.path.name + ".lock").exists() and time.sleep(1.5) is None  # bytes came
 else:
@@ -49,10 +50,21 @@ assert ready(), "the worker never started"
 
 def watchdog():
     time.sleep(LIMIT)
-    print(f"close still waiting after {LIMIT} s", flush=True)
+    print(f"still waiting after {LIMIT} s", flush=True)
     os._exit(3)
 
 threading.Thread(target=watchdog, daemon=True).start()
+if mode == "cancel":
+    answers = []
+    window.service.jobs.finished.connect(lambda job, answer: answers.append(answer))
+    started_cancel = time.monotonic()
+    from PySide6.QtWidgets import QPushButton
+    window.download_dialog.findChild(QPushButton).click()
+    while not answers:
+        app.processEvents()
+        time.sleep(0.01)
+    print(f"cancelled in {time.monotonic() - started_cancel:.2f} s: {type(answers[0]).__name__}; "
+          f"partial file kept: {part.exists()}", flush=True)
 started_close = time.monotonic()
 window.close()
 print(f"closed in {time.monotonic() - started_close:.2f} s; partial file left: {part.exists()}", flush=True)
@@ -118,3 +130,14 @@ def test_closing_during_a_job_that_ignores_cancel_abandons_it_and_exits_cleanly(
     child = _close_while_busy(tmp_path, "http://127.0.0.1:9/unused", "job")
     assert _close_time(child) < 2.0
     assert "Traceback" not in child.stderr and "QThread" not in child.stderr
+
+
+
+def test_cancel_during_a_dripping_download_is_answered_within_a_second_and_keeps_the_partial_file(
+    tmp_path: Path, drip_url: str
+) -> None:
+    child = _close_while_busy(tmp_path, drip_url, "cancel")
+    assert _close_time(child) < 1.0
+    line = next(line for line in child.stdout.splitlines() if line.startswith("cancelled in "))
+    assert float(line.removeprefix("cancelled in ").split(" s:")[0]) < 1.0
+    assert line.endswith("s: JobCancelled; partial file kept: True")  # for the next try to resume
