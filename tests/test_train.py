@@ -14,9 +14,11 @@ from PIL import Image
 from fcn_viewer.bf16 import cpu_has_native_bf16
 from fcn_viewer.data.folder import SegmentationFolder
 from fcn_viewer.domain import DOMAINS
+from fcn_viewer.errors import WeightsError
 from fcn_viewer.evaluation import evaluate_model
 from fcn_viewer.model import build_fcn
 from fcn_viewer.model.upsample import bilinear_weight
+from fcn_viewer.train.checkpoint import load_checkpoint
 from fcn_viewer.train.family import attach_familiarity, attach_metrics, export_run, train_family
 from fcn_viewer.train.trainer import (
     TrainConfig,
@@ -280,3 +282,11 @@ def test_a_bf16_training_step_on_the_cpu_tracks_fp32_and_lowers_the_loss() -> No
         losses[bf16] = steps
     assert losses[True][-1] < losses[True][0]
     assert losses[True] == pytest.approx(losses[False], rel=0.05)
+
+
+def test_a_checkpoint_holding_a_python_object_is_refused_without_torchs_unsafe_advice(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    torch.save({"model": {}, "config": Path("x")}, path)  # a pathlib object: not loadable with weights_only
+    with pytest.raises(WeightsError) as refused:
+        load_checkpoint(path)
+    assert str(refused.value).startswith(str(path)) and "weights_only" not in str(refused.value)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from fcn_viewer.errors import WeightsError
+from fcn_viewer.weights.pth import load_refusal
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -22,8 +23,10 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unpickling/IO failure is a bad checkpoint file
-        raise WeightsError(f"{path}: unreadable checkpoint ({error})") from None
+    except OSError as error:
+        raise WeightsError(f"{path}: unreadable checkpoint ({error.strerror or error})") from None
+    except Exception as error:  # any unpickling failure: our reason, never torch's advice to drop weights_only
+        raise load_refusal(path, error) from None
     if not isinstance(state, dict) or "model" not in state:
         raise WeightsError(f"{path}: not an fcn-viewer training checkpoint")
     return state
