@@ -3,6 +3,7 @@ user intent to it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -705,7 +706,9 @@ class MainWindow(QMainWindow):
         """Saves the settings and stops every worker at once, waiting at most CLOSE_WAIT_S for them all: a job
         still running then is abandoned. A download in progress is cancelled and its partial file removed."""
         self.settings.geometry = self.saveGeometry()
-        self.settings.sync()
+        unsaved = self.settings.save()  # said in the banner at start when already known then
+        if unsaved:
+            print(f"note: {unsaved}", file=sys.stderr)
         downloading = self._downloading
         self._close_download_dialog()
         stop_all(self.findChildren(JobQueue))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -19,39 +23,62 @@ FORMAT_KEY = "format_version"
 FORMAT_VERSION = 1  # raise when a key changes meaning; older versions then start from defaults
 PRECISION_CHOICES = ("auto", "fp32")
 MAX_TEXT = 4096  # characters of a stored path
+MAX_FILE_BYTES = 1 << 20  # a settings file is a few hundred bytes; a larger one is set aside unread
+READ_LIMIT_S = 5.0  # start-up waits no longer on a settings file (a hung network drive)
 
 
 class ViewerSettings:
     """Typed access to QSettings: an ini file at ``path`` (or ``$FCN_VIEWER_SETTINGS``), else the user's own.
 
-    A damaged file, or one written by a newer fcn-viewer, is moved aside and the defaults are used;
-    ``problem`` then says so, for the window to show.
+    A damaged file, or one written by a newer fcn-viewer, is moved aside and the defaults are used. A path that
+    is not a regular file (a FIFO, a device, a folder) is never opened: the settings then live in memory for the
+    run. ``problem`` says either, and that the settings cannot be saved, for the window to show once.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        location = path or os.environ.get(SETTINGS_ENV)
-        if location:
-            self._store = QSettings(str(location), QSettings.Format.IniFormat)
-        else:
-            self._store = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "fcn-viewer", "fcn-viewer")
-        self.problem = ""
-        file = Path(self._store.fileName())
-        problem = self._unusable(file)
-        if problem:
-            kept = file.with_name(f"{file.name}.unused")
-            try:
-                file.replace(kept)
-                self._store = QSettings(str(file), QSettings.Format.IniFormat)
-                where = f"the old file is kept as {kept}"
-            except OSError as error:
-                self._store.clear()
-                where = f"it could not be moved aside ({error.strerror})"
-            self.problem = f"The settings file {file} {problem}. The defaults are used; {where}."
+        self._file = Path(path or os.environ.get(SETTINGS_ENV) or user_settings_file())
+        self._unsaved_said = False  # whether ``problem`` already says that the settings are not saved
+        self._store, self.problem = self._open()
         self._store.setValue(FORMAT_KEY, FORMAT_VERSION)
         invalid = self._reset_invalid_values()
-        if invalid:
-            note = f"Settings reset to their defaults: {'; '.join(invalid)}."
-            self.problem = f"{self.problem} {note}".strip()
+        note = f"Settings reset to their defaults: {'; '.join(invalid)}." if invalid else ""
+        self.problem = " ".join(part for part in (self.problem, note, self.save()) if part)
+
+    def _open(self) -> tuple[QSettings | MemoryStore, str]:
+        """The store to use and what is wrong with the file ('' if nothing). A file that is not a regular one, or
+        does not answer in time, is never handed to QSettings (which would block on a FIFO or read a device for
+        good): the settings then live in memory for this run."""
+        file = self._file
+        content, refusal = _read_within(file, READ_LIMIT_S)
+        if refusal:
+            return self._in_memory(f"The settings file {file} {refusal}: the defaults are used, and settings are "
+                                   "not saved.")
+        problem = _too_large(content)
+        if not problem:
+            store = QSettings(str(file), QSettings.Format.IniFormat)
+            problem = _unusable(store, content)
+            if not problem:
+                return store, ""
+        kept = file.with_name(f"{file.name}.unused")
+        try:
+            file.replace(kept)
+        except OSError as error:
+            return self._in_memory(f"The settings file {file} {problem}. The defaults are used, and settings are "
+                                   f"not saved: it could not be moved aside ({error.strerror}).")
+        store = QSettings(str(file), QSettings.Format.IniFormat)
+        return store, f"The settings file {file} {problem}. The defaults are used; the old file is kept as {kept}."
+
+    def _in_memory(self, problem: str) -> tuple[MemoryStore, str]:
+        self._unsaved_said = True
+        return MemoryStore(), problem
+
+    def save(self) -> str:
+        """Writes the settings to their file; a note the first time that fails ('' when saved, or said before)."""
+        self._store.sync()
+        if self._store.status() == QSettings.Status.NoError or self._unsaved_said:
+            return ""
+        self._unsaved_said = True
+        return f"The settings cannot be saved to {self._file}: changes are kept for this run only."
 
     def _reset_invalid_values(self) -> list[str]:
         """Removes every stored value that is of the wrong type or out of range; one note per value."""
@@ -78,26 +105,9 @@ class ViewerSettings:
             self._store.remove("window/geometry")
         return notes
 
-    def _unusable(self, file: Path) -> str:
-        """Why the stored settings cannot be used ('' if they can): damaged bytes, or a newer format."""
-        if not file.is_file():
-            return ""
-        try:
-            text = file.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = "\0"
-        if "\0" in text or self._store.status() != QSettings.Status.NoError:
-            return "is damaged (not a readable settings file)"
-        version = self._text(FORMAT_KEY, "1")
-        if not version.isdigit():
-            return f"is damaged ({FORMAT_KEY} is {version!r})"
-        if int(version) > FORMAT_VERSION:
-            return f"was written by a newer fcn-viewer (settings format {version}; this one reads {FORMAT_VERSION})"
-        return ""
-
     @property
     def location(self) -> str:
-        return self._store.fileName()
+        return str(self._file)
 
     def sync(self) -> None:
         self._store.sync()
@@ -184,6 +194,116 @@ class ViewerSettings:
     @model.setter
     def model(self, source: str) -> None:
         self._store.setValue("model/source", source)
+
+
+class MemoryStore:
+    """The few QSettings calls made here, on a dict: settings for this run only, when the file is not to be used."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def value(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def setValue(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def contains(self, key: str) -> bool:
+        return key in self._values
+
+    def remove(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+    def sync(self) -> None:
+        """Nothing to write."""
+
+    def status(self) -> QSettings.Status:
+        return QSettings.Status.NoError
+
+
+def user_settings_file() -> Path:
+    """Where QSettings keeps this user's ini settings (its UserScope path), without QSettings reading any file."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        configured = os.environ.get("XDG_CONFIG_HOME", "")
+        base = Path.home() / configured if configured else Path.home() / ".config"
+    return base / "fcn-viewer" / "fcn-viewer.ini"
+
+
+def _read_within(file: Path, seconds: float) -> tuple[bytes | None, str]:
+    """``file``'s bytes (at most MAX_FILE_BYTES + 1; None when there is no file) and '', or None and why the file
+    is not to be used at all: not a regular file, or no answer within ``seconds``."""
+    outcome: list[tuple[bytes | None, str]] = []
+
+    def read() -> None:
+        try:
+            outcome.append((_read_regular(file), ""))
+        except _NotRegular as refusal:
+            outcome.append((None, str(refusal)))
+        except OSError:  # unreadable: QSettings says so and the file is set aside as damaged
+            outcome.append((b"\0", ""))
+
+    reader = threading.Thread(target=read, name="fcn-viewer settings", daemon=True)
+    reader.start()
+    reader.join(seconds)
+    return outcome[0] if outcome else (None, f"could not be read within {seconds:g} s")
+
+
+def _unusable(store: QSettings, content: bytes | None) -> str:
+    """Why the stored settings (``content``, None when there is no file) cannot be used ('' if they can): damaged
+    bytes, or a newer format."""
+    if content is None:
+        return ""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text or store.status() != QSettings.Status.NoError:
+        return "is damaged (not a readable settings file)"
+    stored = store.value(FORMAT_KEY, "1")
+    version = stored if isinstance(stored, str) else "1"
+    if not version.isdigit():
+        return f"is damaged ({FORMAT_KEY} is {version!r})"
+    if int(version) > FORMAT_VERSION:
+        return f"was written by a newer fcn-viewer (settings format {version}; this one reads {FORMAT_VERSION})"
+    return ""
+
+
+def _too_large(content: bytes | None) -> str:
+    too_large = content is not None and len(content) > MAX_FILE_BYTES
+    return f"is too large for a settings file (over {MAX_FILE_BYTES} bytes)" if too_large else ""
+
+
+class _NotRegular(Exception):
+    """The settings path exists and is not a regular file."""
+
+
+def _read_regular(file: Path) -> bytes | None:
+    """The first MAX_FILE_BYTES + 1 bytes of ``file`` (None when it does not exist), opened only once stat says it
+    is a regular file, without blocking, and checked again once open."""
+    try:
+        mode = os.stat(file).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        descriptor = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(descriptor).st_mode
+            if stat.S_ISREG(mode):
+                return handle.read(MAX_FILE_BYTES + 1)
+    raise _NotRegular(f"is not a regular file ({_file_kind(mode)})")
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 def _valid_opacity(text: str) -> bool:
