@@ -13,21 +13,30 @@ The rule for every file (README, "What the app guarantees"):
   ``REDUCED_MIN_PIXELS``, so a genuine 12000×9000 photo opens as 3000×2250;
 * every decoder failure, whatever Pillow plugin raises it, becomes an ``ImageLoadError`` naming
   the file.
+
+A file of many frames (an animated GIF, PNG or WebP, a multi-page TIFF) is read by ``ImageFrames`` under the same
+rule, frame by frame: its frames are counted and sized from the headers when it is opened (at most ``MAX_FRAMES``
+frames, ``MAX_SEQUENCE_PIXELS`` pixels in all, each frame within the limits above), and each is decoded only when
+asked for, exactly as ``load_image`` decodes the first.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import stat
+import struct
+import threading
 import warnings
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from fcn_viewer.errors import FCNViewerError, ImageLoadError
 
@@ -40,6 +49,8 @@ MAX_PIXELS = 170_000_000  # above every camera sensor sold (≈ 150 MP); below P
 MAX_JPEG_SCANS = 100  # progressive encoders write about 10
 REDUCE_ABOVE_PIXELS = 40_000_000
 REDUCED_MIN_PIXELS = 4_000_000  # the network's own budget (inference.DEFAULT_MAX_PIXELS)
+MAX_FRAMES = 10_000  # frames of one sequence: 6 minutes at 25 fps
+MAX_SEQUENCE_PIXELS = 1_000_000_000  # all of one file's frames decoded: 1,000 MP, 3 GB of RGB
 _JPEG_START = b"\xff\xd8"
 _SCAN_MARKER = b"\xff\xda"  # can only be a marker: 0xFF inside entropy-coded data is followed by 0x00
 _SCAN_CHUNK = 1 << 20
@@ -50,33 +61,91 @@ def is_image_path(path: Path) -> bool:
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Decodes ``path`` with EXIF orientation applied; greyscale, palette, RGBA, CMYK, 16-bit → RGB.
+    """Decodes the first frame of ``path`` with EXIF orientation applied; greyscale, palette, RGBA, CMYK, 16-bit → RGB.
 
     Large images are reduced while decoding and bad ones refused, by the rule in this module's
     docstring.
     """
-    with decoded(path, reduce=True) as image:
-        ImageOps.exif_transpose(image, in_place=True)
-        return _to_rgb(_reduced(image, image.info.get("fcn_viewer_reduce", 1)))
+    path = Path(path)
+    with _named(path), _opened(path) as (image, _):
+        return _pixels(image)
 
 
 @contextmanager
-def decoded(path: str | Path, reduce: bool = False) -> Iterator[Image.Image]:
-    """The first frame of ``path``, decoded; any failure, in here or in the caller's block, becomes an
-    ImageLoadError that names the file. With ``reduce``, a JPEG over the reduction threshold is
-    decoded at a smaller DCT scale; other formats record the factor still to apply in
-    ``image.info["fcn_viewer_reduce"]``."""
+def decoded(path: str | Path) -> Iterator[Image.Image]:
+    """The first frame of ``path``, decoded as it is; any failure, in here or in the caller's block, becomes an
+    ImageLoadError that names the file."""
     path = Path(path)
+    with _named(path), _opened(path) as (image, _):
+        image.load()
+        yield image
+
+
+class ImageFrames:
+    """The frames of one image file (an animated GIF, PNG or WebP, a multi-page TIFF; one frame for any other),
+    counted and sized from the headers when opened, each decoded when asked for as ``load_image`` decodes the first.
+
+    The file stays open between frames, so playing forward reads on from the last frame (a GIF's frames build on
+    each other); going back reopens it. Thread-safe; closed by :meth:`close` or when no longer referenced.
+    """
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = path
+        self.count = count
+        self._lock = threading.Lock()
+        self._files = ExitStack()
+        self._image: Image.Image | None = None
+        weakref.finalize(self, self._files.close)
+
+    @classmethod
+    def open(cls, path: str | Path) -> ImageFrames:
+        """Counts the frames of ``path``; refuses it, naming the limit, if they break the rule."""
+        path = Path(path)
+        with _named(path), _opened(path) as (image, handle):
+            return cls(path, _count_frames(path, image, handle))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (from 0) as H×W×3 uint8 RGB."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"{self.path}: no frame {index + 1} of {self.count}")
+        with self._lock:
+            try:
+                with _named(self.path):
+                    return _pixels(self._seek(index))
+            except BaseException:
+                self._close()  # its state is unknown: the next frame reopens the file
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _seek(self, index: int) -> Image.Image:
+        image = self._image
+        if image is None or index < image.tell():
+            self._close()
+            image, _ = self._files.enter_context(_opened(self.path))
+            self._image = image
+        while image.tell() < index:  # one frame at a time: each one's size is checked before it is decoded
+            image.seek(image.tell() + 1)
+            _check_size(self.path, image.size, image.tell())
+        return image
+
+    def _close(self) -> None:
+        self._image = None
+        self._files.close()
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """Any failure in the block becomes an ImageLoadError naming ``path``; Pillow's bomb warnings are ours to give."""
     try:
-        with _open_regular(path) as handle, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(handle, formats=RASTER_FORMATS) as image:
-                _check_header(path, image, handle)
-                image.seek(0)
-                if reduce:
-                    _plan_reduction(image)
-                image.load()
-                yield image
+            yield
     except FCNViewerError:  # ours, already naming the file (or raised by the caller's block)
         raise
     except FileNotFoundError:
@@ -95,6 +164,15 @@ def decoded(path: str | Path, reduce: bool = False) -> Iterator[Image.Image]:
         raise ImageLoadError(f"{path}: damaged or truncated image ({_short(error)})") from None
     except Exception as error:  # any other plugin error (NotImplementedError, struct.error, ...)
         raise ImageLoadError(f"{path}: cannot decode it ({type(error).__name__}: {_short(error)})") from None
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[Image.Image, BinaryIO]]:
+    """``path`` opened as one of ``RASTER_FORMATS`` at its first frame, the header checked, nothing decoded yet;
+    and the file it reads."""
+    with _open_regular(path) as handle, Image.open(handle, formats=RASTER_FORMATS) as image:
+        _check_header(path, image, handle)
+        yield image, handle
 
 
 @contextmanager
@@ -125,25 +203,100 @@ def _file_kind(mode: int) -> str:
 
 def _check_header(path: Path, image: Image.Image, handle: BinaryIO) -> None:
     """Refuses, before decoding, sizes the pipeline cannot afford and JPEG scan bombs."""
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise ImageLoadError(f"{path}: the header claims an empty image ({width}×{height})")
-    if max(width, height) > MAX_SIDE:
-        raise ImageLoadError(
-            f"{path}: {width}×{height} pixels: a side longer than {MAX_SIDE:,} px is refused "
-            "(degenerate or oversized image)"
-        )
-    if width * height > MAX_PIXELS:
-        raise ImageLoadError(
-            f"{path}: {width}×{height} = {width * height / 1e6:.0f} MP: more than {MAX_PIXELS / 1e6:.0f} MP is "
-            "refused as a possible decompression bomb"
-        )
+    _check_size(path, image.size, 0)
     if image.format in ("JPEG", "MPO"):
         scans = count_jpeg_scans(handle)
         if scans > MAX_JPEG_SCANS:
             raise ImageLoadError(
                 f"{path}: a JPEG with {scans} scans (at most {MAX_JPEG_SCANS} are decoded): a possible CPU bomb"
             )
+
+
+def _check_size(path: Path, size: tuple[int, int], index: int) -> None:
+    """Refuses frame ``index`` (from 0) of ``path`` if ``size`` is empty, too long on a side or too many pixels."""
+    width, height = size
+    where = f"{path}" if index == 0 else f"{path}, frame {index + 1}"
+    if width < 1 or height < 1:
+        raise ImageLoadError(f"{where}: the header claims an empty image ({width}×{height})")
+    if max(width, height) > MAX_SIDE:
+        raise ImageLoadError(
+            f"{where}: {width}×{height} pixels: a side longer than {MAX_SIDE:,} px is refused "
+            "(degenerate or oversized image)"
+        )
+    if width * height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"{where}: {width}×{height} = {width * height / 1e6:.0f} MP: more than {MAX_PIXELS / 1e6:.0f} MP is "
+            "refused as a possible decompression bomb"
+        )
+
+
+def _count_frames(path: Path, image: Image.Image, handle: BinaryIO) -> int:
+    """How many frames ``image`` holds, from its headers only (no pixel decoded); refuses more than ``MAX_FRAMES``,
+    more than ``MAX_SEQUENCE_PIXELS`` in all, and any frame whose size the rule refuses."""
+    count = total = 0
+    for count, size in enumerate(_frame_sizes(image, handle), start=1):
+        if count > MAX_FRAMES:
+            raise ImageLoadError(f"{path}: more than {MAX_FRAMES:,} frames: a sequence plays at most {MAX_FRAMES:,}")
+        _check_size(path, size, count - 1)
+        total += size[0] * size[1]
+        if total > MAX_SEQUENCE_PIXELS:
+            raise ImageLoadError(
+                f"{path}: {count} frames of {size[0]}×{size[1]} px: more than {MAX_SEQUENCE_PIXELS / 1e6:,.0f} MP "
+                "in all, refused as a possible decompression bomb (extract the frames you need to a folder)"
+            )
+    return count
+
+
+def _frame_sizes(image: Image.Image, handle: BinaryIO) -> Iterator[tuple[int, int]]:
+    """The size of each frame of ``image``, read lazily from the headers (in ``handle``, the file it reads)."""
+    if image.format == "GIF":
+        yield from _gif_frame_sizes(handle)
+    elif image.format == "TIFF":  # each page has its own size; reading a page's header decodes nothing
+        for index in itertools.count():
+            if index:
+                try:
+                    image.seek(index)
+                except EOFError:
+                    return
+            yield image.size
+    else:  # APNG, WebP, MPO: frames of the canvas size, counted in the header
+        yield from itertools.repeat(image.size, getattr(image, "n_frames", 1))
+
+
+def _gif_frame_sizes(handle: BinaryIO) -> Iterator[tuple[int, int]]:
+    """The canvas size at each frame of the GIF in ``handle``, from its block structure alone: Pillow counts frames
+    by reading every one, and grows the canvas to hold a frame reaching past it, as done here."""
+    handle.seek(6)
+    screen = handle.read(7)
+    if len(screen) < 7:
+        return
+    width, height, flags = struct.unpack("<HHB", screen[:5])
+    _skip_colour_table(handle, flags)
+    while (block := handle.read(1)) not in (b"", b";"):
+        if block == b",":  # an image: position, size, flags, its own colours, LZW code size, data
+            descriptor = handle.read(9)
+            if len(descriptor) < 9:
+                return
+            left, top, frame_width, frame_height, flags = struct.unpack("<HHHHB", descriptor)
+            width, height = max(width, left + frame_width), max(height, top + frame_height)
+            _skip_colour_table(handle, flags)
+            handle.read(1)
+            _skip_sub_blocks(handle)
+            yield width, height
+        elif block == b"!":  # an extension: its label, then data
+            handle.read(1)
+            _skip_sub_blocks(handle)
+        # any other byte is skipped, as Pillow skips it
+
+
+def _skip_colour_table(handle: BinaryIO, flags: int) -> None:
+    if flags & 0x80:
+        handle.seek(3 << ((flags & 7) + 1), os.SEEK_CUR)
+
+
+def _skip_sub_blocks(handle: BinaryIO) -> None:
+    while (length := handle.read(1)) and length[0]:
+        handle.seek(length[0], os.SEEK_CUR)
 
 
 def count_jpeg_scans(handle: BinaryIO) -> int:
@@ -163,18 +316,40 @@ def count_jpeg_scans(handle: BinaryIO) -> int:
     return count
 
 
-def _plan_reduction(image: Image.Image) -> None:
-    """Asks a JPEG for a smaller DCT scale, or notes the factor to reduce other formats by after decoding."""
+def _plan_reduction(image: Image.Image) -> int:
+    """Asks a JPEG for a smaller DCT scale; for other formats, the factor to reduce by after decoding (1: none)."""
     width, height = image.size
     if width * height <= REDUCE_ABOVE_PIXELS:
-        return
+        return 1
     factor = max(1, math.isqrt(width * height // REDUCED_MIN_PIXELS))
     if image.format in ("JPEG", "MPO"):
         scale = next((s for s in (8, 4, 2) if s <= factor), 1)
         if scale > 1:
             image.draft(image.mode, (math.ceil(width / scale), math.ceil(height / scale)))
-        return
-    image.info["fcn_viewer_reduce"] = factor
+        return 1
+    return factor
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    """The current frame of ``image`` (its size checked) decoded, reduced if huge, RGB and turned upright; ``image``
+    itself is left as it is, so the next frame can build on it."""
+    factor = _plan_reduction(image)
+    image.load()
+    pixels = _to_rgb(_reduced(image, factor))
+    turn = _ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    return pixels if turn is None else np.array(Image.fromarray(pixels).transpose(turn))
+
+
+# EXIF orientation → the turn that shows the picture upright (as PIL.ImageOps.exif_transpose)
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 _REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "I", "F"})

@@ -36,12 +36,19 @@ def within(call: Callable[[], object], seconds: float = HANG_LIMIT_S) -> object:
 
 
 def run_capped(code: str, memory_bytes: int = MEMORY_LIMIT_BYTES,
-               seconds: float = 60.0) -> subprocess.CompletedProcess[str]:
+               seconds: float = 60.0, preload: str = "") -> subprocess.CompletedProcess[str]:
     """Runs ``code`` in a child Python whose address space is capped at ``memory_bytes`` (RLIMIT_AS), so a memory
-    bomb fails the child (MemoryError) instead of the machine; returns its exit status and output."""
+    bomb fails the child (MemoryError) instead of the machine; returns its exit status and output.
+
+    ``preload`` (imports, fixtures) runs first, uncapped, and the cap is then ``memory_bytes`` above the address space
+    it left mapped: torch alone maps more than 3 GB of address space it never touches."""
+    limit = f"{memory_bytes}" if not preload else (
+        f"int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize() + {memory_bytes}")
     prelude = (
+        textwrap.dedent(preload) + "\n"
         "import resource\n"
-        f"resource.setrlimit(resource.RLIMIT_AS, ({memory_bytes}, {memory_bytes}))\n"
+        f"_cap = {limit}\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (_cap, _cap))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,

@@ -1,6 +1,10 @@
 """Image sequences for playback (no Qt): a folder of frames or a multi-frame image, every stage of one frame as
 pictures, the stage panels composed into one strip per frame, and an animated GIF of the strips.
 
+Every frame is read by :mod:`fcn_viewer.imageio`, under the rule a photo in the Stages tab is read by (regular files
+only, the format allowlist, size limits before decoding, 16-bit handling), one frame at a time and only when asked for;
+a sequence holds at most ``imageio.MAX_FRAMES`` frames.
+
 Video files (MP4, AVI, ...) need a decoder this project does not depend on: Qt Multimedia ships in PySide6-Addons,
 not in the PySide6-Essentials the viewer needs, and PyAV / OpenCV would be extra native packages. A video is opened
 as a folder of frames (``ffmpeg -i drive.mp4 frames/%05d.png``) or, if short, as an animated GIF, APNG or TIFF.
@@ -8,6 +12,7 @@ as a folder of frames (``ffmpeg -i drive.mp4 frames/%05d.png``) or, if short, as
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +22,12 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, ImageSequence
+from PIL import Image, ImageDraw, ImageFont
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
 from fcn_viewer.errors import ImageLoadError
-from fcn_viewer.imageio import is_image_path, load_image
+from fcn_viewer.imageio import MAX_FRAMES, ImageFrames, is_image_path, load_image
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.render import colorize, overlay
@@ -62,9 +67,13 @@ class FolderFrames:
     def open(cls, folder: Path) -> FolderFrames:
         if not folder.is_dir():
             raise ImageLoadError(f"{folder}: not a folder of frames")
-        paths = tuple(sorted((p for p in folder.iterdir() if p.is_file() and is_image_path(p)), key=_natural_key))
+        images = (p for p in folder.iterdir() if is_image_path(p) and p.is_file())
+        paths = tuple(sorted(itertools.islice(images, MAX_FRAMES + 1), key=_natural_key))
         if not paths:
             raise ImageLoadError(f"{folder}: no images (.jpg, .png, ...) to play")
+        if len(paths) > MAX_FRAMES:
+            raise ImageLoadError(f"{folder}: more than {MAX_FRAMES:,} images: a sequence plays at most {MAX_FRAMES:,} "
+                                 "frames (move the rest to another folder)")
         return cls(folder, paths)
 
     @property
@@ -83,19 +92,18 @@ class FolderFrames:
 
 @dataclass(frozen=True)
 class MultiFrameImage:
-    """Every frame of an animated GIF, APNG, WebP or multi-page TIFF, decoded once when opened."""
+    """The frames of an animated GIF, APNG or WebP or a multi-page TIFF, each decoded when asked for
+    (:class:`fcn_viewer.imageio.ImageFrames`)."""
 
-    path: Path
-    frames: tuple[np.ndarray, ...]
+    frames: ImageFrames
 
     @classmethod
     def open(cls, path: Path) -> MultiFrameImage:
-        try:
-            with Image.open(path) as image:
-                frames = tuple(np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(image))
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
-            raise ImageLoadError(f"{path}: cannot read its frames ({error})") from error
-        return cls(path, frames)
+        return cls(ImageFrames.open(path))
+
+    @property
+    def path(self) -> Path:
+        return self.frames.path
 
     @property
     def name(self) -> str:
@@ -105,7 +113,7 @@ class MultiFrameImage:
         return len(self.frames)
 
     def frame(self, index: int) -> np.ndarray:
-        return self.frames[index]
+        return self.frames.frame(index)
 
     def frame_name(self, index: int) -> str:
         return f"{self.path.name} #{index + 1}"
