@@ -24,18 +24,19 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
 from fcn_viewer.errors import ImageLoadError
 from fcn_viewer.imageio import MAX_FRAMES, ImageFrames, is_image_path, load_image
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.render import colorize, overlay
+from fcn_viewer.teaching.gif import BACKGROUND, GifWriter
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
 MULTI_FRAME_SUFFIXES = frozenset({".gif", ".png", ".apng", ".tif", ".tiff", ".webp"})
 SCORE_MAP_TITLES = {"32s": "conv7", "16s": "pool4-fused", "8s": "pool3-fused"}
 STRIP_TITLE_PX = 22
+MAX_TILE_ASPECT = 4  # a panel at most 4 times as wide as tall: a 30,000×1 frame makes no 5-million-pixel-wide strip
 
 
 class FrameSource(Protocol):
@@ -186,14 +187,16 @@ def _nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def stage_strip(pictures: FramePictures, tile_height: int = 180) -> np.ndarray:
-    """The stage panels of one frame side by side under their titles: photo, score maps (coarse to fine), masks."""
+    """The stage panels of one frame side by side under their titles: photo, score maps (coarse to fine), masks.
+    Each panel is ``tile_height`` tall, or less for a frame wider than ``MAX_TILE_ASPECT`` to one."""
     height, width = pictures.photo.shape[:2]
-    tile = (tile_height, max(1, round(width * tile_height / height)))
+    scale = min(tile_height / height, MAX_TILE_ASPECT * tile_height / width)
+    tile = (max(1, round(height * scale)), max(1, round(width * scale)))
     panels = [("photo", pictures.photo)]
     panels += [(f"{SCORE_MAP_TITLES[s]} /{STAGE_STRIDES[s]}", p) for s, p in pictures.score_maps.items()]
     panels += [(f"{s} mask", p) for s, p in pictures.masks.items()]
     gap = 4
-    strip = Image.new("RGB", (len(panels) * (tile[1] + gap) - gap, tile[0] + STRIP_TITLE_PX), (24, 24, 28))
+    strip = Image.new("RGB", (len(panels) * (tile[1] + gap) - gap, tile[0] + STRIP_TITLE_PX), BACKGROUND)
     draw = ImageDraw.Draw(strip)
     font = ImageFont.load_default(size=15)
     for number, (title, picture) in enumerate(panels):
@@ -202,17 +205,6 @@ def stage_strip(pictures: FramePictures, tile_height: int = 180) -> np.ndarray:
         draw.text((left + 4, 3), title, fill=(240, 240, 240), font=font)
     draw.text((strip.width - 4, 3), pictures.name, fill=(200, 200, 200), font=font, anchor="ra")
     return np.asarray(strip)
-
-
-def save_gif(target: Path, strips: Sequence[np.ndarray], fps: float) -> Path:
-    """Writes ``strips`` as an animated GIF (looping, ``fps`` frames per second) atomically."""
-    if not strips:
-        raise ValueError("no frames to write")
-    frames = [Image.fromarray(strip) for strip in strips]
-    with atomic_output(target) as handle:
-        frames[0].save(handle, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=max(20, round(1000 / fps)), loop=0, optimize=False)
-    return target
 
 
 def export_gif(
@@ -225,15 +217,19 @@ def export_gif(
     frames: Sequence[int] | None = None,
     progress: Callable[[int, int], bool] | None = None,
 ) -> Path:
-    """Segments ``frames`` (default: all) and writes their stage strips as a GIF; ``progress(done, total)``
-    returning False stops early (nothing is written)."""
+    """Segments ``frames`` (default: all) and writes each one's stage strip to the GIF ``target`` as it is made
+    (:class:`~fcn_viewer.teaching.gif.GifWriter`: looping at ``fps``, on the first strip's canvas, atomically).
+    ``target`` is checked before the first frame; ``progress(done, total)`` returning False stops early (nothing is
+    written)."""
     indices = list(range(len(source))) if frames is None else list(frames)
-    strips = []
-    for done, index in enumerate(indices, start=1):
-        strips.append(stage_strip(segment_frame(source, index, segment, palette, opacity)))
-        if progress is not None and not progress(done, len(indices)):
-            raise InterruptedError("export stopped")
-    return save_gif(target, strips, fps)
+    if not indices:
+        raise ValueError("no frames to write")
+    with GifWriter(target, max(20, round(1000 / fps))) as gif:
+        for done, index in enumerate(indices, start=1):
+            gif.add(stage_strip(segment_frame(source, index, segment, palette, opacity)))
+            if progress is not None and not progress(done, len(indices)):
+                raise InterruptedError("export stopped")
+    return target
 
 
 @dataclass
