@@ -871,15 +871,43 @@ def test_a_failed_frame_stops_playback_and_says_why(tmp_path: Path) -> None:
     assert r.player.named("playback_status") == [("Cannot play this frame: frame0.png: not an image",)]
 
 
-def test_a_failed_export_ends_the_export(tmp_path: Path) -> None:
+def test_a_failed_export_ends_the_export_and_says_so_naming_the_gif(tmp_path: Path) -> None:
     r = room()
     playback = r.classroom.playback
     playback.open(write_frames(tmp_path / "frames", 2))
     playback.export(tmp_path / "out.gif")
-    r.classroom.answer(r.backend.last("export")[0], JobFailed("No space left on device"))
+    failure = f"{tmp_path / 'out.gif'}: cannot write the GIF (the disk is full)"
+    r.classroom.answer(r.backend.last("export")[0], JobFailed(failure))
     assert not playback.exporting
+    assert r.player.named("playback_status")[-1] == (f"GIF not exported: {failure}",)
     playback.step(1)
     assert r.backend.last("frame")[1].index == 1
+
+
+def test_a_cancelled_export_ends_the_export(tmp_path: Path) -> None:
+    r = room()
+    playback = r.classroom.playback
+    playback.open(write_frames(tmp_path / "frames", 2))
+    playback.export(tmp_path / "out.gif")
+    r.classroom.answer(r.backend.last("export")[0], JobCancelled("cancelled"))
+    assert not playback.exporting and playback.overtaken == 0
+    assert r.player.named("playback_status")[-1] == ("GIF export stopped; nothing was written.",)
+
+
+def test_a_gif_that_cannot_be_written_is_refused_before_any_frame_is_segmented(tmp_path: Path) -> None:
+    r = room()
+    playback = r.classroom.playback
+    playback.open(write_frames(tmp_path / "frames", 2))
+    target = tmp_path / "out.gif"
+    target.write_bytes(b"kept")
+    target.chmod(0o444)
+    playback.export(target)
+    assert "export" not in r.backend.kinds() and not playback.exporting
+    [(message,)] = r.player.named("playback_status")
+    assert message == f"GIF not exported: {target}: is read-only, so it is not replaced; choose another name"
+    playback.export(tmp_path / "missing" / "out.gif")
+    assert "export" not in r.backend.kinds()
+    assert r.player.named("playback_status")[-1][0].startswith(f"GIF not exported: {tmp_path / 'missing' / 'out.gif'}")
 
 
 def test_a_new_model_lends_playback_its_palette_until_the_viewers_colours_come(tmp_path: Path) -> None:

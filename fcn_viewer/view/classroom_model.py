@@ -26,6 +26,7 @@ from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE, Precision
 from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, CompareMode, family_of
 from fcn_viewer.teaching.dataset_table import TableRow, dataset_row, image_row
+from fcn_viewer.teaching.gif import check_gif_target
 from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
 from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis
 from fcn_viewer.teaching.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence
@@ -342,26 +343,37 @@ class PlaybackModel:
         self.backend.play_frame(job, FrameRequest(self.source, index, nets, self.palette, self.opacity))
 
     def export(self, target: Path) -> None:
-        """Segments every frame and writes the stage panels to ``target`` as an animated GIF."""
+        """Segments every frame and writes the stage panels to ``target`` as an animated GIF; a target that cannot
+        be written is told at once, before any frame is segmented."""
         nets = self._nets()
         if self.source is None or nets is None:
             return
         self.pause()
+        try:
+            check_gif_target(target)
+        except FCNViewerError as error:
+            self._status(f"GIF not exported: {error}")
+            return
         self.exporting = True
         self._status(f"Exporting {len(self.source)} frames to {target}…")
         request = ExportRequest(self.source, target, nets, self.palette, self.opacity, self.rate)
-        self.backend.export_frames(self._new_job(lambda number, answer: self._answered(number, answer, ())), request)
+        self.backend.export_frames(self._new_job(lambda _, answer: self._exported(answer)), request)
+
+    def _exported(self, answer: object) -> None:
+        self.exporting = False
+        if isinstance(answer, Exported):
+            self._status(f"Saved {answer.frames} frames of stage panels to {answer.path}")
+        elif isinstance(answer, JobFailed):  # its message names the GIF, or the frame that could not be read
+            self._status(f"GIF not exported: {answer.message}")
+        elif isinstance(answer, JobCancelled):
+            self._status("GIF export stopped; nothing was written.")
 
     def _answered(self, job: int, answer: object, classes: tuple[str, ...]) -> None:
         if isinstance(answer, JobCancelled):  # a frame overtaken by a newer request before it started
             self.overtaken += 1
         elif isinstance(answer, JobFailed):
-            self.exporting = False
             self.pause()
             self._status(f"Cannot play this frame: {answer.message}")
-        elif isinstance(answer, Exported):
-            self.exporting = False
-            self._status(f"Saved {answer.frames} frames of stage panels to {answer.path}")
         elif isinstance(answer, FramePictures):
             if job <= self._shown_job:  # an older request finishing late: never shown over a newer frame
                 return
