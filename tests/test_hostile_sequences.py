@@ -87,6 +87,22 @@ def test_frames_are_decoded_one_at_a_time(tmp_path: Path) -> None:
     assert "played 30 frames" in child.stdout
 
 
+@memory_capped
+def test_segment_and_the_stages_tab_read_the_first_frame_of_a_frame_bomb_only(tmp_path: Path) -> None:
+    """load_image (``segment``, the Stages tab) is the sequence's frame 1: it neither counts nor decodes the rest."""
+    path = tmp_path / "long.gif"
+    path.write_bytes(sparse_gif(160, 160, 100_000))
+    child = run_capped(f"""
+        import time
+        from fcn_viewer.imageio import load_image
+        started = time.perf_counter()
+        print(load_image({str(path)!r}).shape, f"{{time.perf_counter() - started:.1f}}")
+        """, memory_bytes=512 << 20, seconds=30)
+    assert child.returncode == 0, child.stderr[-2000:]
+    shape, seconds = child.stdout.rsplit(" ", 1)
+    assert shape == "(160, 160, 3)" and float(seconds) < 2
+
+
 def test_a_later_page_over_the_limits_is_refused_when_opened(tmp_path: Path) -> None:
     path = tiff_pages(tmp_path / "pages.tif", [Image.new("L", (8, 6)), Image.new("L", (20_000_000, 1))])
     with pytest.raises(ImageLoadError, match=r"pages.tif, frame 2: 20000000×1 pixels: a side longer than 30,000 px"):
