@@ -52,6 +52,10 @@ class UsageError(FCNViewerError):
     """An option or the environment is unusable: a bad value, an unknown name, an output that cannot be written."""
 
 
+class DiskSpaceError(UsageError):
+    """The disk an output goes to has too little free space, found before the work or when it filled."""
+
+
 class UnknownModelError(UsageError, KeyError):
     """A model name that is not in the registry (a KeyError too, for callers that look names up)."""
 
