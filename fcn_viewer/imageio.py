@@ -392,3 +392,10 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 def list_images(folder: Path) -> list[Path]:
     """The image files directly inside ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of ``path``'s first frame, from its header checked by the same rule; no pixel is decoded."""
+    path = Path(path)
+    with _named(path), _opened(path) as (image, _):
+        return image.height, image.width

@@ -1,6 +1,7 @@
 """The files a segmentation is saved as, one writer per format, so the CLI and the viewer write the same files.
 
 Every file is written atomically (a temporary file renamed into place): an interrupted write leaves no half file.
+How much disk they take is estimated beforehand (:func:`expected_bytes`), so a full disk is found before any work.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 
 from fcn_viewer.atomic import atomic_output
 from fcn_viewer.classes import Color
+from fcn_viewer.errors import FCNViewerError
+from fcn_viewer.imageio import image_size
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
 
 if TYPE_CHECKING:  # torch loads when something is segmented, not when `segment --help` runs
@@ -23,6 +26,13 @@ if TYPE_CHECKING:  # torch loads when something is segmented, not when `segment 
 OVERLAY_OPACITY = 0.5
 ScoresDtype = Literal["float32", "float16"]
 SCORES_DTYPES: tuple[ScoresDtype, ...] = ("float32", "float16")
+# What one network pixel costs on disk, about: an indexed PNG of class ids, a photo-like RGB overlay, the stage
+# tensors after deflate (floats barely compress; the full-size ones dominate); each file ends in a 4 KiB block.
+MASK_BYTES_PER_PIXEL = 0.25
+OVERLAY_BYTES_PER_PIXEL = 1.5
+SCORES_KEPT = 0.9
+FILE_BYTES = 4096
+SAMPLED_HEADERS = 32  # headers read to estimate a run's outputs, spread over its images
 
 
 def write_mask(path: Path, classes: np.ndarray, palette: Sequence[Color]) -> Path:
@@ -79,6 +89,33 @@ def write_scores(path: Path, segmentation: Segmentation, meta: ModelMeta, dtype:
         # numpy's stubs fear a key named allow_pickle (a keyword since numpy 2.1); none of these names is one
         np.savez_compressed(handle, **named)  # type: ignore[arg-type]
     return path
+
+
+def output_bytes(pixels: float, meta: ModelMeta, save_scores: bool, scores_dtype: ScoresDtype = "float32") -> int:
+    """About how many bytes of disk :func:`write_outputs` takes for an image the network sees at ``pixels`` pixels."""
+    classes = meta.config.num_classes
+    mask = pixels * MASK_BYTES_PER_PIXEL * (1 if classes <= 256 else 2)
+    total = mask + pixels * OVERLAY_BYTES_PER_PIXEL + 2 * FILE_BYTES
+    if save_scores:  # every stage's full-size logits, and the last upsampling they come from
+        full_size = (len(meta.config.stages) + 1) * classes * pixels * np.dtype(scores_dtype).itemsize
+        total += full_size * SCORES_KEPT + FILE_BYTES
+    return int(total)
+
+
+def expected_bytes(images: Sequence[Path], meta: ModelMeta, save_scores: bool, scores_dtype: ScoresDtype,
+                   max_pixels: int) -> int:
+    """About how many bytes `segment` writes for ``images``: their mean size from up to SAMPLED_HEADERS headers
+    spread over the list (no pixel decoded; unreadable ones skipped), each at most ``max_pixels``."""
+    sampled = []
+    for path in images[:: max(1, len(images) // SAMPLED_HEADERS)][:SAMPLED_HEADERS]:
+        try:
+            height, width = image_size(path)
+        except FCNViewerError:
+            continue
+        sampled.append(min(height * width, max_pixels))
+    if not sampled:
+        return 0
+    return len(images) * output_bytes(sum(sampled) / len(sampled), meta, save_scores, scores_dtype)
 
 
 def output_names(stem: str, save_scores: bool) -> list[str]:

@@ -164,7 +164,7 @@ def test_the_figure_command_draws_the_contributions_headless(
     assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Road"]) == 0
     text = svg.read_text()
     assert "pool3 skip (T3)" in text and "without pool4 skip" in text and "mIoU" in text and "“Road”" in text
-    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Unicorn"]) == 2
+    assert main(["figure", str(image), "--out", str(svg), *common, "--class", "Unicorn", "--overwrite"]) == 2
     assert "no class 'Unicorn'" in capsys.readouterr().err
 
 

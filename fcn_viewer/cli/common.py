@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcn_viewer.atomic import remove_stale_temporaries
+from fcn_viewer.errors import UsageError
 from fcn_viewer.model.config import VARIANTS
 from fcn_viewer.options import PRECISIONS
 from fcn_viewer.weights.download import Progress
@@ -29,6 +31,28 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--arch", choices=VARIANTS, help="architecture of a .caffemodel/.pth (inferred from its layers if omitted)"
     )
     parser.add_argument("--download", action="store_true", help="download a registry model if it is not cached")
+
+
+def does_nothing(option: str, unless: str) -> UsageError:
+    """The usage error for an option given where it would do nothing: ``--class does nothing without --contributions``."""
+    return UsageError(f"{option} does nothing {unless}")
+
+
+def check_model_arguments(args: argparse.Namespace) -> None:
+    """Refuses --arch without --weights (a registry model knows its own) and --download with --weights."""
+    if args.arch is not None and args.weights is None:
+        raise does_nothing("--arch", "without --weights")
+    if args.download and args.weights is not None:
+        raise does_nothing("--download", "with --weights")
+
+
+def clear_stale_temporaries(folder: Path) -> None:
+    """Removes the temporary files a killed run left in ``folder`` (see atomic.remove_stale_temporaries), and says so."""
+    removed = remove_stale_temporaries(folder)
+    if removed:
+        names = ", ".join(removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
+        print(f"note: removed {len(removed)} temporary file(s) left in {folder} by an interrupted run: {names}",
+              file=sys.stderr)
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:

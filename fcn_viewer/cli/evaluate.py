@@ -15,6 +15,8 @@ from fcn_viewer.cli.common import (
     add_batch_arguments,
     add_model_arguments,
     batch_size,
+    check_model_arguments,
+    clear_stale_temporaries,
     decode_workers,
     load_from_args,
     positive_count,
@@ -77,8 +79,10 @@ def _non_negative(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Scores the split; under torchrun each rank scores its share of the images and rank 0 reports the totals."""
+    check_model_arguments(args)
     if args.json is not None:
         check_output_file(args.json, "--json")
+        clear_stale_temporaries(args.json.parent)
     if args.model is not None:
         entry(args.model)  # an unknown name is a usage error, found before any work
     with sharded() as shard:

@@ -7,10 +7,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcn_viewer.atomic import check_output_file
+from fcn_viewer.atomic import check_free_space, check_output_file
 from fcn_viewer.cli.boundary import printable
-from fcn_viewer.cli.common import add_model_arguments, load_from_args
+from fcn_viewer.cli.common import (
+    add_model_arguments,
+    check_model_arguments,
+    clear_stale_temporaries,
+    does_nothing,
+    load_from_args,
+)
 from fcn_viewer.device_choice import DEVICE_CHOICES
+from fcn_viewer.errors import UsageError
 from fcn_viewer.imageio import load_image
 from fcn_viewer.options import DEFAULT_TOLERANCE
 
@@ -19,17 +26,20 @@ if TYPE_CHECKING:  # torch and matplotlib load when the command runs, not when i
     from fcn_viewer.teaching.image_analysis import GroundTruth
     from fcn_viewer.weights.meta import ModelMeta
 
+FIGURE_BYTES = 2_000_000  # about the largest slide written (a 1920×1080 PNG of photos and masks); SVG and PDF less
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("figure", help="write a slide figure of one image's stages (PNG, SVG or PDF)")
     parser.add_argument("image", type=Path, metavar="IMAGE")
     parser.add_argument("--out", type=Path, required=True, help="the figure file: .png, .svg or .pdf")
+    parser.add_argument("--overwrite", action="store_true", help="replace the figure file if it already exists")
     add_model_arguments(parser)
     parser.add_argument("--label", type=Path, metavar="LABEL.png",
                         help="ground-truth label (default: the CamVid or VOC label beside IMAGE, if there is one)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    parser.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="PX",
-                        help="boundary F1 distance tolerance in pixels (default 2)")
+    parser.add_argument("--tolerance", type=_tolerance, metavar="PX",
+                        help=f"with a label: boundary F1 distance tolerance in pixels (default {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--contributions", action="store_true",
                         help="show what each skip adds: the exact additive terms, flips and the mask without each skip")
     parser.add_argument("--class", dest="class_name", metavar="NAME",
@@ -48,31 +58,52 @@ def _tolerance(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Checks every option and --out before any work (see :func:`_check`), then draws the figure."""
     from fcn_viewer.inference import Segmenter
-    from fcn_viewer.teaching.figure import FIGURE_FORMATS, save_slide  # matplotlib and torch load only for this command
-    from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
+    from fcn_viewer.teaching.figure import save_slide  # matplotlib and torch load only for this command
+    from fcn_viewer.teaching.ground_truth import ignore_index_for
     from fcn_viewer.teaching.image_analysis import GroundTruth
 
-    if args.out.suffix.lower() not in FIGURE_FORMATS:
-        print(f"error: {args.out}: use a .png, .svg or .pdf file name", file=sys.stderr)
-        return 2
-    check_output_file(args.out, "--out")
+    label = _check(args)
     image = load_image(args.image)
     loaded = load_from_args(args)
     segmentation = Segmenter(loaded, args.device).segment(image)
     meta = loaded.meta
-    label = args.label or find_label(args.image)
     ground_truth = None
     if label is not None:
         print(f"ground truth: {label}", file=sys.stderr)
         void = ignore_index_for(label, meta.classes)
-        ground_truth = GroundTruth(label, meta.config.num_classes, void, args.tolerance)
+        tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+        ground_truth = GroundTruth(label, meta.config.num_classes, void, tolerance)
     title = f"{printable(args.image.name)} — {meta.title}"
     if args.contributions:
         return _contributions(args, segmentation, meta, title, ground_truth)
     save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
     print(f"figure saved to {args.out}", file=sys.stderr)
     return 0
+
+
+def _check(args: argparse.Namespace) -> Path | None:
+    """Refuses options that would do nothing, an --out that cannot be written, exists (without --overwrite) or
+    has too little room, before any work; removes what a killed run left beside it. Returns the label to score."""
+    from fcn_viewer.teaching.figure import FIGURE_FORMATS
+    from fcn_viewer.teaching.ground_truth import find_label
+
+    check_model_arguments(args)
+    if args.class_name is not None and not args.contributions:
+        raise does_nothing("--class", "without --contributions")
+    label: Path | None = args.label or find_label(args.image)
+    if args.tolerance is not None and label is None:
+        raise does_nothing("--tolerance", "without a label: none was given (--label) or found beside IMAGE")
+    if args.out.suffix.lower() not in FIGURE_FORMATS:
+        raise UsageError(f"{args.out}: use a .png, .svg or .pdf file name")
+    check_output_file(args.out, "--out")
+    if (args.out.exists() or args.out.is_symlink()) and not args.overwrite:
+        raise UsageError(f"--out {args.out}: already exists; pass --overwrite to replace it")
+    folder = args.out.parent
+    clear_stale_temporaries(folder)
+    check_free_space(folder, FIGURE_BYTES, f"--out {args.out}", "the figure needs")
+    return label
 
 
 def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str,

@@ -10,6 +10,8 @@ from fcn_viewer import __version__
 from fcn_viewer.cli.boundary import EXIT_USAGE, run_guarded
 from fcn_viewer.device_choice import DEVICE_CHOICES
 
+SCREENSHOT_SIZE = "1280x800"
+
 
 def build_parser() -> argparse.ArgumentParser:
     from fcn_viewer.cli import evaluate, figure, models, segment, train
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(gui)
     gui.add_argument("--device", choices=DEVICE_CHOICES, help="default: the last one used")
     gui.add_argument("--screenshot", metavar="PNG", help="save the window once IMAGE is shown, then exit")
-    gui.add_argument("--size", default="1280x800", metavar="WxH", help="window size for --screenshot (1280x800)")
+    gui.add_argument("--size", metavar="WxH", help=f"window size for --screenshot ({SCREENSHOT_SIZE})")
     gui.add_argument("--teach-step", type=step_number, metavar="N",
                      help="with --screenshot: show step N of the fusion step-through; steps start at 1 "
                           "(conv7 scores) and end at the mask (12 for an FCN-8s)")
@@ -64,11 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_gui(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fcn_viewer.cli.common import source_from_args
+    from fcn_viewer.cli.common import check_model_arguments, does_nothing, source_from_args
     from fcn_viewer.gui.app import parse_size, run_viewer, save_screenshot
     from fcn_viewer.resources import sample_images
     from fcn_viewer.weights.loader import RegistrySource
 
+    check_model_arguments(args)
+    if args.screenshot is None:
+        for option in ("size", "teach_step", "tab"):
+            if getattr(args, option) is not None:
+                raise does_nothing(f"--{option.replace('_', '-')}", "without --screenshot")
     try:
         source = source_from_args(args, default=None)
     except KeyError as error:
@@ -85,7 +92,7 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"error: model {args.model} is not here; add --download to fetch it", file=sys.stderr)
         return 1
     try:
-        size = parse_size(args.size)
+        size = parse_size(args.size or SCREENSHOT_SIZE)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

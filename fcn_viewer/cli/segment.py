@@ -15,19 +15,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fcn_viewer.atomic import folder_lock, prepare_output_folder
+from fcn_viewer.atomic import check_free_space, folder_lock, is_disk_full, prepare_output_folder
 from fcn_viewer.cli.common import (
     add_batch_arguments,
     add_model_arguments,
     batch_size,
+    check_model_arguments,
+    clear_stale_temporaries,
     decode_workers,
+    does_nothing,
     load_from_args,
 )
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.domain import mean_confidence, unfamiliar_note
-from fcn_viewer.errors import FCNViewerError, OutputExistsError
+from fcn_viewer.errors import DiskSpaceError, FCNViewerError, OutputExistsError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
-from fcn_viewer.outputs import SCORES_DTYPES, output_names, write_outputs
+from fcn_viewer.outputs import SCORES_DTYPES, expected_bytes, output_bytes, output_names, write_outputs
 from fcn_viewer.sharding import Shard, sharded
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
@@ -46,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--save-scores", action="store_true",
                         help="also write every stage tensor to <stem>.npz (compressed; about 28 MB per 480×360 photo "
                              "at float32, 12 MB at float16)")
-    parser.add_argument("--scores-dtype", choices=SCORES_DTYPES, default="float32",
-                        help="precision of the --save-scores tensors (float16 halves the file)")
+    parser.add_argument("--scores-dtype", choices=SCORES_DTYPES,
+                        help="precision of the --save-scores tensors: float32 (default) or float16, which halves "
+                             "the file")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     add_batch_arguments(parser)
     parser.set_defaults(run=run)
@@ -77,9 +81,14 @@ class _Job:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Checks --out first, then segments the images; under torchrun each rank takes its share of them (see
-    fcn_viewer/sharding.py)."""
+    """Checks the options and --out first, then segments the images; under torchrun each rank takes its share of
+    them (see fcn_viewer/sharding.py)."""
+    check_model_arguments(args)
+    if args.scores_dtype is not None and not args.save_scores:
+        raise does_nothing("--scores-dtype", "without --save-scores")
+    args.scores_dtype = args.scores_dtype or "float32"
     prepare_output_folder(args.out)
+    clear_stale_temporaries(args.out)  # what a killed run left (a file still being written is locked, and kept)
     with sharded() as shard:
         return _run(args, shard)
 
@@ -93,6 +102,8 @@ def _run(args: argparse.Namespace, shard: Shard) -> int:
     if not images:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
+    needed = expected_bytes(images, loaded.meta, args.save_scores, args.scores_dtype, segmenter.max_pixels)
+    check_free_space(args.out, needed, f"--out {args.out}", f"{len(images)} image(s) need")
     with _output_lock(args.out, shard):
         return _segment_all(args, segmenter, images, shard)
 
@@ -125,17 +136,21 @@ def _segment_all(args: argparse.Namespace, segmenter: Segmenter, images: list[Pa
     # the decoding processes start here, before the write threads (forking a process with threads is fragile)
     batches = load_batches(images, load_image, lambda image: image.shape[:2], size, decode_workers(args, segmenter.device))
     with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="fcn-viewer write") as writers:
-        for batch in batches:
-            if isinstance(batch, Failed):
-                pending.append(_Job(images[batch.index], error=batch.error))
-            else:
-                pending.extend(_segment(segmenter, batch, images, stems, args, writers))
-            while pending and (pending[0].done() or len(pending) > size + WRITE_THREADS):
+        try:
+            for batch in batches:
+                if isinstance(batch, Failed):
+                    pending.append(_Job(images[batch.index], error=batch.error))
+                else:
+                    pending.extend(_segment(segmenter, batch, images, stems, args, writers))
+                while pending and (pending[0].done() or len(pending) > size + WRITE_THREADS):
+                    finished += 1
+                    failures += not _report(pending.popleft(), finished, len(images), args.out)
+            while pending:
                 finished += 1
-                failures += not _report(pending.popleft(), finished, len(images))
-        while pending:
-            finished += 1
-            failures += not _report(pending.popleft(), finished, len(images))
+                failures += not _report(pending.popleft(), finished, len(images), args.out)
+        except BaseException:  # a full disk, Ctrl-C: the writes not started yet are dropped
+            writers.shutdown(wait=True, cancel_futures=True)
+            raise
     failures, total = (sum(counts) for counts in zip(*shard.gather((failures, len(images)))))
     if failures and shard.leader:
         print(f"{failures} of {total} image(s) failed", file=sys.stderr)
@@ -176,6 +191,9 @@ def _segment(
             note = unfamiliar_note(segmenter.meta, mean_confidence(result.confidence()), "command line")
             result.notes = (*result.notes, note) if note else result.notes  # into the log and info_json
             job.notes = result.notes
+            need = output_bytes(result.image_size[0] * result.image_size[1], segmenter.meta, args.save_scores,
+                                args.scores_dtype)
+            check_free_space(args.out, need, f"--out {args.out}", f"stopped before {job.path}: its outputs need")
             job.write = writers.submit(
                 _timed, write_outputs, args.out, stems[item.index], result, segmenter.meta, args.save_scores,
                 args.scores_dtype,
@@ -189,15 +207,19 @@ def _timed(function: Callable[..., None], *arguments: object) -> float:
     return time.perf_counter() - started
 
 
-def _report(job: _Job, number: int, total: int) -> bool:
-    """Prints ``[number/total]`` and how the image went, once its outputs are written; whether it succeeded."""
+def _report(job: _Job, number: int, total: int, out: Path) -> bool:
+    """Prints ``[number/total]`` and how the image went, once its outputs are written; whether it succeeded.
+    A full disk stops the run (DiskSpaceError): every image after this one would fail the same way."""
     error, seconds = job.error, job.seconds
     if job.write is not None:
         try:
             seconds += job.write.result()
         except FCNViewerError as failure:
             error = str(failure)
-        except Exception as failure:  # e.g. a full disk
+        except Exception as failure:  # e.g. a read-only file
+            if is_disk_full(failure):
+                raise DiskSpaceError(f"--out {out}: the disk is full ({getattr(failure, 'strerror', failure)}): "
+                                     f"stopped at image {number} of {total}, {job.path}") from None
             error = f"{job.path}: writing its outputs failed ({type(failure).__name__}: {failure})"
     if error is not None:
         print(f"[{number}/{total}] error: {error}", file=sys.stderr)
