@@ -1,5 +1,5 @@
-"""Batch commands under torchrun: each process (rank) takes every world-th file, and the ranks' results are
-gathered so that the outputs and the totals are those of a one-process run."""
+"""Batch commands as several processes (`--nproc`, or torchrun): each process (rank) takes every world-th file, and
+the ranks' results are gathered so that the outputs and the totals are those of a one-process run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
+LAUNCHED_ENV = "FCN_VIEWER_LAUNCHED"  # set in the ranks `--nproc` starts (cli/launch.py), which reports for them
+EXIT_RANK_LOST = 4  # a launched rank's exit code when it stops because another rank failed
+
+
+class RankLost(RuntimeError):
+    """Another rank stopped (it said why) while this one waited for its results."""
+
+
+def launched() -> bool:
+    """Whether this process is a rank that `--nproc` started."""
+    return os.environ.get(LAUNCHED_ENV) == "1"
 
 
 @dataclass(frozen=True)
@@ -38,9 +49,11 @@ class Shard:
         import torch.distributed as dist
 
         values: list[Any] = [None] * self.world
-        dist.all_gather_object(values, value)
+        try:
+            dist.all_gather_object(values, value)
+        except RuntimeError as error:  # gloo: "Connection closed by peer", a rank has ended
+            raise RankLost("another rank stopped; its message is above") from error
         return values
-
 
     def close(self) -> None:
         """Leaves the process group (after the last gather)."""

@@ -10,6 +10,9 @@ Exit codes (README, "What the app guarantees"):
 * 3 — an internal error (a bug): the message names it; ``--debug`` shows the traceback;
 * 130 — interrupted (Ctrl-C); 143 — terminated (SIGTERM). Outputs are written atomically, so
   neither leaves a partial or temporary file behind.
+
+A rank that `--nproc` started (cli/launch.py) leaves saying "interrupted", "terminated" and "another rank
+stopped" to the process that started it, which says it once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from fcn_viewer.errors import DeviceError, FCNViewerError, UsageError
+from fcn_viewer.sharding import EXIT_RANK_LOST, RankLost, launched
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -41,9 +45,11 @@ def run_guarded(command: Callable[[], int], debug: bool = False) -> int:
         with _terminate_as_exception():
             return int(command())
     except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED, debug)
+        return EXIT_INTERRUPTED if launched() else _fail("interrupted", EXIT_INTERRUPTED, debug)
     except Terminated:
-        return _fail("terminated", EXIT_TERMINATED, debug)
+        return EXIT_TERMINATED if launched() else _fail("terminated", EXIT_TERMINATED, debug)
+    except RankLost as error:
+        return EXIT_RANK_LOST if launched() else _fail(f"error: {error}", EXIT_INPUT_FAILED, debug)
     except (UsageError, DeviceError) as error:
         return _fail(f"error: {error}", EXIT_USAGE, debug)
     except FCNViewerError as error:

@@ -21,6 +21,7 @@ from fcn_viewer.cli.common import (
     load_from_args,
     positive_count,
 )
+from fcn_viewer.cli.launch import add_nproc_argument, run_ranks, wants_ranks
 from fcn_viewer.data import SegmentationDataset, open_dataset
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
@@ -67,6 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="boundary F1 distance tolerance in pixels (default 2)")
     parser.add_argument("--limit", type=positive_count, metavar="N", help="evaluate only the first N images")
     add_batch_arguments(parser)
+    add_nproc_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -78,13 +80,16 @@ def _non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scores the split; under torchrun each rank scores its share of the images and rank 0 reports the totals."""
+    """Scores the split; with --nproc, or under torchrun, each rank scores its share of the images and rank 0
+    reports the totals."""
     check_model_arguments(args)
     if args.json is not None:
         check_output_file(args.json, "--json")
         clear_stale_temporaries(args.json.parent)
     if args.model is not None:
         entry(args.model)  # an unknown name is a usage error, found before any work
+    if wants_ranks(args):
+        return run_ranks(args.argv, args.nproc)
     with sharded() as shard:
         return _run(args, shard)
 

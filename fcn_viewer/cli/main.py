@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_USAGE
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the ranks --nproc starts
     return run_guarded(lambda: args.run(args), debug=args.debug)
 
 

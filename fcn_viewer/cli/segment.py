@@ -26,6 +26,7 @@ from fcn_viewer.cli.common import (
     does_nothing,
     load_from_args,
 )
+from fcn_viewer.cli.launch import add_nproc_argument, run_ranks, wants_ranks
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.domain import mean_confidence, unfamiliar_note
 from fcn_viewer.errors import DiskSpaceError, FCNViewerError, OutputExistsError
@@ -54,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                              "the file")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     add_batch_arguments(parser)
+    add_nproc_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -81,14 +83,16 @@ class _Job:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Checks the options and --out first, then segments the images; under torchrun each rank takes its share of
-    them (see fcn_viewer/sharding.py)."""
+    """Checks the options and --out first, then segments the images; with --nproc, or under torchrun, each rank
+    takes its share of them (see fcn_viewer/sharding.py)."""
     check_model_arguments(args)
     if args.scores_dtype is not None and not args.save_scores:
         raise does_nothing("--scores-dtype", "without --save-scores")
     args.scores_dtype = args.scores_dtype or "float32"
     prepare_output_folder(args.out)
     clear_stale_temporaries(args.out)  # what a killed run left (a file still being written is locked, and kept)
+    if wants_ranks(args):
+        return run_ranks(args.argv, args.nproc)
     with sharded() as shard:
         return _run(args, shard)
 
