@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+from PySide6.QtCore import QObject
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.errors import ImageLoadError
+from fcn_viewer.gui import jobs
 from fcn_viewer.gui.jobs import Job, JobQueue, stop_all
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 
@@ -108,3 +110,22 @@ def test_stop_all_waits_at_most_its_limit_and_drops_the_answer_of_a_job_it_aband
     qtbot.wait(50)
     assert stubborn_answers == [] and stubborn.closed
     stubborn.shutdown()  # a second shutdown returns at once
+
+
+def test_a_queue_deleted_with_its_owner_mid_job_stops_its_thread_and_drops_the_answer(qtbot: QtBot) -> None:
+    owner = QObject()
+    queue = JobQueue("test orphan", owner)
+    answers = answers_of(queue)
+    started, release = threading.Event(), threading.Event()
+    queue.submit(lambda job: started.set() or release.wait(10) or "late answer")
+    assert started.wait(10)
+    thread = queue._thread
+    del owner  # the owner dies without a shutdown: the queue goes with it, its thread must not (it runs a job)
+    assert queue.closed and not thread.isFinished()
+    assert any(worker.thread is thread for worker in jobs._workers)  # kept until it stops
+    release.set()
+    assert thread.wait(5000)  # the thread stops after the job in hand
+    qtbot.wait(50)
+    assert answers == []
+    JobQueue("test next").shutdown()  # a new queue forgets the workers whose thread has stopped
+    assert not any(worker.thread is thread for worker in jobs._workers)
