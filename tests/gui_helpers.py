@@ -7,7 +7,9 @@ from typing import Any
 from unittest.mock import Mock
 
 import numpy as np
+import shiboken6
 from PIL import Image
+from PySide6.QtCore import QObject
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.device_choice import DeviceChoice
@@ -44,7 +46,10 @@ class Teaching:
         self.model: ModelInfo | None = None
         self.device: DeviceChoice = "cpu"
         self.precision: Precision = "auto"
-        self.service = ClassroomService()
+        # The service's queues are children of ``owner``, deleted at shutdown on this thread: never by the garbage
+        # collector, which may run on another thread (a Teaching and its classroom model hold each other).
+        self.owner = QObject()
+        self.service = ClassroomService(self.owner)
         self.classroom = ClassroomModel(self.service, self, Mock())
         self.service.answer_to(self.classroom.answer)
 
@@ -55,6 +60,8 @@ class Teaching:
 
     def shutdown(self) -> None:
         self.classroom.shutdown()
+        if shiboken6.isValid(self.owner):
+            shiboken6.delete(self.owner)
 
 
 def load(qtbot: QtBot, window: MainWindow, weights: Path) -> None:

@@ -100,7 +100,7 @@ def _show_analysed_tab(window: MainWindow, tab: str) -> None:
     view = {"steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth}[tab]
     loop = QEventLoop()
     classroom.analysisShown.connect(loop.quit)
-    QTimer.singleShot(ANALYSIS_WAIT_MS, loop.quit)
+    QTimer.singleShot(ANALYSIS_WAIT_MS, loop, loop.quit)  # with the loop as context: never fires after it is gone
     classroom.show_view(view)
     loop.exec()
 
@@ -155,7 +155,7 @@ def save_screenshot(
             elif tab is not None and tab != "stages":
                 _show_analysed_tab(window, tab)
         if "error" not in outcome:
-            QTimer.singleShot(SETTLE_MS, loop.quit)
+            QTimer.singleShot(SETTLE_MS, loop, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)
             if not window.grab().save(str(target), "PNG"):

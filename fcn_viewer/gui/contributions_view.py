@@ -87,6 +87,12 @@ class ContributionsView(TabPage):
         super().__init__(parent)
         self.lesson = lesson
         lesson.listener = self
+
+        def forget() -> None:  # deleted before the model, the view is told nothing more: no call to a dead widget
+            if lesson.listener is self:
+                lesson.listener = None
+
+        self.destroyed.connect(forget)
         self._palette: tuple[Color, ...] = ()
         self._classes: tuple[str, ...] = ()
 

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -44,8 +45,8 @@ DATASET_TIP = ("All scored images together, as `fcn-viewer evaluate` reports the
 class ScoreTableModel(QAbstractTableModel):
     """Rows of :class:`TableRow`: the image name, then pixel accuracy, mIoU and BF per stage (percent)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.rows: list[TableRow] = []
         self._columns = column_names(())
         self._where: dict[Path | None, int] = {}
@@ -141,7 +142,7 @@ class DatasetView(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(self.fontMetrics().horizontalAdvance("8888 / 8888 images") + 40)
         self.status = QLabel()
-        self.model = ScoreTableModel()
+        self.model = ScoreTableModel(self)
         self.proxy = PinnedSortProxy(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMenu, QMenuBar, QTextBrowser, QVBoxLayout, QWidget
 
@@ -81,6 +82,7 @@ def shortcuts_html(menu_bar: QMenuBar) -> str:
 def show_page(parent: QWidget, title: str, page: str) -> QDialog:
     """A non-modal window with one page of text; it closes with Esc or Close."""
     dialog = QDialog(parent)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # deleted when closed, not kept until the window goes
     dialog.setWindowTitle(title)
     text = QTextBrowser()
     text.setOpenExternalLinks(True)

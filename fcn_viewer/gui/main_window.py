@@ -88,7 +88,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=settings.palette))
+        self.state = ViewState(DisplayOptions(opacity=settings.opacity, palette=settings.palette), self)
         self.service = InferenceService(self, make_segmenter, load)
         self.viewer = ViewerModel(self.service, self, settings.device, settings.exact_fp32)
         self.service.jobs.finished.connect(self.viewer.answer)

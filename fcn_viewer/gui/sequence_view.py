@@ -48,6 +48,12 @@ class SequenceView(TabPage):
         super().__init__(parent)
         self.playback = playback
         playback.listener = self
+
+        def forget() -> None:  # deleted before the model, the view is told nothing more: no call to a dead widget
+            if playback.listener is self:
+                playback.listener = None
+
+        self.destroyed.connect(forget)
         self._shown_size = (0, 0)
         self.frame_shares: dict[str, float] = {}  # the current frame's listed classes and their shares
         self._shown_frame: ShownFrame | None = None

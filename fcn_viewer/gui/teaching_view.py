@@ -231,7 +231,9 @@ class StepThroughView(TabPage):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)  # draws a step that waited
-        QTimer.singleShot(0, self._take_focus)  # after the tab switch settles, so ← / → step at once
+        # After the tab switch settles, so ← / → step at once; with the view as context, a view deleted before
+        # then is never called.
+        QTimer.singleShot(0, self, self._take_focus)
 
     def _take_focus(self) -> None:
         """Gives the keyboard focus to the map (taking it from the tab bar, which would switch tabs on ← / →),
