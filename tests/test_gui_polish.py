@@ -3,7 +3,10 @@ that tells what is shown, a dataset dock that follows the image, and no noise fr
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -11,6 +14,7 @@ from PySide6.QtCore import qInstallMessageHandler, qWarning
 from PySide6.QtWidgets import QTextBrowser
 from pytestqt.qtbot import QtBot
 
+from fcn_viewer.gui import analysis_worker
 from fcn_viewer.gui.app import HARMLESS_OFFSCREEN_WARNING, quiet_offscreen_plugin
 from fcn_viewer.gui.classroom import NO_LABEL
 from fcn_viewer.gui.domain_note import confidence_line
@@ -43,11 +47,26 @@ def test_the_info_panel_states_the_threshold_as_a_rule_not_a_verdict() -> None:
 
 
 def test_the_dataset_dock_follows_the_image_and_says_when_a_run_was_stopped(
-    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_dataset(tmp_path / "camvid", count=6)
     load(qtbot, window, tiny_weights)
     classroom, view = window.classroom, window.classroom.datasets
+    scoring = analysis_worker.evaluate_models
+
+    def waiting_for_stop(*args: Any, image_scores: Callable[..., None], cancel: Callable[[], bool],
+                         **kwargs: Any) -> Any:
+        """After each image the worker waits (at most 10 s) for the Stop the GUI sends on seeing its progress,
+        so the run stops after the first image however fast the tiny net scores the rest."""
+        def then_wait(*scores: Any) -> None:
+            image_scores(*scores)
+            deadline = time.monotonic() + 10
+            while not cancel() and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+        return scoring(*args, image_scores=then_wait, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(analysis_worker, "evaluate_models", waiting_for_stop)
     classroom.service.datasets.progress.connect(lambda *_: classroom.service.cancel_dataset())  # Stop at once
     classroom.ask_dataset_folder = lambda: data  # type: ignore[method-assign]
     with qtbot.waitSignal(classroom.datasetScored, timeout=WAIT_MS) as scored:
