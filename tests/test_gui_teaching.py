@@ -99,6 +99,19 @@ def test_the_step_through_walks_a_paper_fcn8s_with_its_crops(qtbot: QtBot, windo
     assert view.chosen_class.isEnabled() and "score of Building" in view.caption.text()
 
 
+def test_the_default_model_shows_a_visible_crop_at_each_crop_step(qtbot: QtBot, window: MainWindow) -> None:
+    """The bundled camvid-fcn8s on the default sample: each of the three crop steps cuts a border off the map."""
+    bundled = Path(__file__).resolve().parents[1] / "fcn_viewer" / "bundled"
+    load(qtbot, window, bundled / "models" / "camvid-fcn8s.safetensors")
+    open_image(qtbot, window, sorted((bundled / "samples").glob("*.jpg"))[0])
+    window.classroom.menu.actions()[0].trigger()  # Teaching ▸ Fusion Step-Through
+    crops = [(tensor, size, rect) for tensor, size, rect in walk(qtbot, window) if rect is not None]
+    assert [(tensor, rect[:2]) for tensor, _, rect in crops] == [  # type: ignore[index]
+        ("score_pool4", (5, 5)), ("score_pool3", (9, 9)), ("upscore8", (31, 31))]
+    for _, (rows, columns), (_, _, width, height) in crops:  # type: ignore[misc]
+        assert width < columns - 5 and height < rows - 5  # a visible band is cut off on both axes
+
+
 def test_a_compact_net_crops_at_offset_zero_and_the_screenshot_can_show_a_step(
     qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
 ) -> None:
