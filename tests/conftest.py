@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
 
     from fcn_viewer.gui.main_window import MainWindow
     from tests.gui_helpers import Teaching
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_main_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """As in the app (fcn_viewer/gui/collector.py): once Qt is up, cycles are collected on the main thread only,
+    never on a worker thread that happens to allocate; between tests they are collected here."""
+    if {"qapp", "qtbot"} & set(request.fixturenames):
+        from fcn_viewer.gui.collector import collect_on_gui_thread
+
+        collect_on_gui_thread(request.getfixturevalue("qapp"))
+    yield
+    if not gc.isenabled():
+        from fcn_viewer.gui.collector import GuiThreadCollector
+
+        GuiThreadCollector.collect()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QApplication
 
 from fcn_viewer.device_choice import DeviceChoice
+from fcn_viewer.gui.collector import collect_on_gui_thread
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import ViewerSettings
 from fcn_viewer.resources import sample_images
@@ -71,6 +72,7 @@ def application() -> QApplication:
         quiet_offscreen_plugin(QApplication.platformName())
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
+    collect_on_gui_thread(app)
     return app  # type: ignore[return-value]
 
 
