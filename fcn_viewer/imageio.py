@@ -184,7 +184,7 @@ def _open_regular(path: Path) -> Iterator[BinaryIO]:
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise ImageLoadError(f"{path}: not a regular file ({_file_kind(mode)}), so not opened as an image")
+            raise ImageLoadError(f"{path}: not a regular file ({file_kind(mode)}), so not opened as an image")
         handle = os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
@@ -193,7 +193,8 @@ def _open_regular(path: Path) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words (for the refusals that name it)."""
     for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
         if test(mode):

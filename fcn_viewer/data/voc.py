@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from fcn_viewer.data.folder import LabelledImages, Sample
 from fcn_viewer.errors import DatasetError
+from fcn_viewer.imageio import file_kind
 
 VOC_IGNORE = 255
 # A split list names one image per line (VOC's names are 11 bytes, its lists about 3,000 lines; SBD's 11,355). A
@@ -60,7 +61,7 @@ def _open_regular(listing: Path) -> BinaryIO:
         if stat.S_ISREG(mode):
             return os.fdopen(descriptor, "rb")
         os.close(descriptor)
-    raise DatasetError(f"{listing}: not a regular file ({_file_kind(mode)}), so not read as a list of image names")
+    raise DatasetError(f"{listing}: not a regular file ({file_kind(mode)}), so not read as a list of image names")
 
 
 def _names(listing: Path, file: BinaryIO) -> Iterator[str]:
@@ -80,14 +81,6 @@ def _names(listing: Path, file: BinaryIO) -> Iterator[str]:
             raise DatasetError(f"{listing}: line {number} is not an image name (it holds a slash or a NUL byte)")
         offset += len(line)
         yield name
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return kind
-    return "not a plain file"
 
 
 def is_voc_root(root: Path) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from fcn_viewer.device_choice import DeviceChoice, is_device_choice
+from fcn_viewer.imageio import file_kind
 from fcn_viewer.view.options import PALETTES, PaletteName
 
 SETTINGS_ENV = "FCN_VIEWER_SETTINGS"
@@ -295,15 +296,7 @@ def _read_regular(file: Path) -> bytes | None:
             mode = os.fstat(descriptor).st_mode
             if stat.S_ISREG(mode):
                 return handle.read(MAX_FILE_BYTES + 1)
-    raise _NotRegular(f"is not a regular file ({_file_kind(mode)})")
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a file"
+    raise _NotRegular(f"is not a regular file ({file_kind(mode)})")
 
 
 def _valid_opacity(text: str) -> bool:
