@@ -7,3 +7,5 @@ from typing import Literal
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_TOLERANCE = 2.0  # boundary F1 distance tolerance in pixels
+# `gui --screenshot --tab`: every tab of the window, in its order (gui/classroom.py lists the teaching tabs).
+SCREENSHOT_TABS: tuple[str, ...] = ("stages", "steps", "compare", "truth", "contributions", "fields", "sequence")

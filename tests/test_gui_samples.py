@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from fcn_viewer.cli.main import main
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import SETTINGS_ENV, ViewerSettings
+from fcn_viewer.options import SCREENSHOT_TABS
 from tests.helpers import gradient_image
 
 WAIT_MS = 20_000
@@ -59,12 +60,18 @@ def test_no_samples_leaves_a_disabled_entry(qtbot: QtBot, tmp_path: Path, sample
     assert not action.isEnabled()
 
 
-@pytest.mark.parametrize("tab", ["compare", "truth"])
-def test_the_screenshot_can_show_a_teaching_tab_once_its_analysis_is_drawn(
-    tmp_path: Path, samples: list[Path], tiny_weights: Path, tab: str
+TAB_TITLES = {"stages": "Stages", "steps": "Step-Through", "compare": "Compare", "truth": "Ground Truth",
+              "contributions": "Contributions", "fields": "Receptive Fields", "sequence": "Sequence"}
+
+
+@pytest.mark.parametrize("tab", SCREENSHOT_TABS)
+def test_the_screenshot_can_show_every_tab_once_its_analysis_is_drawn(
+    tmp_path: Path, samples: list[Path], tiny_weights: Path, tab: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert set(TAB_TITLES) == set(SCREENSHOT_TABS)
     shot = tmp_path / f"{tab}.png"
     argv = ["gui", str(samples[0]), "--weights", str(tiny_weights), "--screenshot", str(shot), "--size", "900x600",
             "--tab", tab]
     assert main(argv) == 0
     assert Image.open(shot).size[0] >= 900
+    assert f"screenshot of the {TAB_TITLES[tab]} tab saved to" in capsys.readouterr().err

@@ -45,8 +45,8 @@ def test_teach_step_is_checked_against_the_steps_there_are(
     with pytest.raises(SystemExit) as stopped:
         main([*base, "--teach-step", "0"])
     assert stopped.value.code == 2 and "steps start at 1" in capsys.readouterr().err
-    assert main([*base, "--teach-step", "99"]) == 1
-    assert "--teach-step 99: this net's step-through has steps 1 to 12" in capsys.readouterr().err
+    assert main([*base, "--teach-step", "13"]) == 2  # a usage error, as a step below 1 is
+    assert "--teach-step 13: this net's step-through has steps 1 to 12" in capsys.readouterr().err
     assert not shot.exists()
     assert main([*base, "--teach-step", "12"]) == 0 and shot.exists()
 

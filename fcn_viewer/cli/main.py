@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from fcn_viewer import __version__
 from fcn_viewer.cli.boundary import EXIT_USAGE, run_guarded
 from fcn_viewer.device_choice import DEVICE_CHOICES
+from fcn_viewer.options import SCREENSHOT_TABS
 
 SCREENSHOT_SIZE = "1280x800"
 
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--teach-step", type=step_number, metavar="N",
                      help="with --screenshot: show step N of the fusion step-through; steps start at 1 "
                           "(conv7 scores) and end at the mask (12 for an FCN-8s)")
-    gui.add_argument("--tab", choices=("stages", "steps", "compare", "truth"),
-                     help="with --screenshot: the tab to show (default stages)")
+    gui.add_argument("--tab", choices=SCREENSHOT_TABS, metavar="TAB",
+                     help=f"with --screenshot: the tab to show, one of {', '.join(SCREENSHOT_TABS)} (default stages)")
     gui.set_defaults(run=run_gui)
     for command in subparsers.choices.values():  # --debug after the command name too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

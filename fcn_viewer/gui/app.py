@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -14,7 +15,7 @@ from PySide6.QtCore import (
     qFormatLogMessage,
     qInstallMessageHandler,
 )
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.gui.collector import collect_on_gui_thread
@@ -27,7 +28,8 @@ from fcn_viewer.weights.loader import ModelSource
 
 SETTLE_MS = 300
 ANALYSIS_WAIT_MS = 20_000
-SCREENSHOT_TABS = ("stages", "steps", "compare", "truth")
+POLL_MS = 50
+EXIT_USAGE = 2  # the exit code of a usage error (cli/boundary.py)
 
 
 MAX_SCREENSHOT_SIDE = 8192  # px: an 8K window is 200 MB of pixels; 30000x30000 would be 3.6 GB per buffer
@@ -96,15 +98,36 @@ def run_viewer(
     return app.exec()
 
 
-def _show_analysed_tab(window: MainWindow, tab: str) -> None:
-    """Shows one of the teaching tabs and waits (up to ANALYSIS_WAIT_MS) until the image's analysis is drawn in it."""
-    classroom = window.classroom
-    view = {"steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth}[tab]
+def _wait_until(ready: Callable[[], bool], limit_ms: int) -> None:
+    """Runs the event loop until ``ready()`` holds, or for at most ``limit_ms``."""
     loop = QEventLoop()
-    classroom.analysisShown.connect(loop.quit)
-    QTimer.singleShot(ANALYSIS_WAIT_MS, loop, loop.quit)  # with the loop as context: never fires after it is gone
-    classroom.show_view(view)
-    loop.exec()
+    poll = QTimer(loop)
+    poll.timeout.connect(lambda: loop.quit() if ready() else None)
+    poll.start(POLL_MS)
+    QTimer.singleShot(limit_ms, loop, loop.quit)  # with the loop as context: never fires after it is gone
+    if not ready():
+        loop.exec()
+    poll.stop()
+
+
+def _show_tab(window: MainWindow, tab: str) -> None:
+    """Shows one of the window's tabs (one of ``options.SCREENSHOT_TABS``) and waits, up to ANALYSIS_WAIT_MS, until
+    what it computes for the image is drawn in it."""
+    classroom = window.classroom
+    if tab == "stages":
+        window.tabs.setCurrentWidget(window.grid)
+        return
+    views: dict[str, QWidget] = {
+        "steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth,
+        "contributions": classroom.contributions, "fields": classroom.fields, "sequence": classroom.sequence,
+    }
+    classroom.show_view(views[tab])
+    if tab in ("steps", "compare", "truth"):
+        _wait_until(lambda: classroom.model.analysis is not None, ANALYSIS_WAIT_MS)
+    elif tab == "contributions":
+        split = classroom.contributions
+        _wait_until(lambda: split.lesson.shown is not None or split.status.text().startswith("Could not"),
+                    ANALYSIS_WAIT_MS)
 
 
 def save_screenshot(
@@ -119,7 +142,7 @@ def save_screenshot(
     """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
 
     With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels;
-    with ``tab`` (a key of ``SCREENSHOT_TABS``) that tab, once its analysis is drawn.
+    with ``tab`` (one of ``options.SCREENSHOT_TABS``) that tab, once its analysis is drawn.
     """
     app = application()
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
@@ -129,6 +152,7 @@ def save_screenshot(
         window.resize(*size)
         window.show()
         outcome: dict[str, object] = {}
+        shown_tab, failure_code = "", 1
         loop = QEventLoop()
 
         def shown(result: ViewResult) -> None:
@@ -152,20 +176,22 @@ def save_screenshot(
             count = len(window.classroom.steps.steps)
             if teach_step is not None and not 1 <= teach_step <= count:
                 outcome["error"] = f"--teach-step {teach_step}: this net's step-through has steps 1 to {count}"
+                failure_code = EXIT_USAGE
             elif teach_step is not None:
                 window.classroom.show_step(teach_step)
-            elif tab is not None and tab != "stages":
-                _show_analysed_tab(window, tab)
+            elif tab is not None:
+                _show_tab(window, tab)
         if "error" not in outcome:
             QTimer.singleShot(SETTLE_MS, loop, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)
             if not window.grab().save(str(target), "PNG"):
                 outcome["error"] = f"cannot write {target}"
+            shown_tab = window.tabs.tabText(window.tabs.currentIndex())
         window.close()
         app.processEvents()
     if "error" in outcome:
         print(f"error: {outcome['error']}", file=sys.stderr)
-        return 1
-    print(f"screenshot saved to {target}", file=sys.stderr)
+        return failure_code
+    print(f"screenshot of the {shown_tab} tab saved to {target}", file=sys.stderr)
     return 0
