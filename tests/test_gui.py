@@ -29,7 +29,7 @@ from fcn_viewer.view.outcome import JobCancelled
 from fcn_viewer.view.panel_content import OUTLINE_WIDTH
 from fcn_viewer.weights.download import DownloadCancelled, Progress
 from fcn_viewer.weights.loader import FileSource, RegistrySource
-from fcn_viewer.weights.registry import RegistryEntry
+from fcn_viewer.weights.registry import ENTRIES, RegistryEntry
 from tests.gui_helpers import WAIT_MS, load, make_window, open_image, save_tiny, segment_independently, shown_pixels
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -367,6 +367,25 @@ def test_a_registry_model_downloads_with_progress_then_loads(
     assert progress and progress[-1].done == tiny_weights.stat().st_size
     assert entry.available and window.download_dialog is None
     assert len(window.legend.checkboxes) == 11
+
+
+def test_a_registry_model_that_cannot_be_downloaded_is_marked_unavailable_with_the_reason(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    unusable = [entry for entry in ENTRIES if entry.unavailable and not entry.available]
+    assert [entry.name for entry in unusable] == ["pytorch-fcn8s-atonce_from_caffe"]
+    window.model_menu.aboutToShow.emit()
+    actions = {action.text(): action for action in window.model_menu.actions()}
+    [(text, action)] = [(text, action) for text, action in actions.items() if text.startswith(unusable[0].title)]
+    assert "unavailable" in text and not action.isEnabled()
+    assert unusable[0].unavailable in action.toolTip() and window.model_menu.toolTipsVisible()
+    downloadable = next(a for t, a in actions.items() if t.startswith("FCN-8s at-once VOC (paper, Caffe)"))
+    assert downloadable.isEnabled() and "download" in downloadable.text()
+    asked: list[str] = []
+    window.ask_confirmation = lambda title, text: asked.append(text) or True  # type: ignore[method-assign]
+    window.load_model(RegistrySource(unusable[0]))  # reached another way (a setting, a script): refused, not asked
+    assert not asked and window.download_dialog is None
+    assert window.banner.kind == "error" and "cannot be downloaded" in window.banner.text()
 
 
 def test_cancelling_a_download_closes_its_dialog_and_keeps_the_window_usable(

@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.toolbar.toggleViewAction())
 
         self.model_menu = menus.addMenu("&Model")
+        self.model_menu.setToolTipsVisible(True)  # an entry's source, and why an unavailable one is
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
         self.device_menu = QMenu("&Device", self)
         self.device_actions = QActionGroup(self)
@@ -256,8 +257,9 @@ class MainWindow(QMainWindow):
                 action = menu.addAction(self._entry_label(entry))
                 action.setCheckable(True)
                 action.setChecked(entry.name == current)
-                action.setEnabled(entry.available or entry.url is not None)
-                action.setToolTip(entry.citation)
+                action.setEnabled(entry.available or (entry.url is not None and entry.unavailable is None))
+                why = f"Unavailable: {entry.unavailable}.\n\n" if entry.unavailable and not entry.available else ""
+                action.setToolTip(why + entry.citation)
                 action.triggered.connect(lambda _=False, e=entry: self.load_model(RegistrySource(e)))
         menu.addSeparator()
         self._action(menu, "Load &Local File…", self.load_local_file, "Ctrl+L")
@@ -271,6 +273,8 @@ class MainWindow(QMainWindow):
             return f"{entry.title}  [{stages}]"
         if entry.bundled:
             return f"{entry.title} — not installed"
+        if entry.unavailable:
+            return f"{entry.title} — unavailable: no source works (hover for why)"
         return f"{entry.title} — download {_megabytes(entry.size_bytes)}…"
 
     def _fill_recent_menu(self) -> None:
@@ -501,6 +505,9 @@ class MainWindow(QMainWindow):
             entry = source.entry
             if entry.bundled or entry.url is None:
                 self.show_error(f"The bundled model {entry.name} is not installed ({entry.path}).")
+                return
+            if entry.unavailable:
+                self.show_error(f"{entry.title} cannot be downloaded: {entry.unavailable}.")
                 return
             question = (
                 f"Download {entry.title} ({_megabytes(entry.size_bytes)}) from {entry.url}?\n\n"
