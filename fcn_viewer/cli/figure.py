@@ -31,7 +31,7 @@ FIGURE_BYTES = 2_000_000  # about the largest slide written (a 1920×1080 PNG of
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("figure", help="write a slide figure of one image's stages (PNG, SVG or PDF)")
-    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser.add_argument("image", type=Path, metavar="IMAGE", help="the photo to segment and show")
     parser.add_argument("--out", type=Path, required=True, help="the figure file: .png, .svg or .pdf")
     parser.add_argument("--overwrite", action="store_true", help="replace the figure file if it already exists")
     add_model_arguments(parser)

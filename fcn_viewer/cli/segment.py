@@ -43,7 +43,8 @@ WRITE_THREADS = 2  # PNG and npz encoding, beside the forward passes
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("segment", help="segment images and save masks, overlays and score maps")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR",
+                        help="images, or folders whose images are all segmented")
     add_model_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
