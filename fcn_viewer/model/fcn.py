@@ -5,6 +5,8 @@ Module names follow the reference Caffe nets and pytorch-fcn, so their weights l
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -15,6 +17,15 @@ from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
 
 ATONCE_POOL4_SCALE = 0.01
 ATONCE_POOL3_SCALE = 0.0001
+
+
+class TrunkFeatures(NamedTuple):
+    """The trunk's feature maps of one pass (N×C×h×w): the two skips' inputs, pool5 and the conv7 (fc7) features."""
+
+    pool3: torch.Tensor
+    pool4: torch.Tensor
+    pool5: torch.Tensor
+    conv7: torch.Tensor
 
 
 class FCN(nn.Module):
@@ -102,10 +113,15 @@ class FCN(nn.Module):
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns pool3, pool4 and the conv7 (fc7) features."""
+        features = self.features(x)
+        return features.pool3, features.pool4, features.conv7
+
+    def features(self, x: torch.Tensor) -> TrunkFeatures:
+        """The trunk's feature maps that the score layers and the lessons read: pool3, pool4, pool5 and conv7."""
         pool3 = self._front(x)
         pool4 = self._block(pool3, 4)
-        h = self._block(pool4, 5)
-        h = self.fc6(h)
+        pool5 = self._block(pool4, 5)
+        h = self.fc6(pool5)
         if self.config.batch_norm:
             h = self.bn6(h)
         h = self.drop6(self.relu6(h))
@@ -113,7 +129,7 @@ class FCN(nn.Module):
         if self.config.batch_norm:
             h = self.bn7(h)
         h = self.drop7(self.relu7(h))
-        return pool3, pool4, h
+        return TrunkFeatures(pool3, pool4, pool5, h)
 
     # -- fusion --------------------------------------------------------------------------------
 
