@@ -9,3 +9,7 @@ PRECISIONS: tuple[Precision, ...] = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_TOLERANCE = 2.0  # boundary F1 distance tolerance in pixels
 # `gui --screenshot --tab`: every tab of the window, in its order (gui/classroom.py lists the teaching tabs).
 SCREENSHOT_TABS: tuple[str, ...] = ("stages", "steps", "compare", "truth", "contributions", "fields", "sequence")
+
+Lesson = Literal["classifier", "commute", "upsampling"]
+LESSONS: tuple[Lesson, ...] = ("classifier", "commute", "upsampling")
+DEFAULT_TIME_CAP = 10.0  # seconds the classifier lesson runs crops for before it extrapolates

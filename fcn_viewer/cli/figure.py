@@ -16,6 +16,7 @@ from fcn_viewer.cli.common import (
     does_nothing,
     load_from_args,
 )
+from fcn_viewer.cli.figure_lesson import add_lesson_arguments, check_lesson_arguments, run_lesson
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import UsageError
 from fcn_viewer.imageio import load_image
@@ -44,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help="show what each skip adds: the exact additive terms, flips and the mask without each skip")
     parser.add_argument("--class", dest="class_name", metavar="NAME",
                         help="with --contributions: the class whose terms to show (default: the predicted one per pixel)")
+    add_lesson_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     label = _check(args)
     image = load_image(args.image)
     loaded = load_from_args(args)
+    if args.lesson is not None:
+        return run_lesson(args, image, loaded, label)
     segmentation = Segmenter(loaded, args.device).segment(image)
     meta = loaded.meta
     ground_truth = None
@@ -92,7 +96,7 @@ def _check(args: argparse.Namespace) -> Path | None:
     check_model_arguments(args)
     if args.class_name is not None and not args.contributions:
         raise does_nothing("--class", "without --contributions")
-    label: Path | None = args.label or find_label(args.image)
+    label: Path | None = check_lesson_arguments(args, args.label or find_label(args.image))
     if args.tolerance is not None and label is None:
         raise does_nothing("--tolerance", "without a label: none was given (--label) or found beside IMAGE")
     if args.out.suffix.lower() not in FIGURE_FORMATS:
