@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.gui.panels import Panel, PanelView, ViewLink
+from fcn_viewer.gui.panels import Panel, PanelView, ViewLink, pixmap_from_rgb
 from fcn_viewer.gui.tab import TabFrame, TabPage
-from fcn_viewer.teaching.step_through import FusionStep, StepDisplay, fusion_steps, step_classes, step_pixels
-from fcn_viewer.view.panel_content import ViewResult
+from fcn_viewer.teaching.step_through import FusionStep, StepDisplay, scale_bar
+from fcn_viewer.view.step_deck import StepDeck
 
 CROP_PEN = QColor(255, 214, 0)
 OUTSIDE_SHADE = QColor(0, 0, 0, 150)
@@ -103,11 +103,21 @@ class MapsArea(QWidget):
         self.photo_cell.setMaximumSize(photo_width, unlimited)  # what is left over lies after the map
 
 
-class StepThroughView(TabPage):
-    """Draws the step list of :func:`fusion_steps` for the shown result; it computes nothing about the net.
+def score_bar(parent: QWidget | None = None) -> QLabel:
+    """The class-score display's colour bar, darkest on the left; its ends are written beside it."""
+    bar = QLabel(parent)
+    bar.setObjectName("scoreBar")
+    bar.setPixmap(pixmap_from_rgb(np.repeat(scale_bar(160), 14, axis=0)))
+    bar.setToolTip("The chosen class's score: one scale for every step, so brighter is higher on every map")
+    return bar
 
-    The step is drawn while the view is visible, else when it is next shown; each map's argmax classes are kept
-    for the result, so a colour change only recolours and re-blends."""
+
+class StepThroughView(TabPage):
+    """Draws the step list of :func:`fusion_steps` for the shown result from its :class:`StepDeck` (``deck``, which
+    the presenter's slides share); it computes nothing about the net.
+
+    The step is drawn while the view is visible, else when it is next shown; the deck keeps each map's argmax
+    classes for the result, so a colour change only recolours and re-blends."""
 
     title = "Step-Through"
     menu_title = "Fusion &Step-Through"
@@ -116,11 +126,7 @@ class StepThroughView(TabPage):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.steps: list[FusionStep] = []
-        self.index = 0
-        self._result: ViewResult | None = None
-        self._arrays: dict[str, np.ndarray] = {}
-        self._classes: dict[str, np.ndarray] = {}  # argmax classes per tensor, as drawn
+        self.deck = StepDeck()
         self._palette: tuple[Color, ...] = ()
         self._opacity = 0.6
         self._refit = False  # the step needs fitting to the view, as it is another step
@@ -164,8 +170,11 @@ class StepThroughView(TabPage):
         self.display.setToolTip("Draw each tensor as its argmax class colours, or one class's raw score")
         self.chosen_class = QComboBox()
         self.chosen_class.setMinimumContentsLength(10)
-        self.display.currentIndexChanged.connect(self._refresh)
-        self.chosen_class.currentIndexChanged.connect(self._refresh)
+        self.display.currentIndexChanged.connect(self._display_chosen)
+        self.chosen_class.currentIndexChanged.connect(self._class_chosen)
+        self.bar = score_bar()
+        self.bar_text = QLabel()
+        self.bar_text.setObjectName("scoreBarText")
         for arrow, delta in ((Qt.Key.Key_Right, 1), (Qt.Key.Key_Left, -1)):
             shortcut = QShortcut(QKeySequence(arrow), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(lambda d=delta: self.set_step(self.index + d))
@@ -179,42 +188,72 @@ class StepThroughView(TabPage):
         controls.addWidget(QLabel("Draw tensors as"))
         controls.addWidget(self.display)
         controls.addWidget(self.chosen_class)
+        controls.addWidget(self.bar)
+        controls.addWidget(self.bar_text)
         self.maps = MapsArea(self.photo, self.view)
         self._arrange(self.strip, self.heading, (self.maps, 1), (self.empty, 1), self.caption, controls)
         self._show_empty(True)
 
     @property
+    def steps(self) -> list[FusionStep]:
+        return self.deck.steps
+
+    @property
+    def index(self) -> int:
+        return self.deck.index
+
+    @property
     def step(self) -> FusionStep | None:
-        return self.steps[self.index] if self.steps else None
+        return self.deck.step
 
     def set_frame(self, frame: TabFrame) -> None:
         """Shows the result's path; stays at the same step when the new path has the same steps."""
         result = frame.result
-        assert result.segmentation is not None and result.meta is not None
-        steps = fusion_steps(result.segmentation.outputs)
-        same_path = [s.kind for s in steps] == [s.kind for s in self.steps]
-        self._result, self.steps = result, steps
+        assert result.meta is not None
+        self.deck.load(result)
         self._palette, self._opacity = frame.palette, frame.opacity
         height, width = result.image_size
         self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.maps.set_image_size((height, width))
         self.photo.view.set_pixels(result.image, result.image_size)
-        self._arrays, self._classes = result.segmentation.arrays(), {}
-        self.chosen_class.blockSignals(True)
-        chosen = self.chosen_class.currentIndex()
-        self.chosen_class.clear()
-        self.chosen_class.addItems(list(result.meta.classes))
-        self.chosen_class.setCurrentIndex(chosen if 0 <= chosen < len(result.meta.classes) else 0)
-        self.chosen_class.blockSignals(False)
+        self._sync_controls()
         self._build_strip()
         self._show_empty(False)
-        self.set_step(self.index if same_path else 0)
+        self.set_step(self.deck.index)
         self.photo_link.fit()
 
     def clear(self) -> None:
-        self._result, self.steps, self._arrays, self._classes = None, [], {}, {}
+        self.deck.clear()
         self._build_strip()
         self._show_empty(True)
+
+    def deck_changed(self) -> None:
+        """Another view of the deck (the presenter) moved it: the controls and the step follow."""
+        if self.deck.result is None:
+            return
+        self._sync_controls()
+        self.set_step(self.deck.index)
+
+    def _sync_controls(self) -> None:
+        """The display and class boxes as the deck has them (without asking the deck to change)."""
+        names = self.deck.class_names
+        for box in (self.chosen_class, self.display):
+            box.blockSignals(True)
+        if [self.chosen_class.itemText(i) for i in range(self.chosen_class.count())] != list(names):
+            self.chosen_class.clear()
+            self.chosen_class.addItems(list(names))
+        self.chosen_class.setCurrentIndex(self.deck.chosen_class)
+        self.display.setCurrentIndex(self.display.findData(self.deck.display))
+        for box in (self.chosen_class, self.display):
+            box.blockSignals(False)
+
+    def _display_chosen(self) -> None:
+        self.deck.set_display(self.display.currentData())
+        self._refresh()
+
+    def _class_chosen(self) -> None:
+        self.deck.choose_class(self.chosen_class.currentIndex())
+        self._refresh()
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         """Redraws with the viewer's palette and mask opacity."""
@@ -224,7 +263,7 @@ class StepThroughView(TabPage):
     def set_step(self, index: int) -> None:
         if not self.steps:
             return
-        self.index = min(max(index, 0), len(self.steps) - 1)
+        self.deck.go(index)
         self._refit = True
         self._refresh()
         self.stepChanged.emit(self.index)
@@ -245,7 +284,7 @@ class StepThroughView(TabPage):
     def _show_empty(self, empty: bool) -> None:
         self.empty.setVisible(empty)
         widgets = (self.maps, self.view, self.photo, self.heading, self.caption, self.back, self.next, self.display,
-                   self.chosen_class)
+                   self.chosen_class, self.bar, self.bar_text)
         for widget in widgets:
             widget.setVisible(not empty)
 
@@ -268,26 +307,21 @@ class StepThroughView(TabPage):
             button.setToolTip(step.heading)
 
     def _redraw(self) -> None:
-        step, result = self.step, self._result
-        if step is None or result is None:
+        deck, step = self.deck, self.step
+        if step is None or deck.result is None:
             return
-        display: StepDisplay = self.display.currentData()
-        chosen = max(self.chosen_class.currentIndex(), 0)
-        scores = self._arrays[step.tensor]
-        if display == "classes" and step.tensor not in self._classes:
-            self._classes[step.tensor] = step_classes(scores)
-        pixels = step_pixels(step, scores, result.image, self._palette, display, chosen, self._opacity,
-                             self._classes.get(step.tensor))
-        self.view.set_pixels(pixels, step.shape[1:])
+        display: StepDisplay = deck.display
+        self.view.set_pixels(deck.pixels(self._palette, self._opacity), step.shape[1:])
         self._show_crop(step)
-        self.chosen_class.setEnabled(display == "class-score")
+        scored = display == "class-score"
+        self.chosen_class.setEnabled(scored)
+        self.bar.setVisible(scored)
+        self.bar_text.setVisible(scored)
+        if scored:
+            scale = deck.scale()
+            self.bar_text.setText(f"{scale.low:.2f} … {scale.high:.2f}, every step")
         self.heading.setText(f"Step {self.index + 1} of {len(self.steps)}:  {step.heading}")
-        shown = ""
-        if display == "class-score":
-            channel = scores[chosen]
-            shown = (f"  Showing the score of {result.meta.classes[chosen]}: "  # type: ignore[union-attr]
-                     f"{channel.min():.2f} (dark) … {channel.max():.2f} (bright).")
-        self.caption.setText(step.caption + shown)
+        self.caption.setText(deck.caption())
         self.back.setEnabled(self.index > 0)
         self.next.setEnabled(self.index < len(self.steps) - 1)
         button = self.strip_buttons.button(self.index)

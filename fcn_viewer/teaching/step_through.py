@@ -17,6 +17,7 @@ from fcn_viewer.model.outputs import STAGE_STRIDES, Crop, FCNOutputs
 from fcn_viewer.render import blend, colorize, heatmap, mask_dtype
 
 StepKind = Literal["scores", "upsample", "crop", "skip", "fused", "mask"]
+SCALE_PERCENTILE = 0.5  # each step's scores below this percentile (and above 100 − it) do not widen the class's scale
 StepDisplay = Literal["classes", "class-score"]
 STAGE_MAP_NAMES = {"32s": "conv7 scores", "16s": "pool4-fused scores", "8s": "pool3-fused scores"}
 # Per fusion, coarse to fine: the ×2 deconvolution, the skip's score layer, its pool layer, the fused sum,
@@ -160,6 +161,53 @@ def _final(outputs: FCNOutputs, stage: str) -> list[FusionStep]:
     ]
 
 
+def chapter_of(steps: Sequence[FusionStep], index: int) -> str:
+    """The chapter step ``index`` belongs to: the conv7 scores, each fusion (its ×2, crop, skip and sum), or the
+    final upsampling to the mask, e.g. ``fusing pool4 (stride 16)``."""
+    if steps[index].kind == "scores":
+        return "conv7 scores (stride 32)"
+    last_fused = max((number for number, step in enumerate(steps) if step.kind == "fused"), default=0)
+    if index > last_fused:
+        return "to the image: the final upsampling and the mask"
+    fusion = sum(1 for step in steps[: index + 1] if step.kind == "upsample") - 1
+    _, _, pool, _, _, fine = FUSIONS[fusion]
+    return f"fusing {pool} (stride {STAGE_STRIDES[fine]})"
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """One class's colour scale, held across every step of the path: ``low`` is darkest, ``high`` brightest."""
+
+    class_index: int
+    low: float
+    high: float
+
+    def describe(self, class_name: str) -> str:
+        """E.g. ``score of car: −11.92 (dark) … 12.04 (bright), the same on every step``."""
+        return f"score of {class_name}: {self.low:.2f} (dark) … {self.high:.2f} (bright), the same on every step"
+
+
+def class_scale(
+    steps: Sequence[FusionStep], arrays: dict[str, np.ndarray], class_index: int, percentile: float = SCALE_PERCENTILE
+) -> ScoreScale:
+    """The colour scale of ``class_index`` for all ``steps``: from the lowest to the highest of each step's
+    robust range (its ``percentile`` and ``100 − percentile`` of that class's scores), so one scale holds on
+    every step and a few extreme pixels do not wash the rest out."""
+    lows, highs = [], []
+    for name in dict.fromkeys(step.tensor for step in steps):
+        channel = arrays[name][class_index]
+        low, high = np.percentile(channel, (percentile, 100.0 - percentile))
+        lows.append(float(low))
+        highs.append(float(high))
+    low, high = min(lows), max(highs)
+    return ScoreScale(class_index, low, high if high > low else low + 1.0)
+
+
+def scale_bar(width: int = 256) -> np.ndarray:
+    """A 1×``width`` colour bar of the class-score display, darkest (the scale's low end) on the left."""
+    return heatmap(np.linspace(0.0, 1.0, width)[None], 0.0, 1.0)
+
+
 def step_classes(scores: np.ndarray) -> np.ndarray:
     """A step's C×h×w ``scores`` as their h×w uint8 argmax classes."""
     classes: np.ndarray = scores.argmax(axis=0)
@@ -175,12 +223,16 @@ def step_pixels(
     chosen_class: int = 0,
     opacity: float = 0.6,
     classes: np.ndarray | None = None,
+    scale: ScoreScale | None = None,
 ) -> np.ndarray:
     """The h×w×3 picture of a step's C×h×w ``scores``: argmax colours (the mask blended over the photo at
-    ``opacity``) or one class's raw score from darkest (its minimum) to brightest (its maximum) on this map.
+    ``opacity``) or one class's raw score from darkest to brightest: on ``scale`` (:func:`class_scale`, the same
+    for every step) when given, else from this map's own minimum to its maximum.
     ``classes``: :func:`step_classes` of ``scores`` when already known, so a redraw skips the argmax."""
     if display == "class-score":
         channel = scores[chosen_class]
+        if scale is not None:
+            return heatmap(channel, scale.low, scale.high)
         return heatmap(channel, float(channel.min()), float(channel.max()))
     colors = colorize(step_classes(scores) if classes is None else classes, palette)
     return blend(image, colors, opacity) if step.kind == "mask" else colors
