@@ -227,3 +227,24 @@ def test_when_every_skip_helps_or_there_is_no_label_nothing_is_said() -> None:
     assert skip_drops([_scored((), 0.84, float("nan")), _scored(("score_pool4",), 0.84, 0.7)], SKIPS[:1]) == []
     unscored = [SkipVariant(without, np.zeros((2, 2), np.uint8), 0) for without in [(), ("score_pool4",)]]
     assert skip_drops(unscored, SKIPS[:1]) == []
+
+
+def test_each_term_can_be_drawn_on_its_own_scale_and_the_shared_scale_stays() -> None:
+    """A small term (the pool3 skip's, scaled by 0.0001 in an at-once net) is near white on the shared scale and
+    spans the colours on its own."""
+    from fcn_viewer.teaching.contributions import diverging_picture, shared_limit, term_pictures
+
+    _, _, outputs = _outputs(tiny_compact_config("fcn8s"), (40, 48), seed=4)
+    split = split_logits(outputs)
+    small = split.terms["score_pool3"] * 0.01
+    split = type(split)(split.stage, split.logits, {**split.terms, "score_pool3": small})
+    shared, own = term_pictures(split, 1), term_pictures(split, 1, "own")
+    assert shared.scale == "shared" and set(shared.limits.values()) == {shared.limit}
+    assert own.limit == shared.limit  # the shared limit is still known
+    for name, values in own.maps.items():
+        limit = shared_limit({name: values})
+        assert own.limit_of(name) == limit and limit != shared.limit
+        np.testing.assert_array_equal(own.pictures[name], diverging_picture(values, limit))
+    faint = 255 - shared.pictures["score_pool3"].min(axis=2)  # how far from white
+    readable = 255 - own.pictures["score_pool3"].min(axis=2)
+    assert faint.max() < 20 < readable.max()

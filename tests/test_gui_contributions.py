@@ -240,3 +240,21 @@ def test_a_skip_that_lowers_a_score_on_the_image_is_said_beside_the_table(
     view.clear("gone")
     assert not view.drops.isVisible()
     view.shutdown()
+
+
+def test_one_key_puts_each_term_on_its_own_scale_and_back(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import Qt
+
+    view, _, _ = shown
+    assert view.lesson.shown.pictures.scale == "shared" and "all terms" in view.bar_text.text()
+    view.terms["score_fr"].view.setFocus()
+    qtbot.keyClick(view.terms["score_fr"].view, Qt.Key.Key_T)
+    assert view.own_scale.isChecked()
+    qtbot.waitUntil(lambda: view.lesson.shown.pictures.scale == "own", timeout=WAIT_MS)
+    pictures = view.lesson.shown.pictures
+    shown_pool3 = rgb_from_pixmap(view.terms["score_pool3"].view.pixmap_item.pixmap())
+    np.testing.assert_array_equal(shown_pool3, pictures.pictures["score_pool3"])
+    assert f"own scale ±{pictures.limit_of('score_pool3'):.2f}" in view.terms["score_pool3"].title.toolTip()
+    qtbot.keyClick(view.terms["score_fr"].view, Qt.Key.Key_T)
+    qtbot.waitUntil(lambda: view.lesson.shown.pictures.scale == "shared", timeout=WAIT_MS)
+    assert "all terms" in view.bar_text.text()

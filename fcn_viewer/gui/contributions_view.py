@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -34,6 +34,7 @@ from fcn_viewer.teaching.contributions import (
     SKIP_TITLES,
     TERM_TITLES,
     ContributionAnalysis,
+    TermScale,
     describe_flip,
     diverging_bar,
 )
@@ -45,6 +46,7 @@ TERMS = ("score_fr", "score_pool4", "score_pool3")
 PREDICTED = "predicted class at each pixel"
 VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
 OFF_GREY = QColor(150, 150, 150)  # a switched-off skip's term panel is drawn in shades of this grey
+SCALE_KEY = "T"  # switches the term maps between one shared scale and a scale each
 
 
 def off_cover(panel: Panel) -> QLabel:
@@ -105,8 +107,15 @@ class ContributionsView(TabPage):
             box.setToolTip(f"Switch the {SKIP_TITLES[name]} off: the mask becomes the argmax of the other terms "
                            "(no new forward pass)")
             box.toggled.connect(self._switched)
+        self.own_scale = QCheckBox(f"each term on its own scale ({SCALE_KEY})")
+        self.own_scale.setObjectName("ownScale")
+        self.own_scale.setToolTip(f"Draw each term map on its own colour scale, so a small term (often pool3's) is "
+                                  f"readable; off: one shared scale, so the terms compare. Key: {SCALE_KEY}")
+        self.own_scale.toggled.connect(lambda _: self._refresh())
+        toggle = QShortcut(QKeySequence(SCALE_KEY), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        toggle.activated.connect(self.own_scale.toggle)
         self.bar = QLabel()
-        self.bar.setToolTip("One diverging scale for all term maps: white is zero, red adds to the class, blue takes away")
+        self.bar.setToolTip("The diverging scale of the term maps: white is zero, red adds to the class, blue takes away")
         self.bar_text = QLabel()
         self.readout = QLabel("Hover over a panel to read the terms of one pixel.")
         self.readout.setStyleSheet("font-size: 15px;")
@@ -152,6 +161,7 @@ class ContributionsView(TabPage):
         for box in self.switches.values():
             top.addWidget(box)
         top.addSpacing(16)
+        top.addWidget(self.own_scale)
         top.addWidget(self.bar)
         top.addWidget(self.bar_text)
         top.addStretch(1)
@@ -212,12 +222,15 @@ class ContributionsView(TabPage):
         index = self.classes.currentIndex()
         return None if index <= 0 else index - 1
 
+    def term_scale(self) -> TermScale:
+        return "own" if self.own_scale.isChecked() else "shared"
+
     def switched_off(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.switches.items() if not box.isChecked())
 
     def _redraw(self) -> None:
         """Asks for the split of the shown result (the one already shown is reused when only the class changed)."""
-        self.lesson.compute(self.class_index())
+        self.lesson.compute(self.class_index(), self.term_scale())
 
     # ---- drawing (ContributionsListener) ------------------------------------------------------
 
@@ -241,7 +254,10 @@ class ContributionsView(TabPage):
                 panel.view.set_pixels(pictures.pictures[name], (height, width))
         bar = diverging_bar(pictures.limit, 160)
         self.bar.setPixmap(pixmap_from_rgb(np.repeat(bar, 14, axis=0)))
-        self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit)")
+        if pictures.scale == "own":
+            self.bar_text.setText("−limit … 0 … +limit: each term's own limit is in its title")
+        else:
+            self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit), all terms")
         for name, box in self.switches.items():
             box.setEnabled(name in analysis.contributions.skips)
         keys = ["photo", *(name for name in TERMS if name in pictures.maps), "mask"]
@@ -277,6 +293,8 @@ class ContributionsView(TabPage):
             if values is None:
                 continue
             title, tip = f"{TERM_TITLES[name]} · {which} · mean {values.mean():+.2f}", TERM_TITLES[name]
+            if pictures.scale == "own":
+                title += f" · own scale ±{pictures.limit_of(name):.2f}"
             if name in off:
                 panel.set_title(f"OFF · {title} · left out of the mask", f"OFF · {tip}",
                                 "Switched off: the mask is the argmax of the other terms")

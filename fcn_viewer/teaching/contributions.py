@@ -9,7 +9,8 @@ Switching a skip off is dropping its term. No Qt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -267,21 +268,36 @@ def analyse_contributions(
     return ContributionAnalysis(contributions, flips, flip_picture(flips, dimmed_level(photo)), variants)
 
 
+TermScale = Literal["shared", "own"]
+
+
 @dataclass(frozen=True)
 class TermPictures:
-    """Each term's map for one class (``None``: the predicted class per pixel) and its picture on the shared scale."""
+    """Each term's map for one class (``None``: the predicted class per pixel) and its picture: all on one shared
+    scale (``limit``), or (``scale`` "own") each on its own, so a small term such as pool3's is readable too."""
 
     class_index: int | None
     maps: dict[str, np.ndarray]
     limit: float
     pictures: dict[str, np.ndarray]
+    scale: TermScale = "shared"
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def limit_of(self, name: str) -> float:
+        """The half-width of the scale term ``name`` is drawn on."""
+        return self.limits.get(name, self.limit)
 
     def readout(self, row: int, column: int) -> dict[str, float]:
         """The terms at one pixel, by score map name."""
         return {name: float(values[row, column]) for name, values in self.maps.items()}
 
 
-def term_pictures(contributions: Contributions, class_index: int | None = None) -> TermPictures:
+def term_pictures(contributions: Contributions, class_index: int | None = None,
+                  scale: TermScale = "shared") -> TermPictures:
+    """The terms of ``class_index`` as pictures: on one scale for all (``shared``), or each on its own (``own``:
+    its own :func:`shared_limit`)."""
     maps = contributions.class_maps(class_index)
     limit = shared_limit(maps)
-    return TermPictures(class_index, maps, limit, {name: diverging_picture(m, limit) for name, m in maps.items()})
+    limits = {name: shared_limit({name: m}) if scale == "own" else limit for name, m in maps.items()}
+    pictures = {name: diverging_picture(m, limits[name]) for name, m in maps.items()}
+    return TermPictures(class_index, maps, limit, pictures, scale, limits)

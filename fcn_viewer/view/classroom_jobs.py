@@ -17,6 +17,7 @@ from fcn_viewer.teaching.compare import CompareMode
 from fcn_viewer.teaching.contributions import (
     ContributionAnalysis,
     TermPictures,
+    TermScale,
     analyse_contributions,
     split_logits,
     term_pictures,
@@ -84,12 +85,14 @@ class DatasetRequest:
 
 @dataclass(frozen=True)
 class ContributionRequest:
-    """One image's split to compute (``base`` when only the class changed) and the class to draw."""
+    """One image's split to compute (``base`` when only the class or the scale changed), the class to draw, and on
+    which scale: one for all terms, or each term its own."""
 
     result: ViewResult
     ground_truth: GroundTruth | None
     class_index: int | None
     base: ContributionAnalysis | None
+    scale: TermScale = "shared"
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def split_contributions(request: ContributionRequest) -> ContributionResult:
             truth_error = str(error)
         analysis = analyse_contributions(contributions, segmentation.image, label, gt.num_classes if gt else 0,
                                          gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
-    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index),
+    return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index, request.scale),
                               truth_error)
 
 

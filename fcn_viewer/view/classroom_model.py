@@ -25,6 +25,7 @@ from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE, Precision
 from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, CompareMode, family_of
+from fcn_viewer.teaching.contributions import TermScale
 from fcn_viewer.teaching.dataset_table import TableRow, dataset_row, image_row
 from fcn_viewer.teaching.gif import check_gif_target
 from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
@@ -191,9 +192,9 @@ class ContributionsModel:
         """Nothing to split; an answer on its way is not shown."""
         self.result, self.shown = None, None
 
-    def compute(self, class_index: int | None) -> None:
-        """Asks for the split of the result, its term maps drawn for ``class_index`` (None: the predicted class);
-        the split shown is reused when only the class changed."""
+    def compute(self, class_index: int | None, scale: TermScale = "shared") -> None:
+        """Asks for the split of the result, its term maps drawn for ``class_index`` (None: the predicted class) on
+        ``scale`` (one for all terms, or each its own); the split shown is reused when only these changed."""
         result = self.result
         if result is None:
             return
@@ -202,7 +203,7 @@ class ContributionsModel:
         if (shown is None or shown.request.result is not result) and self.listener is not None:
             self.listener.split_started()
         self._job = self._new_job(self._answered)
-        self.backend.split(self._job, ContributionRequest(result, self.ground_truth, class_index, base))
+        self.backend.split(self._job, ContributionRequest(result, self.ground_truth, class_index, base, scale))
 
     def _answered(self, job: int, answer: object) -> None:
         if job != self._job:
