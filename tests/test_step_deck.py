@@ -87,3 +87,23 @@ def test_the_deck_forgets_everything_on_clear() -> None:
     assert deck.step is None and not deck.go(3) and deck.class_names == ()
     deck.load(paper_result())
     assert deck.chosen_class == len(deck.class_names) - 1  # the class chosen stays for the next result
+
+
+def test_the_presenter_steps_through_the_deck_and_leaves() -> None:
+    from fcn_viewer.view.presenter import NOTHING_TO_PRESENT, PresenterModel
+
+    deck = StepDeck()
+    presenter = PresenterModel(deck)
+    assert presenter.enter() == NOTHING_TO_PRESENT and not presenter.active
+    deck.load(paper_result())
+    assert not presenter.press("next")  # keys do nothing while it is off
+    assert presenter.enter() == "" and presenter.active
+    assert presenter.press("next") and deck.index == 1
+    assert presenter.press("last") and deck.index == 11 and not presenter.press("next")
+    assert presenter.press("back") and deck.index == 10
+    assert presenter.press("first") and deck.index == 0 and not presenter.press("back")
+    first = presenter.slide(CAMVID_PALETTE, 0.6)
+    assert presenter.press("class-down")
+    second = presenter.slide(CAMVID_PALETTE, 0.6)
+    assert second.scale.class_index == first.scale.class_index + 1 and second.class_name != first.class_name
+    assert presenter.press("leave") and not presenter.active

@@ -17,6 +17,7 @@ from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.fields_view import ReceptiveFieldView
+from fcn_viewer.gui.presenter import PresenterView
 from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.gui.state import ViewState
 from fcn_viewer.gui.tab import TabFrame, TabView
@@ -29,6 +30,7 @@ from fcn_viewer.view.classroom_jobs import Analysed
 from fcn_viewer.view.classroom_model import ClassroomModel, CurrentModel
 from fcn_viewer.view.options import DisplayOptions
 from fcn_viewer.view.panel_content import ViewResult, resolve_palette
+from fcn_viewer.view.presenter import PresenterModel
 from fcn_viewer.view.viewer_model import ModelInfo
 from fcn_viewer.weights.meta import ModelMeta
 
@@ -101,6 +103,8 @@ class Classroom(QObject):
                                           self.sequence)
         for tab in self.tabs:
             host.add_view(tab.widget(), tab.title)
+        self.presenter = PresenterView(PresenterModel(self.steps.deck), host.widget())
+        self.presenter.left.connect(self._presenter_left)
         self.dataset_dock = QDockWidget("Dataset", host.widget())
         self.dataset_dock.setObjectName("datasetDock")
         self.dataset_dock.setWidget(self.datasets)
@@ -166,6 +170,16 @@ class Classroom(QObject):
         """Shows the step-through at step ``number`` (1-based)."""
         self.show_view(self.steps)
         self.steps.set_step(number - 1)
+
+    def present(self) -> None:
+        """The presenter's mode: the Step-Through's steps as full-screen slides from the step the tab shows."""
+        reason = self.presenter.present(self._palette(), self.display.options.opacity)
+        if reason:
+            self.host.show_status(reason)
+
+    def _presenter_left(self) -> None:
+        self.show_view(self.steps)
+        self.steps.deck_changed()
 
     def _palette(self, meta: ModelMeta | None = None) -> tuple[tuple[int, int, int], ...]:
         result = self.model.result

@@ -208,6 +208,9 @@ class MainWindow(QMainWindow):
         self._action(view_menu, "&Actual Size (100 %)", lambda: self.link.set_scale(1.0), "Ctrl+0")
         view_menu.addSeparator()
         view_menu.addAction(self.toolbar.toggleViewAction())
+        view_menu.addSeparator()
+        self.present_action = self._action(view_menu, "&Present (Step-Through slides, full screen)",
+                                           self.classroom.present, "F5")
 
         self.model_menu = menus.addMenu("&Model")
         self.model_menu.setToolTipsVisible(True)  # an entry's source, and why an unavailable one is
