@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcn_viewer.atomic import check_free_space, check_output_file
+from fcn_viewer.atomic import check_free_space, check_output_file, prepare_output_folder
 from fcn_viewer.cli.boundary import printable
 from fcn_viewer.cli.common import (
     add_model_arguments,
@@ -28,13 +28,16 @@ if TYPE_CHECKING:  # torch and matplotlib load when the command runs, not when i
     from fcn_viewer.weights.meta import ModelMeta
 
 FIGURE_BYTES = 2_000_000  # about the largest slide written (a 1920×1080 PNG of photos and masks); SVG and PDF less
+STEPS_AT_MOST = 12  # an FCN-8s's Step-Through; shorter nets write fewer slides
+GIF_BYTES = 12 * 1_500_000  # the GIF of the slides, a 1920×1080 frame each
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("figure", help="write a slide figure of one image's stages (PNG, SVG or PDF)")
     parser.add_argument("image", type=Path, metavar="IMAGE", help="the photo to segment and show")
-    parser.add_argument("--out", type=Path, required=True, help="the figure file: .png, .svg or .pdf")
-    parser.add_argument("--overwrite", action="store_true", help="replace the figure file if it already exists")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the figure file: .png, .svg or .pdf (with --steps: the folder of the slides)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the figure file(s) if they already exist")
     add_model_arguments(parser)
     parser.add_argument("--label", type=Path, metavar="LABEL.png",
                         help="ground-truth label (default: the CamVid or VOC label beside IMAGE, if there is one)")
@@ -43,8 +46,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                         help=f"with a label: boundary F1 distance tolerance in pixels (default {DEFAULT_TOLERANCE:g})")
     parser.add_argument("--contributions", action="store_true",
                         help="show what each skip adds: the exact additive terms, flips and the mask without each skip")
+    parser.add_argument("--steps", action="store_true",
+                        help="write every Step-Through step as a numbered 1920×1080 PNG (step-01.png, ...) and an "
+                             "animated GIF of them (steps.gif) into the folder --out")
     parser.add_argument("--class", dest="class_name", metavar="NAME",
-                        help="with --contributions: the class whose terms to show (default: the predicted one per pixel)")
+                        help="with --contributions: the class whose terms to show (default: the predicted one per "
+                             "pixel); with --steps: the class whose score the slides show (default: the class "
+                             "predicted on the most pixels)")
     add_lesson_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -82,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     title = f"{printable(args.image.name)} — {meta.title}"
     if args.contributions:
         return _contributions(args, segmentation, meta, title, ground_truth)
+    if args.steps:
+        return _steps(args, segmentation, meta, title)
     save_slide(args.out, args.image, segmentation, meta, meta.palette, title, ground_truth)
     print(f"figure saved to {args.out}", file=sys.stderr)
     return 0
@@ -94,8 +104,16 @@ def _check(args: argparse.Namespace) -> Path | None:
     from fcn_viewer.teaching.ground_truth import find_label
 
     check_model_arguments(args)
-    if args.class_name is not None and not args.contributions:
-        raise does_nothing("--class", "without --contributions")
+    if args.class_name is not None and not (args.contributions or args.steps):
+        raise does_nothing("--class", "without --contributions or --steps")
+    if args.steps and (args.contributions or args.lesson is not None):
+        raise UsageError("--steps, --contributions and --lesson draw different figures: give one of them")
+    if args.steps:
+        check_lesson_arguments(args, None)
+        if args.label is not None or args.tolerance is not None:
+            raise does_nothing("--label" if args.label is not None else "--tolerance", "with --steps (no scores)")
+        _check_steps_folder(args)
+        return None
     label: Path | None = check_lesson_arguments(args, args.label or find_label(args.image))
     if args.tolerance is not None and label is None:
         raise does_nothing("--tolerance", "without a label: none was given (--label) or found beside IMAGE")
@@ -127,4 +145,38 @@ def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: M
                              ground_truth)
     print(f"contributions figure saved to {args.out} (terms sum to the logits within {contributions.max_error():.2g})",
           file=sys.stderr)
+    return 0
+
+
+def _check_steps_folder(args: argparse.Namespace) -> None:
+    """--out with --steps: a folder (created if needed) that is writable, holds no slides of an earlier run unless
+    --overwrite, and has room for them."""
+    from fcn_viewer.teaching.step_slides import step_file_names
+
+    folder: Path = args.out
+    prepare_output_folder(folder, "--out")
+    if not args.overwrite:
+        existing = [name for name in step_file_names(STEPS_AT_MOST) if (folder / name).exists()]
+        if existing:
+            raise UsageError(f"--out {folder}: already holds {existing[0]}; pass --overwrite to replace the slides")
+    clear_stale_temporaries(folder)
+    check_free_space(folder, STEPS_AT_MOST * FIGURE_BYTES + GIF_BYTES, f"--out {folder}", "the slides need")
+
+
+def _steps(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str) -> int:
+    from fcn_viewer.teaching.step_slides import save_step_slides
+
+    class_index = None
+    if args.class_name is not None:
+        if args.class_name not in meta.classes:
+            print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
+                  file=sys.stderr)
+            return 2
+        class_index = meta.classes.index(args.class_name)
+    slides = save_step_slides(args.out, segmentation.outputs, segmentation.image, meta.palette, meta.classes, title,
+                              class_index)
+    scale = slides.scale
+    print(f"{len(slides.pngs)} step slides ({slides.pngs[0].name} … {slides.pngs[-1].name}) and {slides.gif.name} "
+          f"saved to {args.out}; score of {meta.classes[scale.class_index]} on one scale, "
+          f"{scale.low:.2f} … {scale.high:.2f}", file=sys.stderr)
     return 0
