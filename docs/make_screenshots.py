@@ -1,6 +1,7 @@
 """Makes the README's screenshots from the app itself: the window (`fcn-viewer gui --screenshot`) on the first
-bundled sample photo — Stages, Step-Through, Compare, Ground Truth — and its slide figure (`fcn-viewer figure`),
-each reduced to a 256-colour PNG under 300 KB.
+bundled sample photo — Stages, Step-Through, Compare, Ground Truth, the presenter's slide at 1920×1080 — its slide
+figure (`fcn-viewer figure`) and step slide 4 (`fcn-viewer figure --steps`), each reduced to a 256-colour PNG under
+300 KB.
 
     python docs/make_screenshots.py [--out docs/images]
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from PIL import Image
@@ -28,7 +31,9 @@ SHOTS: dict[str, list[str]] = {
     "step-through.png": ["gui", "--teach-step", str(STEP)],
     "compare.png": ["gui", "--tab", "compare"],
     "ground-truth.png": ["gui", "--tab", "truth"],
+    "presenter.png": ["gui", "--tab", "present", "--teach-step", str(STEP)],
 }
+SIZES = {"presenter.png": "1920x1080"}  # a projector's; the others WINDOW
 
 
 def fcn_viewer(*args: str) -> None:
@@ -51,8 +56,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     photo = sample_images()[0]
     for name, args in SHOTS.items():
-        fcn_viewer(*args, str(photo), "--screenshot", str(out / name), "--size", WINDOW)
+        fcn_viewer(*args, str(photo), "--screenshot", str(out / name), "--size", SIZES.get(name, WINDOW))
     fcn_viewer("figure", str(photo), "--out", str(out / "slide.png"))
+    with tempfile.TemporaryDirectory() as folder:
+        fcn_viewer("figure", str(photo), "--steps", "--out", folder)
+        shutil.copyfile(Path(folder) / f"step-{STEP:02d}.png", out / "step-slide.png")
     for path in sorted(out.glob("*.png")):
         size = shrink(path)
         print(f"{path}: {size / 1000:.0f} KB")

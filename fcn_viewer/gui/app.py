@@ -130,6 +130,16 @@ def _show_tab(window: MainWindow, tab: str) -> None:
                     ANALYSIS_WAIT_MS)
 
 
+def _present(window: MainWindow, step: int, size: tuple[int, int]) -> QWidget:
+    """The presenter at ``step``, at ``size`` rather than the screen's (a screenshot's screen may be any size)."""
+    window.classroom.show_step(step)
+    window.classroom.present()
+    presenter = window.classroom.presenter
+    presenter.showNormal()
+    presenter.resize(*size)
+    return presenter
+
+
 def save_screenshot(
     image: Path,
     target: Path,
@@ -142,7 +152,8 @@ def save_screenshot(
     """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
 
     With ``teach_step`` the window shows that step (1-based) of the fusion step-through instead of the panels;
-    with ``tab`` (one of ``options.SCREENSHOT_TABS``) that tab, once its analysis is drawn.
+    with ``tab`` (one of ``options.SCREENSHOT_TABS``) that tab, once its analysis is drawn; with ``tab`` "present"
+    the presenter's slide of that step (default 1) is saved instead of the window, at ``size``.
     """
     app = application()
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-screenshot.") as folder:
@@ -154,6 +165,7 @@ def save_screenshot(
         outcome: dict[str, object] = {}
         shown_tab, failure_code = "", 1
         loop = QEventLoop()
+        grabbed: QWidget = window
 
         def shown(result: ViewResult) -> None:
             if result.segmentation is not None:
@@ -177,6 +189,8 @@ def save_screenshot(
             if teach_step is not None and not 1 <= teach_step <= count:
                 outcome["error"] = f"--teach-step {teach_step}: this net's step-through has steps 1 to {count}"
                 failure_code = EXIT_USAGE
+            elif tab == "present":
+                grabbed = _present(window, teach_step or 1, size)
             elif teach_step is not None:
                 window.classroom.show_step(teach_step)
             elif tab is not None:
@@ -185,7 +199,7 @@ def save_screenshot(
             QTimer.singleShot(SETTLE_MS, loop, loop.quit)
             loop.exec()
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(str(target), "PNG"):
+            if not grabbed.grab().save(str(target), "PNG"):
                 outcome["error"] = f"cannot write {target}"
             shown_tab = window.tabs.tabText(window.tabs.currentIndex())
         window.close()

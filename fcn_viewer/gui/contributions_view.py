@@ -107,7 +107,7 @@ class ContributionsView(TabPage):
             box.setToolTip(f"Switch the {SKIP_TITLES[name]} off: the mask becomes the argmax of the other terms "
                            "(no new forward pass)")
             box.toggled.connect(self._switched)
-        self.own_scale = QCheckBox(f"each term on its own scale ({SCALE_KEY})")
+        self.own_scale = QCheckBox(f"own scales ({SCALE_KEY})")
         self.own_scale.setObjectName("ownScale")
         self.own_scale.setToolTip(f"Draw each term map on its own colour scale, so a small term (often pool3's) is "
                                   f"readable; off: one shared scale, so the terms compare. Key: {SCALE_KEY}")
@@ -255,7 +255,7 @@ class ContributionsView(TabPage):
         bar = diverging_bar(pictures.limit, 160)
         self.bar.setPixmap(pixmap_from_rgb(np.repeat(bar, 14, axis=0)))
         if pictures.scale == "own":
-            self.bar_text.setText("−limit … 0 … +limit: each term's own limit is in its title")
+            self.bar_text.setText("±each term's own limit (its title)")
         else:
             self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit), all terms")
         for name, box in self.switches.items():
@@ -295,6 +295,7 @@ class ContributionsView(TabPage):
             title, tip = f"{TERM_TITLES[name]} · {which} · mean {values.mean():+.2f}", TERM_TITLES[name]
             if pictures.scale == "own":
                 title += f" · own scale ±{pictures.limit_of(name):.2f}"
+                tip += f" · ±{pictures.limit_of(name):.2f}"
             if name in off:
                 panel.set_title(f"OFF · {title} · left out of the mask", f"OFF · {tip}",
                                 "Switched off: the mask is the argmax of the other terms")

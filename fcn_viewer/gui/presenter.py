@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QPen,
     QResizeEvent,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.panels import pixmap_from_rgb, qimage_from_rgb
@@ -43,8 +43,9 @@ KEYS: dict[Qt.Key, PresenterKey] = {
 
 
 class Picture(QWidget):
-    """One picture scaled to fit, centred, keeping its aspect; a coarse map keeps its cells sharp; an optional crop
-    window is outlined and the border it cuts off shaded."""
+    """One picture scaled to fit at the top, keeping its aspect (its height follows its width, so what comes below
+    it sits right under it); a coarse map keeps its cells sharp; an optional crop window is outlined and the border it
+    cuts off shaded."""
 
     def __init__(self, smooth: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,9 +53,23 @@ class Picture(QWidget):
         self.image = QImage()
         self.crop: Crop | None = None
         self.setMinimumSize(120, 90)
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        if self.image.isNull():
+            return round(width * 3 / 4)
+        return round(width * self.image.height() / self.image.width())
 
     def set_picture(self, pixels: np.ndarray, crop: Crop | None = None) -> None:
+        shape_changed = self.image.isNull() or self.image.size().toTuple() != (pixels.shape[1], pixels.shape[0])
         self.image, self.crop = qimage_from_rgb(pixels), crop
+        if shape_changed:
+            self.updateGeometry()
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -64,7 +79,7 @@ class Picture(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth)
         scale = min(self.width() / self.image.width(), self.height() / self.image.height())
         width, height = self.image.width() * scale, self.image.height() * scale
-        target = QRectF((self.width() - width) / 2, (self.height() - height) / 2, width, height)
+        target = QRectF((self.width() - width) / 2, 0, width, height)
         painter.drawImage(target, self.image)
         if self.crop is not None:
             top, left = target.top(), target.left()
@@ -116,13 +131,14 @@ class PresenterView(QWidget):
                                          strict=True):
             column = QVBoxLayout()
             column.addWidget(title)
-            column.addWidget(picture, 1)
+            column.addWidget(picture)
             if extra:
                 bar_row = QHBoxLayout()
                 bar_row.addWidget(self.bar_low)
                 bar_row.addWidget(self.bar, 1)
                 bar_row.addWidget(self.bar_high)
                 column.addLayout(bar_row)
+            column.addStretch(1)
             pictures.addLayout(column, 1)
         page = QVBoxLayout(self)
         page.setContentsMargins(40, 24, 40, 20)
