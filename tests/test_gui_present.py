@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -57,3 +58,18 @@ def test_the_step_through_holds_one_class_scale_with_a_colour_bar(qtbot: QtBot, 
     assert first.startswith(f"{scale.low:.2f} … {scale.high:.2f}") and scale.class_index == 2
     steps.display.setCurrentIndex(steps.display.findData("classes"))
     assert not steps.bar.isVisible()
+
+
+def test_the_screenshot_can_save_a_presenter_slide_at_a_projector_size(
+    tmp_path: Path, images: list[Path], tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from fcn_viewer.cli.main import main
+
+    shot = tmp_path / "present.png"
+    argv = ["gui", str(images[0]), "--weights", str(tiny_weights), "--screenshot", str(shot), "--size", "1920x1080",
+            "--tab", "present", "--teach-step", "2"]
+    assert main(argv) == 0
+    assert Image.open(shot).size == (1920, 1080)
+    assert "screenshot of the presenter's slide saved to" in capsys.readouterr().err

@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--teach-step", type=step_number, metavar="N",
                      help="with --screenshot: show step N of the fusion step-through; steps start at 1 "
                           "(conv7 scores) and end at the mask (12 for an FCN-8s)")
-    gui.add_argument("--tab", choices=SCREENSHOT_TABS, metavar="TAB",
+    gui.add_argument("--tab", choices=(*SCREENSHOT_TABS, "present"), metavar="TAB",
                      help=f"with --screenshot: the tab to show, one of {', '.join(SCREENSHOT_TABS)} (default stages); "
-                          "present: the presenter's slide of --teach-step (default 1) at --size")
+                          "or present: the presenter's slide of --teach-step (default 1) at --size")
     gui.set_defaults(run=run_gui)
     for command in subparsers.choices.values():  # --debug after the command name too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -163,7 +163,7 @@ def save_screenshot(
         window.resize(*size)
         window.show()
         outcome: dict[str, object] = {}
-        shown_tab, failure_code = "", 1
+        grabbed_what, failure_code = "", 1
         loop = QEventLoop()
         grabbed: QWidget = window
 
@@ -201,11 +201,12 @@ def save_screenshot(
             target.parent.mkdir(parents=True, exist_ok=True)
             if not grabbed.grab().save(str(target), "PNG"):
                 outcome["error"] = f"cannot write {target}"
-            shown_tab = window.tabs.tabText(window.tabs.currentIndex())
+            grabbed_what = "the presenter's slide" if grabbed is not window else (
+                f"the {window.tabs.tabText(window.tabs.currentIndex())} tab")
         window.close()
         app.processEvents()
     if "error" in outcome:
         print(f"error: {outcome['error']}", file=sys.stderr)
         return failure_code
-    print(f"screenshot of the {shown_tab} tab saved to {target}", file=sys.stderr)
+    print(f"screenshot of {grabbed_what} saved to {target}", file=sys.stderr)
     return 0
