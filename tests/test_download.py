@@ -6,6 +6,7 @@ import errno
 import hashlib
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from typing import Any
 import platformdirs
 import pytest
 
+from fcn_viewer.cli import models as models_command
+from fcn_viewer.cli.main import main
 from fcn_viewer.errors import DownloadError
 from fcn_viewer.weights import download as download_module
 from fcn_viewer.weights.download import DownloadCancelled, ExpectedSize, Progress, cache_dir, download, hash_file
@@ -442,3 +445,46 @@ def test_the_paper_models_pin_the_published_sha1s_and_the_atonce_pth_is_marked_u
     assert atonce.unavailable and "fcn8s-atonce-pascal" in atonce.unavailable
     with pytest.raises(DownloadError, match="cannot be downloaded: pytorch-fcn"):
         fetch_entry(atonce)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Name lookups of .invalid hosts fail at once, as they do (whatever the resolver's timeouts) with no network."""
+    real = socket.getaddrinfo
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+
+
+@pytest.mark.usefixtures("offline")
+def test_a_failed_name_lookup_is_no_internet_connection_and_each_source_is_named_once(dest: Path) -> None:
+    first, second = "http://nonexistent.invalid/model.bin", "https://mirror.nonexistent.invalid/model.bin"
+    with pytest.raises(DownloadError) as info:
+        download(first, dest, timeout=5)
+    assert str(info.value) == f"cannot download {first}: no internet connection (name lookup failed)"
+    with pytest.raises(DownloadError) as info:
+        download(first, dest, mirrors=[second], timeout=5)
+    assert str(info.value) == (f"cannot download the file from any of its 2 sources ({first}, {second}): "
+                               "no internet connection (name lookup failed)")
+
+
+@pytest.mark.usefixtures("offline")
+def test_the_download_command_names_each_url_once_with_the_error_on_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FCN_VIEWER_CACHE", str(tmp_path / "cache"))
+    first, second = "http://dl.nonexistent.invalid/fcn8s.caffemodel", "https://archive.nonexistent.invalid/fcn8s"
+    item = replace(entry("fcn8s-heavy-pascal"), url=first, mirrors=(second,))
+    monkeypatch.setattr(models_command, "entry", lambda name: item)
+    assert main(["download", item.name]) == 1
+    err = capsys.readouterr().err
+    assert err.count(first) == 1 and err.count(second) == 1 and "Errno" not in err
+    assert err.splitlines() == [
+        f"{item.name} → {item.path}",
+        f"error: cannot download the file from any of its 2 sources ({first}, {second}): "
+        "no internet connection (name lookup failed)",
+    ]

@@ -65,6 +65,31 @@ def test_the_installed_wheel_segments_a_bundled_sample(installed_wheel: Path, tm
     assert len(np.unique(mask)) >= 3  # a trained net on a street scene: road, building, sky at least
 
 
+def test_the_installed_wheel_evaluates_its_labelled_samples_without_data(
+    installed_wheel: Path, tmp_path: Path, tiny_weights: Path
+) -> None:
+    done = run_installed(installed_wheel, tmp_path, "evaluate", "--weights", str(tiny_weights), "--device", "cpu")
+    assert done.returncode == 0, done.stderr
+    samples = installed_wheel / "fcn_viewer" / "bundled" / "samples"
+    assert f"scoring the bundled labelled sample photos ({samples})" in done.stderr
+    assert f"3 image(s) of {samples}" in done.stderr
+    assert all(f"tiny · {stage} stage" in done.stdout for stage in ("32s", "16s", "8s"))
+
+
+def test_the_installed_wheel_says_where_its_samples_and_labels_are(installed_wheel: Path, tmp_path: Path) -> None:
+    done = run_installed(installed_wheel, tmp_path, "samples")
+    assert done.returncode == 0, done.stderr
+    bundled = installed_wheel / "fcn_viewer" / "bundled"
+    assert f"# photos: {bundled / 'samples'}" in done.stdout and f"# labels: {bundled / 'samplesannot'}" in done.stdout
+    pairs = [line.split("\t") for line in done.stdout.splitlines() if not line.startswith("#")]
+    assert [Path(photo).name for photo, _ in pairs] == [
+        "camvid-01-cyclists.jpg", "camvid-02-oncoming-car.jpg", "camvid-03-shopfronts.jpg"]
+    for photo, label in pairs:
+        assert Path(photo).parent == bundled / "samples" and Path(label) == bundled / "samplesannot" / (
+            Path(photo).stem + ".png")
+        assert Image.open(label).size == Image.open(photo).size
+
+
 def test_the_source_tree_finds_the_bundled_models_and_labelled_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FCN_VIEWER_RESOURCES", raising=False)
     assert all(entry.available for entry in ENTRIES if entry.bundled)

@@ -14,6 +14,7 @@ import http.client
 import os
 import queue
 import re
+import socket
 import sys
 import threading
 import time
@@ -184,8 +185,14 @@ def _complete(path: Path, expected: dict[str, str], size: ExpectedSize | None) -
 
 
 def _all_failed(sources: list[str], failures: list[DownloadError]) -> DownloadError:
+    """One line naming each source once: the reason once when every source failed the same way (no internet)."""
     if len(failures) == 1:
         return failures[0]
+    prefixes = [f"cannot download {source}: " for source in sources]
+    reasons = {str(failure).removeprefix(prefix) for failure, prefix in zip(failures, prefixes)}
+    if len(reasons) == 1 and all(str(failure).startswith(prefix) for failure, prefix in zip(failures, prefixes)):
+        return DownloadError(f"cannot download the file from any of its {len(sources)} sources "
+                             f"({', '.join(sources)}): {reasons.pop()}")
     each = " ".join(f"({number}) {failure}" for number, failure in enumerate(failures, start=1))
     return DownloadError(f"cannot download the file from any of its {len(sources)} sources: {each}")
 
@@ -292,6 +299,8 @@ def _open(url: str, start: int, timeout: float) -> _Response:
     except URLError as error:
         if isinstance(error.reason, TimeoutError):
             raise DownloadError(f"cannot download {url}: no answer within {timeout:g} s") from None
+        if isinstance(error.reason, socket.gaierror):  # [Errno -2] Name or service not known, or -3
+            raise DownloadError(f"cannot download {url}: no internet connection (name lookup failed)") from None
         raise DownloadError(f"cannot download {url}: {_one_line(error.reason)}") from None
     except TimeoutError:
         raise DownloadError(f"cannot download {url}: no answer within {timeout:g} s") from None
