@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QTextBrowser
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer.cli.main import main
 from fcn_viewer.gui.help import menu_shortcuts
-from fcn_viewer.gui.main_window import MainWindow
+from fcn_viewer.gui.main_window import MainWindow, download_question
+from fcn_viewer.gui.status_bar import MESSAGE_GAP
 from tests.gui_helpers import WAIT_MS, load, open_image
 from tests.test_evaluate import make_dataset
 
@@ -119,9 +121,23 @@ def test_a_long_status_message_is_elided_before_the_zoom_label_with_the_whole_te
     shown = bar.shown_message()  # type: ignore[attr-defined]
     assert shown.endswith("…") and long.startswith(shown[:-1])
     assert bar.toolTip() == long
-    assert bar.message_rect().right() < window.zoom_label.x()  # type: ignore[attr-defined]
+    assert window.zoom_label.x() - bar.message_rect().right() >= MESSAGE_GAP  # type: ignore[attr-defined]
     assert bar.fontMetrics().horizontalAdvance(shown) <= bar.message_rect().width()  # type: ignore[attr-defined]
     bar.clearMessage()
     assert bar.toolTip() == ""
     window.readout.setText(long)
     assert window.readout.width() < window.zoom_label.x() and window.readout.text() == long
+
+
+def test_the_download_question_keeps_its_url_and_folder_each_on_one_line(qtbot: QtBot) -> None:
+    url = "http://dl.caffe.berkeleyvision.org/fcn8s-heavy-pascal.caffemodel"
+    folder = Path("/home/someone/.cache/fcn-viewer/weights")
+    document = QTextDocument()
+    document.setHtml(download_question("FCN-8s VOC (paper, Caffe)", "538 MB", url, folder))
+    document.setTextWidth(120)  # far narrower than either: as plain text, both would break (after http://)
+    text = document.toPlainText()
+    for unbroken in (url, str(folder)):
+        start = text.index(unbroken)
+        block = document.findBlock(start)
+        line = block.layout().lineForTextPosition(start - block.position())
+        assert line.textStart() + line.textLength() >= start - block.position() + len(unbroken), unbroken

@@ -3,6 +3,7 @@ user intent to it."""
 
 from __future__ import annotations
 
+import html
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -61,6 +62,16 @@ STYLE = """
 #panelTitle { font-weight: 600; padding: 2px 2px; }
 #infoPanel { color: palette(window-text); padding: 4px; font-size: 11px; }
 """
+
+
+def download_question(title: str, size: str, url: str, folder: Path) -> str:
+    """The download confirmation as rich text: the URL and the cache folder each on a line of their own that never
+    breaks (a plain-text URL wrapped after ``http://``)."""
+    def unbroken(text: str) -> str:
+        return f'<span style="white-space: pre">{html.escape(text)}</span>'
+
+    return (f"<p>Download {html.escape(title)} ({size}) from<br>{unbroken(url)}?</p>"
+            f"<p>It is cached in<br>{unbroken(str(folder))}<br>An interrupted download resumes.</p>")
 
 
 def _megabytes(count: int | None) -> str:
@@ -512,10 +523,7 @@ class MainWindow(QMainWindow):
             if entry.unavailable:
                 self.show_error(f"{entry.title} cannot be downloaded: {entry.unavailable}.")
                 return
-            question = (
-                f"Download {entry.title} ({_megabytes(entry.size_bytes)}) from {entry.url}?\n\n"
-                f"It is cached in {entry.path.parent}; an interrupted download resumes."
-            )
+            question = download_question(entry.title, _megabytes(entry.size_bytes), entry.url, entry.path.parent)
             if not source.allow_download and not self.ask_confirmation("Download model", question):
                 return
             source = RegistrySource(entry, allow_download=True)

@@ -8,6 +8,7 @@ from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import QStatusBar, QStyle, QStyleOption, QWidget
 
 MESSAGE_LEFT = 6  # where Qt's own status bar starts a message
+MESSAGE_GAP = 16  # between a message's last character and the first permanent label, so the two never read as one
 
 
 class ElidingStatusBar(QStatusBar):
@@ -18,11 +19,11 @@ class ElidingStatusBar(QStatusBar):
         self.messageChanged.connect(self.setToolTip)  # the full text; an empty message clears it
 
     def message_rect(self) -> QRect:
-        """From the left edge to just before the first visible permanent widget (or the size grip)."""
+        """From the left edge to MESSAGE_GAP before the first visible permanent widget (or the size grip)."""
         right = self.width() - 12
         for child in self.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
             if child.isVisible() and child.x() > MESSAGE_LEFT:
-                right = min(right, child.x() - 2)
+                right = min(right, child.x() - MESSAGE_GAP)
         return QRect(MESSAGE_LEFT, 0, max(right - MESSAGE_LEFT, 0), self.height())
 
     def shown_message(self) -> str:
