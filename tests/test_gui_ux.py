@@ -135,9 +135,16 @@ def test_the_download_question_keeps_its_url_and_folder_each_on_one_line(qtbot: 
     document = QTextDocument()
     document.setHtml(download_question("FCN-8s VOC (paper, Caffe)", "538 MB", url, folder))
     document.setTextWidth(120)  # far narrower than either: as plain text, both would break (after http://)
-    text = document.toPlainText()
-    for unbroken in (url, str(folder)):
-        start = text.index(unbroken)
-        block = document.findBlock(start)
-        line = block.layout().lineForTextPosition(start - block.position())
-        assert line.textStart() + line.textLength() >= start - block.position() + len(unbroken), unbroken
+    assert _line_holds_whole(document, url) and _line_holds_whole(document, str(folder))
+    document.setPlainText(document.toPlainText())  # the same words as plain text do break
+    assert not _line_holds_whole(document, url) and not _line_holds_whole(document, str(folder))
+
+
+def _line_holds_whole(document: QTextDocument, words: str) -> bool:
+    """Whether ``words`` lie on one laid-out line of ``document``."""
+    start = document.toPlainText().index(words)
+    block = document.findBlock(start)
+    document.documentLayout().blockBoundingRect(block)  # lays the block out
+    line = block.layout().lineForTextPosition(start - block.position())
+    assert line.isValid()
+    return line.textStart() + line.textLength() >= start - block.position() + len(words)

@@ -67,11 +67,11 @@ STYLE = """
 def download_question(title: str, size: str, url: str, folder: Path) -> str:
     """The download confirmation as rich text: the URL and the cache folder each on a line of their own that never
     breaks (a plain-text URL wrapped after ``http://``)."""
-    def unbroken(text: str) -> str:
-        return f'<span style="white-space: pre">{html.escape(text)}</span>'
+    def unbroken(text: str) -> str:  # Qt honours white-space on a paragraph, not on a span
+        return f'<p style="white-space: pre">{html.escape(text)}</p>'
 
-    return (f"<p>Download {html.escape(title)} ({size}) from<br>{unbroken(url)}?</p>"
-            f"<p>It is cached in<br>{unbroken(str(folder))}<br>An interrupted download resumes.</p>")
+    return (f"<p>Download {html.escape(title)} ({size})? It comes from</p>{unbroken(url)}"
+            f"<p>and is cached in</p>{unbroken(str(folder))}<p>An interrupted download resumes.</p>")
 
 
 def _megabytes(count: int | None) -> str:
