@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import gc
 import math
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -12,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fcn_viewer.bf16 import cpu_has_native_bf16
 from fcn_viewer.errors import DeviceError
 from fcn_viewer.model.fcn import FCN
 from fcn_viewer.model.fold import fold_batchnorm
@@ -87,10 +91,18 @@ class Segmentation:
 
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+# Auto precision runs a net in bf16 on a CPU only where, on a dataset, at least this share of pixels keeps exact
+# fp32's class in every stage (issue 24), and where bf16 is faster than fp32 on this machine by this factor.
+BF16_MIN_AGREEMENT = 0.995
+BF16_MIN_SPEEDUP = 1.1
+PROBE_SIZE = (240, 320)  # (H, W) of the speed probe's input: under half of 480×360's cost per pass
+CPU_BF16_ENV = "FCN_VIEWER_CPU_BF16"  # "off": auto keeps fp32 on every CPU (reproducible runs; the tests set it)
 
 
 def resolve_precision(choice: Precision, device: torch.device) -> torch.dtype:
-    """'auto' is bf16 on CUDA (fp16 where the GPU has no bf16) and exact fp32 elsewhere.
+    """'auto' is bf16 on CUDA (fp16 where the GPU has no bf16) and exact fp32 elsewhere (see
+    :func:`choose_precision` for the CPU's bf16, which depends on the net).
 
     Raises DeviceError for fp16 on the CPU, which has no fast fp16 convolutions.
     """
@@ -101,6 +113,63 @@ def resolve_precision(choice: Precision, device: torch.device) -> torch.dtype:
     if choice == "fp16" and device.type == "cpu":
         raise DeviceError("fp16 needs a GPU; on the CPU use fp32 or bf16")
     return _DTYPES[choice]
+
+
+def choose_precision(choice: Precision, device: torch.device, loaded: LoadedModel) -> tuple[torch.dtype, str]:
+    """The dtype ``loaded`` runs at on ``device``, and why in words (the viewer's info panel shows it).
+
+    'auto' on the CPU is bf16 only where the CPU computes bf16 natively (:func:`cpu_has_native_bf16`), bf16's argmax
+    agreement with fp32 was measured for this very file at ≥ :data:`BF16_MIN_AGREEMENT`
+    (``LoadedModel.bf16_agreement``), and a short probe found bf16 at least :data:`BF16_MIN_SPEEDUP`× faster here;
+    exact fp32 otherwise, and always where ``$FCN_VIEWER_CPU_BF16`` is ``off``. Any other choice is taken as asked (:func:`resolve_precision`).
+    """
+    dtype = resolve_precision(choice, device)
+    name = _NAMES[dtype]
+    if choice != "auto":
+        return dtype, f"{name} (chosen{', exact' if dtype == torch.float32 else ''})"
+    if device.type != "cpu":
+        return dtype, f"{name} (auto{', exact' if dtype == torch.float32 else ''})"
+    agreement = loaded.bf16_agreement
+    if os.environ.get(CPU_BF16_ENV) == "off":
+        return torch.float32, f"fp32 (auto: CPU bf16 turned off by {CPU_BF16_ENV}=off)"
+    if not cpu_has_native_bf16():
+        return torch.float32, "fp32 (auto: this CPU has no native bf16)"
+    if agreement is None:
+        return torch.float32, "fp32 (auto: bf16 was not checked against fp32 for this net)"
+    if agreement < BF16_MIN_AGREEMENT:
+        return torch.float32, f"fp32 (auto: bf16 keeps fp32's class on only {100 * agreement:.2f} % of pixels)"
+    fp32_s, bf16_s = bf16_probe(loaded)
+    timings = f"{1e3 * bf16_s:.0f} against {1e3 * fp32_s:.0f} ms at {PROBE_SIZE[1]}×{PROBE_SIZE[0]}"
+    if bf16_s * BF16_MIN_SPEEDUP > fp32_s:
+        return torch.float32, f"fp32 (auto: bf16 is not faster on this CPU, {timings})"
+    return torch.bfloat16, f"bf16 (auto: {100 * agreement:.2f} % of pixels as in fp32; {timings})"
+
+
+_probe_lock = threading.Lock()
+_probes: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def bf16_probe(loaded: LoadedModel, rounds: int = 3) -> tuple[float, float]:
+    """Seconds of one CPU pass in fp32 and in bf16 (the better of ``rounds``, alternated, after a warm-up) on a
+    :data:`PROBE_SIZE` input; measured once per net and process (a few hundred ms for the bundled nets)."""
+    key = (loaded.source, loaded.meta.name)
+    with _probe_lock:
+        if key not in _probes:
+            cpu = torch.device("cpu")
+            pixels = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, *PROBE_SIZE, 3), dtype=np.uint8))
+            nets = {dtype: (prepare_model(loaded.model, cpu, dtype), loaded.meta.preprocessing.from_uint8(pixels, dtype))
+                    for dtype in (torch.float32, torch.bfloat16)}
+            best = {dtype: math.inf for dtype in nets}
+            with torch.inference_mode():
+                for net, x in nets.values():
+                    net.forward_stages(x)
+                for _ in range(rounds):
+                    for dtype, (net, x) in nets.items():
+                        started = time.perf_counter()
+                        net.forward_stages(x)
+                        best[dtype] = min(best[dtype], time.perf_counter() - started)
+            _probes[key] = (best[torch.float32], best[torch.bfloat16])
+        return _probes[key]
 
 
 def configure_cuda(dtype: torch.dtype) -> None:
@@ -120,8 +189,9 @@ class Segmenter:
 
     The net runs with BatchNorm folded into its convolutions, in channels-last memory layout, under
     ``torch.inference_mode``; on the CPU fc6/fc7 run as matrix products and the paper nets' first blocks
-    skip their constant padding; on CUDA in bf16 by default
-    (``precision="fp32"`` is exact), with cuDNN autotuning and pinned, non-blocking copies.
+    skip their constant padding; on CUDA in bf16 by default, on a CPU in bf16 where :func:`choose_precision` finds it
+    agreeing and faster (``precision="fp32"`` is exact), with cuDNN autotuning and pinned, non-blocking copies.
+    ``precision_note`` says which precision runs and why.
     ``compile=True`` compiles the pass with torch.compile, once per input size (CUDA graphs on
     CUDA): worth it for many images of one size, not for a viewer opening photos of every size.
     The loaded model is never moved or cast: on the CPU in fp32 the segmenter shares its weights,
@@ -140,7 +210,7 @@ class Segmenter:
         self.max_pixels = max_pixels
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.precision = precision
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype, self.precision_note = choose_precision(precision, self.device, loaded)
         self.compiled = compile
         if self.device.type == "cuda":
             configure_cuda(self.dtype)

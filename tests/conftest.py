@@ -12,6 +12,9 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Auto precision keeps fp32 on every CPU in the tests (child processes too): whether bf16 would run depends on the
+# CPU and on a speed probe, and the tests' numbers must not (tests/test_cpu_precision.py turns it back on).
+os.environ.setdefault("FCN_VIEWER_CPU_BF16", "off")
 
 from fcn_viewer.weights.native import save_native
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta

@@ -2,7 +2,8 @@
 and sequence playback run the viewer's one loaded copy; the separately trained family, the only other nets, are
 built on the same device at the same precision.
 
-No GPU is needed: on the CPU "auto" also runs fp32, so the tests check the precision each segmenter was asked for
+No GPU is needed: on the CPU "auto" also runs fp32 in the tests (FCN_VIEWER_CPU_BF16=off, tests/conftest.py; auto's
+bf16 on a CPU is tests/test_cpu_precision.py), so the tests check the precision each segmenter was asked for
 (exact "fp32" against the default "auto") and which segmenter object ran."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fcn_viewer.inference import Segmenter
 from fcn_viewer.weights.loader import RegistrySource
 from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
-from tests.gui_helpers import WAIT_MS, load, make_window
+from tests.gui_helpers import WAIT_MS, load, make_window, open_image
 from tests.helpers import gradient_image, random_model, tiny_compact_config, tiny_meta
 from tests.test_evaluate import make_dataset
 from tests.test_sequence import write_frames
@@ -113,3 +114,18 @@ def test_the_separately_trained_nets_run_on_the_viewers_device_at_its_precision(
     assert [net.meta.name for net in scored] == ["camvid-fcn32s", "camvid-fcn16s", "camvid-fcn8s"]
     assert all(net.precision == "fp32" and net.device == viewer_net.device for net in scored)
     assert scored[-1] is viewer_net  # the viewer's own net is not loaded a second time
+
+
+@pytest.mark.parametrize(("exact", "said"), [(True, "fp32 (chosen, exact)"), (False, "fp32 (auto: CPU bf16 turned off")])
+def test_the_info_panel_says_which_precision_ran(
+    qtbot: QtBot, settings_path: Path, tiny_weights: Path, tmp_path: Path, exact: bool, said: str
+) -> None:
+    window = make_window(qtbot, settings_path)
+    window.choose_exact_fp32(exact)
+    load(qtbot, window, tiny_weights)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    open_image(qtbot, window, photo)
+    frame = window.viewer.frame
+    assert frame is not None
+    assert f"cpu · {frame.result.elapsed_ms:.0f} ms · {said}" in window.info.text()

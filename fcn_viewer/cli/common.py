@@ -64,7 +64,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                              f"min(4, CPUs − 1) = {gpu_feeding_workers()}; on the CPU 0: decoding in this process, "
                              "which leaves the cores to the network)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto = bf16 on CUDA, exact fp32 elsewhere")
+                        help="auto = bf16 on CUDA, and on a CPU with native bf16 for a net measured to agree "
+                             "with fp32 (≥ 99.5 %% of pixels) that runs faster in bf16 there; exact fp32 elsewhere")
     parser.add_argument("--compile", action="store_true",
                         help="compile the network once per image size (torch.compile): for many images of one size")
 

@@ -15,7 +15,7 @@ def result_confidence(result: ViewResult) -> float | None:
     return mean_confidence(result.masks[result.final_stage].confidence)
 
 
-MODEL_LINES = 3  # the info panel's first lines: image, model, device and time
+MODEL_LINES = 3  # the info panel's first lines: image, model, device with time and precision
 
 
 def info_lines(result: ViewResult) -> list[str]:

@@ -180,7 +180,7 @@ class ViewerSettings:
 
     @property
     def exact_fp32(self) -> bool:
-        """Whether GPUs run the net in exact fp32 rather than bf16."""
+        """Whether the net runs in exact fp32 rather than at auto precision (bf16 where it qualifies), on any device."""
         return self._text("model/precision", "auto") == "fp32"
 
     @exact_fp32.setter

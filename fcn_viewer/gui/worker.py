@@ -119,7 +119,8 @@ class InferenceService:
             started = time.perf_counter()
             segmentation = segmenter.segment(image)
             elapsed = (time.perf_counter() - started) * 1000
-            return ViewResult.build(path, segmentation, segmenter.meta, elapsed, describe_device(segmenter))
+            return ViewResult.build(path, segmentation, segmenter.meta, elapsed, describe_device(segmenter),
+                                    segmenter.precision_note)
 
         def describe(error: Exception) -> str:
             if isinstance(error, FCNViewerError):

@@ -89,10 +89,12 @@ class ViewResult:
     masks: dict[str, StageArrays] | None = None
     elapsed_ms: float = 0.0
     device: str = ""
+    precision: str = ""  # which precision ran and why, e.g. "bf16 (auto: 99.80 % of pixels as in fp32; …)"
 
     @classmethod
     def build(
-        cls, path: Path, segmentation: Segmentation, meta: ModelMeta, elapsed_ms: float, device: str
+        cls, path: Path, segmentation: Segmentation, meta: ModelMeta, elapsed_ms: float, device: str,
+        precision: str = "",
     ) -> ViewResult:
         """Summarises every stage (argmax, confidence, log-sum-exp) of a segmentation for drawing.
 
@@ -102,7 +104,7 @@ class ViewResult:
         stages = segmentation.stages
         score_maps = {stage: StageArrays.from_scores(arrays[STAGE_SCORE_MAPS[stage]]) for stage in stages}
         masks = {stage: StageArrays.from_scores(arrays[f"logits_{stage}"]) for stage in stages}
-        return cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device)
+        return cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device, precision)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -167,13 +169,14 @@ class ViewResult:
         return np.bincount(classes.ravel(), minlength=len(self.class_names)) / classes.size
 
     def summary_lines(self) -> list[str]:
-        """Model, device, timing, the alignment crops and how each stage was upsampled."""
+        """Model, device, timing, precision, the alignment crops and how each stage was upsampled."""
         height, width = self.image_size
         lines = [f"{self.path.name} · {width}×{height}"]
         if self.segmentation is None or self.meta is None:
             return [*lines, "no model loaded"]
         outputs = self.segmentation.outputs
-        lines += [self.meta.title, f"{self.device} · {self.elapsed_ms:.0f} ms", *self.notes]
+        ran = f"{self.device} · {self.elapsed_ms:.0f} ms" + (f" · {self.precision}" if self.precision else "")
+        lines += [self.meta.title, ran, *self.notes]
         lines += ["", "crops (source → result @ offset):"]
         lines += [f"  {crop.source} → {crop.result} @ {crop.offset}" for crop in outputs.crops]
         lines += ["", "upsampling:"]

@@ -166,7 +166,7 @@ class ViewerModel:
         return self._move(f"Moving the model to {device}…")
 
     def choose_exact_fp32(self, exact: bool) -> bool:
-        """Runs the model (on a GPU) in exact fp32 or in bf16; whether a change was asked for."""
+        """Runs the model in exact fp32 or at auto precision (bf16 where it qualifies); whether a change was asked for."""
         self.exact_fp32 = exact
         return self._move("Switching precision…")
 
