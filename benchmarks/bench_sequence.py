@@ -12,11 +12,15 @@ one key so the newest request wins, answers on the main thread's event loop):
 - "playback at R fps": a clock makes frame i due at i/R s; the newest due frame is requested whenever it
   changes, late ones are dropped. It reports frames shown, dropped, and the achieved frames per second.
 Frames are CamVid val photos when ../shared/data/camvid is there, else generated 480×360 pictures.
+With the sustained figure come per-phase medians, so the next regression shows where it is: decode (reading the
+frame), net (Segmenter.segment: the pass and the stages back on the host), pictures (masks, colours, overlays,
+class shares, on the worker) and draw (every panel's pixels into a QPixmap on the main thread, as the tab does).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -27,9 +31,12 @@ import numpy as np
 import torch
 from PIL import Image
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QGuiApplication
 
 from fcn_viewer.gui.jobs import Job, JobQueue
+from fcn_viewer.gui.panels import pixmap_from_rgb
 from fcn_viewer.inference import Segmenter
+from fcn_viewer.options import Precision
 from fcn_viewer.teaching.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence, segment_frame
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.weights.loader import LoadedModel, load_entry
@@ -63,12 +70,32 @@ def frame_queue(source: FrameSource, segmenter: Segmenter) -> tuple[JobQueue, Ca
     return queue, request
 
 
-def sustained(source: FrameSource, segmenter: Segmenter) -> list[float]:
-    """Seconds per frame, each requested when the one before is shown, on the player's queue as in the viewer."""
+def draw(pictures: FramePictures) -> float:
+    """Milliseconds to turn every panel of a frame into a QPixmap, as the Sequence tab does when it shows it."""
+    started = time.perf_counter()
+    for picture in (pictures.photo, *pictures.score_maps.values(), *pictures.masks.values()):
+        pixmap_from_rgb(picture)
+    return 1000 * (time.perf_counter() - started)
+
+
+def sustained(source: FrameSource, segmenter: Segmenter) -> tuple[list[float], dict[str, list[float]]]:
+    """Seconds per frame, each requested when the one before is shown, on the player's queue as in the viewer;
+    and each phase's milliseconds per frame (decode, net, pictures, draw)."""
     app = application()
     queue, request = frame_queue(source, segmenter)
     answered: list[int] = []
-    queue.finished.connect(lambda number, value: report(value) or answered.append(number))
+    phases: dict[str, list[float]] = {"decode": [], "net": [], "pictures": [], "draw": []}
+
+    def shown(number: int, value: object) -> None:
+        report(value)
+        if isinstance(value, FramePictures):
+            phases["decode"].append(value.decode_ms)
+            phases["net"].append(value.inference_ms)
+            phases["pictures"].append(value.pictures_ms)
+            phases["draw"].append(draw(value))
+        answered.append(number)
+
+    queue.finished.connect(shown)
     times = []
     for index in range(len(source)):
         started = time.perf_counter()
@@ -78,7 +105,7 @@ def sustained(source: FrameSource, segmenter: Segmenter) -> list[float]:
             time.sleep(0.0005)
         times.append(time.perf_counter() - started)
     queue.shutdown()
-    return times
+    return times, phases
 
 
 def playback(source: FrameSource, segmenter: Segmenter, rate: float) -> tuple[int, int, float]:
@@ -123,18 +150,24 @@ def report(value: object) -> None:
 
 
 def application() -> QCoreApplication:
-    """The running Qt application (the viewer's, or pytest-qt's), else a new core one: the queue answers through it."""
-    return QCoreApplication.instance() or QCoreApplication([])
+    """The running Qt application (the viewer's, or pytest-qt's), else a new GUI one (pixmaps need it; offscreen
+    unless QT_QPA_PLATFORM says otherwise): the queue answers through it."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return QCoreApplication.instance() or QGuiApplication([])
 
 
-def bench(loaded: LoadedModel, source: FrameSource, rates: list[float]) -> None:
-    segmenter = Segmenter(loaded, "cpu")
+def bench(loaded: LoadedModel, source: FrameSource, rates: list[float], precision: Precision = "auto") -> None:
+    segmenter = Segmenter(loaded, "cpu", precision=precision)
     segment_frame(source, 0, segmenter.segment, segmenter.meta.palette, 0.6)  # warm-up
     height, width = source.frame(0).shape[:2]
-    print(f"{loaded.meta.title} on the CPU ({torch.get_num_threads()} threads), {len(source)} frames of {width}×{height}")
-    times = sustained(source, segmenter)
+    print(f"{loaded.meta.title} on the CPU ({torch.get_num_threads()} threads), {len(source)} frames of {width}×{height}, "
+          f"{segmenter.precision_note}")
+    times, phases = sustained(source, segmenter)
     print(f"  sustained: {1 / statistics.mean(times):.2f} fps (per frame p50 {1000 * statistics.median(times):.0f} ms, "
           f"max {1000 * max(times):.0f} ms)")
+    medians = {phase: statistics.median(values) for phase, values in phases.items() if values}
+    print("  per frame, median: " + " · ".join(f"{phase} {ms:.1f} ms" for phase, ms in medians.items())
+          + f" · the rest (queue, event loop) {1000 * statistics.median(times) - sum(medians.values()):.1f} ms")
     for rate in rates:
         shown, dropped, achieved = playback(source, segmenter, rate)
         print(f"  playback at {rate:g} fps: {shown} shown, {dropped} dropped, achieved {achieved:.2f} fps")
@@ -146,12 +179,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--rate", type=float, action="append", help="playback rates to try (default 2 and 10)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="the net's precision (default auto, as the viewer)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         source = open_sequence(frames_folder(args.frames, Path(folder) / "frames"))
-        bench(load_entry(args.model), source, args.rate or [2.0, 10.0])
+        bench(load_entry(args.model), source, args.rate or [2.0, 10.0], args.precision)
 
 
 if __name__ == "__main__":

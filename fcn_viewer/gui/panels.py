@@ -55,7 +55,10 @@ def qimage_from_rgb(pixels: np.ndarray) -> QImage:
 
 
 def pixmap_from_rgb(pixels: np.ndarray) -> QPixmap:
-    return QPixmap.fromImage(qimage_from_rgb(pixels))
+    """An H×W×3 uint8 array as a QPixmap: one copy, the pixmap's own (the QImage only borrows ``pixels``)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    return QPixmap.fromImage(QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888))
 
 
 def rgb_from_pixmap(pixmap: QPixmap) -> np.ndarray:

@@ -16,7 +16,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -148,18 +148,22 @@ class FramePictures:
     inference_ms: float
     score_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     shares: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    decode_ms: float = 0.0  # reading the frame (the net's time is inference_ms)
+    pictures_ms: float = 0.0  # masks, colours and overlays of every stage, the class shares
 
 
 def frame_pictures(index: int, name: str, segmentation: Segmentation, palette: Sequence[Color], opacity: float,
                    inference_ms: float = 0.0) -> FramePictures:
+    started = time.perf_counter()
     outputs, photo = segmentation.outputs, segmentation.image
     score_maps = {stage: colorize(outputs.tensors[STAGE_SCORE_MAPS[stage]][0].argmax(0).to(torch.uint8).numpy(),
                                   palette) for stage in outputs.stages}
     masks = {stage: overlay(photo, segmentation.mask(stage), palette, opacity) for stage in outputs.stages}
     shapes = {stage: tuple(outputs.tensors[STAGE_SCORE_MAPS[stage]].shape[1:]) for stage in outputs.stages}
-    finest = segmentation.mask()
+    finest = segmentation.mask()  # computed once above, for the finest stage's overlay
     shares = np.bincount(finest.ravel(), minlength=outputs.logits().shape[1]) / max(finest.size, 1)
-    return FramePictures(index, name, photo, score_maps, masks, inference_ms, shapes, shares)
+    return FramePictures(index, name, photo, score_maps, masks, inference_ms, shapes, shares,
+                         pictures_ms=1000 * (time.perf_counter() - started))
 
 
 def segment_frame(
@@ -169,12 +173,15 @@ def segment_frame(
     palette: Sequence[Color],
     opacity: float,
 ) -> FramePictures:
-    """Decodes, segments and draws frame ``index`` (what the player's background thread runs per frame)."""
-    image = source.frame(index)
+    """Decodes, segments and draws frame ``index`` (what the player's background thread runs per frame), timing
+    each phase."""
     started = time.perf_counter()
+    image = source.frame(index)
+    decoded = time.perf_counter()
     segmentation = segment(image)
-    elapsed = 1000 * (time.perf_counter() - started)
-    return frame_pictures(index, source.frame_name(index), segmentation, palette, opacity, elapsed)
+    elapsed = 1000 * (time.perf_counter() - decoded)
+    pictures = frame_pictures(index, source.frame_name(index), segmentation, palette, opacity, elapsed)
+    return replace(pictures, decode_ms=1000 * (decoded - started))
 
 
 def _nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
