@@ -811,6 +811,19 @@ def test_the_status_while_playing_tells_the_rate_achieved_and_the_frames_dropped
                             "10 frames dropped so far")
 
 
+def test_one_frame_dropped_is_said_in_the_singular(tmp_path: Path) -> None:
+    r = room()
+    playback = r.classroom.playback
+    playback.open(write_frames(tmp_path / "frames", 40))
+    playback.set_rate(20.0)
+    playback.play()
+    r.clock.now += 0.05  # frame 2 due: frame 1 was passed over
+    playback.tick()
+    r.classroom.answer(r.backend.last("frame")[0], frame(1))
+    [(shown,)] = r.player.named("frame_shown")
+    assert shown.status.startswith("frame 2 / 40") and shown.status.endswith(", 1 frame dropped so far")
+
+
 def test_a_rate_change_while_playing_counts_from_the_frame_asked_for(tmp_path: Path) -> None:
     r = room()
     playback = r.classroom.playback

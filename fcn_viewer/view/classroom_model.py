@@ -393,7 +393,7 @@ class PlaybackModel:
             shown = self.shown_count - self._play_shown
             achieved = shown / elapsed if elapsed > 0 else 0.0
             line += (f" · playing at {self.rate:g} fps: showing {achieved:.1f} fps, "
-                     f"{self.dropped} frames dropped so far")
+                     f"{self.dropped} frame{'' if self.dropped == 1 else 's'} dropped so far")
         return line
 
     def _status(self, message: str) -> None:
