@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -38,28 +39,36 @@ def swatch(color: Color, size: int = SWATCH_SIZE) -> QIcon:
 
 
 class ColorBar(QWidget):
-    """The heat-map scale from 0 to 1, captioned with what it measures."""
+    """The heat-map scale from 0 to 100 %, under a heading that says what it measures and a line that explains it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._caption = QLabel()
-        self._caption.setWordWrap(True)
+        self._heading = QLabel()
+        self._heading.setObjectName("colorbarHeading")
+        self._heading.setStyleSheet("font-weight: 600;")
+        self._heading.setWordWrap(True)
+        self._detail = QLabel()
+        self._detail.setWordWrap(True)
+        for label in (self._heading, self._detail):  # wrapped to the legend's width, never widening it
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._bar = _HeatBar()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 4)
         layout.setSpacing(2)
-        layout.addWidget(self._caption)
+        layout.addWidget(self._heading)
+        layout.addWidget(self._detail)
         layout.addWidget(self._bar)
 
-    def set_caption(self, caption: str) -> None:
-        self._caption.setText(caption)
+    def set_caption(self, heading: str, detail: str) -> None:
+        self._heading.setText(heading)
+        self._detail.setText(detail)
 
     def caption(self) -> str:
-        return self._caption.text()
+        return f"{self._heading.text()}\n{self._detail.text()}"
 
 
 class _HeatBar(QWidget):
-    """The colour ramp with 0, 0.5 and 1 marked under it."""
+    """The colour ramp with 0 %, 50 % and 100 % marked under it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,9 +80,9 @@ class _HeatBar(QWidget):
         bar = QRectF(4, 0, self.width() - 8, 14)
         painter.drawImage(bar, self._image)
         labels = QRectF(4, bar.bottom() + 2, self.width() - 8, self.fontMetrics().height())
-        painter.drawText(labels, Qt.AlignmentFlag.AlignLeft, "0")
-        painter.drawText(labels, Qt.AlignmentFlag.AlignHCenter, "0.5")
-        painter.drawText(labels, Qt.AlignmentFlag.AlignRight, "1")
+        painter.drawText(labels, Qt.AlignmentFlag.AlignLeft, "0 %")
+        painter.drawText(labels, Qt.AlignmentFlag.AlignHCenter, "50 %")
+        painter.drawText(labels, Qt.AlignmentFlag.AlignRight, "100 %")
         painter.end()
 
 
@@ -149,9 +158,10 @@ class ClassLegend(QWidget):
 
     def _show_colorbar(self, options: DisplayOptions) -> None:
         if options.mode == "confidence":
-            self.colorbar.set_caption("confidence (max softmax probability)")
+            self.colorbar.set_caption("Confidence", "the top class's probability at each pixel")
         elif options.mode == "class-probability" and options.chosen_class < len(self._names):
-            self.colorbar.set_caption(f"probability of {self._names[options.chosen_class]}")
+            self.colorbar.set_caption(f"Probability of {self._names[options.chosen_class]}",
+                                      "at each pixel")
         self.colorbar.setVisible(options.mode != "classes")
 
     def _sync(self, options: DisplayOptions, previous: DisplayOptions) -> None:
