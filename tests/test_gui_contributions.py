@@ -171,7 +171,7 @@ def test_the_window_hosts_the_new_tabs_and_fills_them_for_the_open_image(
     classroom.fields.click_pixel(20, 30)
     assert set(classroom.fields.cells) == {"score_fr", "fuse_pool4", "fuse_pool3"}
     shortcuts = {action.shortcut().toString() for action in classroom.menu.actions()}
-    assert {"Ctrl+4", "Ctrl+5", "Ctrl+6"} <= shortcuts
+    assert {"Ctrl+5", "Ctrl+6", "Ctrl+7"} <= shortcuts
 
 
 def test_panels_take_the_image_aspect_and_the_flips_have_a_key(qtbot: QtBot, shown) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ def test_teach_step_is_checked_against_the_steps_there_are(
 def test_help_lists_the_shortcuts_of_the_menus_and_explains_fcn(qtbot: QtBot, window: MainWindow) -> None:
     rows = menu_shortcuts(window.menuBar())
     found = {(keys, name) for keys, _, name in rows}
-    assert ("Ctrl+O", "Open…") in found and ("D", "Next Image") in found and ("Ctrl+1", "Fusion Step-Through") in found
+    assert ("Ctrl+O", "Open…") in found and ("D", "Next Image") in found and ("Ctrl+2", "Fusion Step-Through") in found
     assert all(path.split(" ▸ ")[0] in {"File", "View", "Model", "Teaching", "Help"} for _, path, _ in rows)
     names = [action.text() for action in window.help_actions]
     assert names == ["&Keyboard Shortcuts", "&How FCN Works"]

@@ -125,6 +125,7 @@ class Classroom(QObject):
 
     def _build_menu(self) -> QMenu:
         menu = QMenu("&Teaching", self.host.widget())
+        menu.setToolTipsVisible(True)
         for tab in self.tabs:
             action = menu.addAction(tab.menu_title)
             action.setShortcut(QKeySequence(tab.shortcut))
@@ -135,7 +136,11 @@ class Classroom(QObject):
         dataset = menu.addAction("Open &Dataset Folder…")
         dataset.setShortcut(QKeySequence("Ctrl+Shift+O"))
         dataset.triggered.connect(self.open_dataset_dialog)
-        menu.addAction(self.dataset_dock.toggleViewAction())
+        panel = self.dataset_dock.toggleViewAction()
+        panel.setText("Dataset Scores &Panel")
+        panel.setToolTip("Show or hide the panel that scores every image of a dataset split, row by row (Open "
+                         "Dataset Folder… fills it)")
+        menu.addAction(panel)
         menu.addSeparator()
         menu.addAction("Export Slide &Figure (PNG, SVG, PDF)…").triggered.connect(self.export_slide)
         return menu

@@ -75,7 +75,7 @@ class CompareView(TabPage):
 
     title = "Compare"
     menu_title = "&Compare Stages and Nets"
-    shortcut = "Ctrl+2"
+    shortcut = "Ctrl+3"
     radiusChanged = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -83,7 +83,7 @@ class ContributionsView(TabPage):
 
     title = "Contributions"
     menu_title = "Skip &Contributions and Switches"
-    shortcut = "Ctrl+4"
+    shortcut = "Ctrl+5"
 
     def __init__(self, lesson: ContributionsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)

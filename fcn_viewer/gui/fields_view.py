@@ -41,7 +41,7 @@ class ReceptiveFieldView(TabPage):
 
     title = "Receptive Fields"
     menu_title = "&Receptive Fields"
-    shortcut = "Ctrl+5"
+    shortcut = "Ctrl+6"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -39,12 +39,12 @@ every map a little larger than the image's share of it. Before each sum and at t
 cropped so that its cells line up: the reference nets crop at offset 19 (FCN-32s), 5 and 27 (FCN-16s), 5, 9 and
 31 (FCN-8s). The bundled compact nets use "same" padding, so every crop sits at offset 0 and only trims the
 odd row or column. The info panel lists this image's crops; Step-Through draws each one.</p>
-<p><b>Where to look.</b> <i>Stages</i> shows every map at its own resolution. <i>Step-Through</i> (Ctrl+1)
-walks the fusion path one operation at a time. <i>Compare</i> (Ctrl+2) maps where the 8s mask differs from the
-coarser ones — mostly along object boundaries. <i>Ground Truth</i> (Ctrl+3) scores each mask against a label.
-<i>Contributions</i> (Ctrl+4) splits the final scores exactly into the conv7, pool4 and pool3 terms and switches
-each skip off. <i>Receptive Fields</i> (Ctrl+5): click a pixel to see the cells that feed it and what each one
-sees of the photo. <i>Sequence</i> (Ctrl+6) plays a folder of frames or an animation with every stage live.</p>
+<p><b>Where to look.</b> <i>Stages</i> (Ctrl+1) shows every map at its own resolution. <i>Step-Through</i> (Ctrl+2)
+walks the fusion path one operation at a time. <i>Compare</i> (Ctrl+3) maps where the 8s mask differs from the
+coarser ones — mostly along object boundaries. <i>Ground Truth</i> (Ctrl+4) scores each mask against a label.
+<i>Contributions</i> (Ctrl+5) splits the final scores exactly into the conv7, pool4 and pool3 terms and switches
+each skip off. <i>Receptive Fields</i> (Ctrl+6): click a pixel to see the cells that feed it and what each one
+sees of the photo. <i>Sequence</i> (Ctrl+7) plays a folder of frames or an animation with every stage live.</p>
 """
 
 

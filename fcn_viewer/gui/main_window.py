@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fcn_viewer import __version__
 from fcn_viewer.classes import Color
 from fcn_viewer.device_choice import DEVICE_CHOICES, DEVICE_LABELS, DeviceChoice
 from fcn_viewer.domain import DOMAINS, domain_of
@@ -212,11 +213,16 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         view_menu = menus.addMenu("&View")
+        view_menu.setToolTipsVisible(True)
+        self._action(view_menu, "&Stages", lambda: self.tabs.setCurrentWidget(self.grid), "Ctrl+1")
+        view_menu.addSeparator()
         zoom_in = self._action(view_menu, "Zoom &In", lambda: self.link.zoom_by(1.25))
         zoom_in.setShortcuts([QKeySequence("Ctrl+="), QKeySequence("Ctrl++")])
         self._action(view_menu, "Zoom &Out", lambda: self.link.zoom_by(0.8), "Ctrl+-")
         self._action(view_menu, "&Fit", self.link.fit, "Ctrl+F")
         self._action(view_menu, "&Actual Size (100 %)", lambda: self.link.set_scale(1.0), "Ctrl+0")
+        view_menu.addSeparator()
+        view_menu.addActions(self.toolbar.menu_actions())
         view_menu.addSeparator()
         view_menu.addAction(self.toolbar.toggleViewAction())
         view_menu.addSeparator()
@@ -743,6 +749,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self,
             "About fcn-viewer",
+            f"fcn-viewer {__version__}\n\n"
             "fcn-viewer shows how Fully Convolutional Networks segment an image, stage by stage:\n"
             "conv7 scores (stride 32), pool4-fused (16), pool3-fused (8) and the 32s/16s/8s predictions.\n\n"
             "J. Long, E. Shelhamer, T. Darrell. Fully Convolutional Networks for Semantic Segmentation. CVPR 2015.",

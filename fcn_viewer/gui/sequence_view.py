@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.panels import PanelGrid
-from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
+from fcn_viewer.gui.tab import TabFrame, TabPage, status_line, unbroken
 from fcn_viewer.model.stages import STAGE_STRIDES
 from fcn_viewer.teaching.sequence import SCORE_MAP_TITLES
 from fcn_viewer.view.classroom_model import PlaybackModel, ShownFrame
@@ -33,6 +33,7 @@ from fcn_viewer.view.classroom_model import PlaybackModel, ShownFrame
 STAGES = ("32s", "16s", "8s")
 SHARE_CUTOFF = 0.005  # classes covering less of the frame are left out of its class list
 GIF_FILTER = "Animated GIF (*.gif)"
+FFMPEG_FRAMES = "ffmpeg -i in.mp4 frames/%05d.png"  # how to turn a video into a folder of frames
 
 
 class SequenceView(TabPage):
@@ -40,7 +41,7 @@ class SequenceView(TabPage):
 
     title = "Sequence"
     menu_title = "Play a Frame Se&quence"
-    shortcut = "Ctrl+6"
+    shortcut = "Ctrl+7"
     frameShown = Signal(int)
     playingChanged = Signal(bool)
 
@@ -83,7 +84,7 @@ class SequenceView(TabPage):
         self.export_button.setToolTip("Segment every frame and write the stage panels as an animated GIF")
         self.export_button.clicked.connect(self.export_dialog)
         self.status = status_line("Open a folder of frames (e.g. a CamVid split: it is cut from dashcam video) or an "
-                                  "animated GIF. Videos: extract frames first (ffmpeg -i in.mp4 frames/%05d.png).", 15)
+                                  f"animated GIF. Videos: extract frames first ({unbroken(FFMPEG_FRAMES)}).", 15)
         self.photo = self._panel("input")
         self.score_maps = {stage: self._panel(f"scores-{stage}") for stage in STAGES}
         self.masks = {stage: self._panel(f"mask-{stage}") for stage in STAGES}

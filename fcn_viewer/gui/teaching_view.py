@@ -121,7 +121,7 @@ class StepThroughView(TabPage):
 
     title = "Step-Through"
     menu_title = "Fusion &Step-Through"
-    shortcut = "Ctrl+1"
+    shortcut = "Ctrl+2"
     stepChanged = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:

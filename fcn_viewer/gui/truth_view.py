@@ -40,7 +40,7 @@ class TruthView(TabPage):
 
     title = "Ground Truth"
     menu_title = "&Ground Truth"
-    shortcut = "Ctrl+3"
+    shortcut = "Ctrl+4"
     pickLabel = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:

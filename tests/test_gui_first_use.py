@@ -1,0 +1,116 @@
+"""What a newcomer meets first in the window (issue 22): the version in About, keys for every tab and for the display
+choices (listed in F1), menu entries that say what they show, a colour-bar caption that reads as a heading, and a
+command in a hint that a line break never cuts."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QTextLayout, QTextOption
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+
+from fcn_viewer import __version__
+from fcn_viewer.gui.help import menu_shortcuts, shortcuts_html
+from fcn_viewer.gui.main_window import MainWindow
+from fcn_viewer.gui.sequence_view import FFMPEG_FRAMES
+from fcn_viewer.gui.tab import unbroken
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+def _action(window: MainWindow, keys: str) -> tuple[str, str]:
+    """(menu path, entry) of the menu entry with these keys."""
+    [(path, name)] = [(path, name) for k, path, name in menu_shortcuts(window.menuBar()) if k == keys]
+    return path, name
+
+
+def _trigger(window: MainWindow, keys: str) -> None:
+    for action in window.findChildren(type(window.toolbar.outline_action)):
+        if action.shortcut().toString() == keys:
+            action.trigger()
+            return
+    raise AssertionError(f"no action for {keys}")
+
+
+def test_about_shows_the_version(window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "about", lambda parent, title, text: shown.append(text))
+    window._about()
+    assert shown and f"fcn-viewer {__version__}" in shown[0]
+
+
+def test_ctrl_1_to_7_show_the_seven_tabs_in_order(window: MainWindow) -> None:
+    assert window.tabs.count() == 7
+    for number in range(1, 8):
+        window.tabs.setCurrentIndex(0 if number != 1 else 6)
+        _trigger(window, f"Ctrl+{number}")
+        assert window.tabs.currentIndex() == number - 1, f"Ctrl+{number}"
+    assert _action(window, "Ctrl+1") == ("View", "Stages")
+
+
+def test_outline_palette_and_opacity_have_keys_listed_in_f1(window: MainWindow) -> None:
+    state = window.state
+    opacity = state.options.opacity
+    _trigger(window, "O")
+    assert state.options.outline and window.toolbar.outline.isChecked()
+    _trigger(window, "O")
+    assert not state.options.outline
+    _trigger(window, "P")
+    assert state.options.palette == "colorblind" and window.toolbar.palette_action.isChecked()
+    window.toolbar.palette_choice.setCurrentIndex(window.toolbar.palette_choice.findData("model"))
+    assert not window.toolbar.palette_action.isChecked()  # the menu entry follows the toolbar
+    _trigger(window, "]")
+    assert state.options.opacity == pytest.approx(opacity + 0.1)
+    _trigger(window, "[")
+    _trigger(window, "[")
+    assert state.options.opacity == pytest.approx(opacity - 0.1)
+    page = shortcuts_html(window.menuBar())
+    for keys, name in (("O", "Outline Class Boundaries"), ("P", "Colour-Blind Safe Palette"),
+                       ("]", "Mask Opacity +10 %"), ("[", "Mask Opacity −10 %")):
+        assert _action(window, keys) == ("View", name)
+        assert f"<b>{keys}</b>" in page and name in page
+
+
+def test_the_display_toolbar_and_the_dataset_panel_entries_say_what_they_are(window: MainWindow) -> None:
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    toolbar = window.toolbar.toggleViewAction()
+    assert toolbar in view_menu.actions() and toolbar.text() == "Display &Toolbar"
+    assert "opacity" in toolbar.toolTip() and view_menu.toolTipsVisible()
+    dataset = window.classroom.dataset_dock.toggleViewAction()
+    assert dataset in window.classroom.menu.actions() and dataset.text() == "Dataset Scores &Panel"
+    assert "scores every image" in dataset.toolTip() and window.classroom.menu.toolTipsVisible()
+
+
+def test_the_confidence_colour_bar_has_a_heading_and_does_not_widen_the_legend(window: MainWindow) -> None:
+    legend = window.legend
+    window.legend.set_classes(["Sky", "Road"], [(128, 128, 128), (128, 64, 128)])
+    width = legend.sizeHint().width()
+    window.state.set_mode("confidence")
+    assert legend.colorbar.caption().splitlines() == ["Confidence", "the top class's probability at each pixel"]
+    assert legend.sizeHint().width() == width
+    window.state.set_mode("class-probability")
+    assert legend.colorbar.caption().splitlines()[0] == "Probability of Sky"
+
+
+def _lines(text: str, width: int, label: QWidget) -> list[str]:
+    layout = QTextLayout(text, label.font())
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(width)
+        lines.append(text[line.textStart(): line.textStart() + line.textLength()])
+    layout.endLayout()
+    return lines
+
+
+def test_the_ffmpeg_hint_is_never_cut_by_a_line_break(window: MainWindow) -> None:
+    status: QLabel = window.classroom.sequence.status
+    command = unbroken(FFMPEG_FRAMES)
+    assert command in status.text()
+    widths = range(150, 1200, 7)
+    plain = status.text().replace(command, FFMPEG_FRAMES)  # as it was: cut at some widths (after "frames/")
+    assert not all(any(FFMPEG_FRAMES in line for line in _lines(plain, width, status)) for width in widths)
+    for width in widths:
+        assert any(command in line for line in _lines(status.text(), width, status)), width
