@@ -131,7 +131,7 @@ class ImageFrames:
             self._image = image
         while image.tell() < index:  # one frame at a time: each one's size is checked before it is decoded
             image.seek(image.tell() + 1)
-            _check_size(self.path, image.size, image.tell())
+            check_size(self.path, image.size, image.tell())
         return image
 
     def _close(self) -> None:
@@ -170,21 +170,22 @@ def _named(path: Path) -> Iterator[None]:
 def _opened(path: Path) -> Iterator[tuple[Image.Image, BinaryIO]]:
     """``path`` opened as one of ``RASTER_FORMATS`` at its first frame, the header checked, nothing decoded yet;
     and the file it reads."""
-    with _open_regular(path) as handle, Image.open(handle, formats=RASTER_FORMATS) as image:
+    with open_regular(path) as handle, Image.open(handle, formats=RASTER_FORMATS) as image:
         _check_header(path, image, handle)
         yield image, handle
 
 
 @contextmanager
-def _open_regular(path: Path) -> Iterator[BinaryIO]:
-    """``path`` opened for reading, refused unless it is a regular file; never blocks on a FIFO."""
+def open_regular(path: Path, what: str = "an image") -> Iterator[BinaryIO]:
+    """``path`` opened for reading, refused (as ``what`` it was to be) unless it is a regular file; never blocks on a
+    FIFO."""
     if path.is_dir():
-        raise ImageLoadError(f"{path}: is a folder, not an image")
+        raise ImageLoadError(f"{path}: is a folder, not {what}")
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise ImageLoadError(f"{path}: not a regular file ({file_kind(mode)}), so not opened as an image")
+            raise ImageLoadError(f"{path}: not a regular file ({file_kind(mode)}), so not opened as {what}")
         handle = os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
@@ -204,7 +205,7 @@ def file_kind(mode: int) -> str:
 
 def _check_header(path: Path, image: Image.Image, handle: BinaryIO) -> None:
     """Refuses, before decoding, sizes the pipeline cannot afford and JPEG scan bombs."""
-    _check_size(path, image.size, 0)
+    check_size(path, image.size, 0)
     if image.format in ("JPEG", "MPO"):
         scans = count_jpeg_scans(handle)
         if scans > MAX_JPEG_SCANS:
@@ -213,7 +214,7 @@ def _check_header(path: Path, image: Image.Image, handle: BinaryIO) -> None:
             )
 
 
-def _check_size(path: Path, size: tuple[int, int], index: int) -> None:
+def check_size(path: Path, size: tuple[int, int], index: int) -> None:
     """Refuses frame ``index`` (from 0) of ``path`` if ``size`` is empty, too long on a side or too many pixels."""
     width, height = size
     where = f"{path}" if index == 0 else f"{path}, frame {index + 1}"
@@ -238,7 +239,7 @@ def _count_frames(path: Path, image: Image.Image, handle: BinaryIO) -> int:
     for count, size in enumerate(_frame_sizes(image, handle), start=1):
         if count > MAX_FRAMES:
             raise ImageLoadError(f"{path}: more than {MAX_FRAMES:,} frames: a sequence plays at most {MAX_FRAMES:,}")
-        _check_size(path, size, count - 1)
+        check_size(path, size, count - 1)
         total += size[0] * size[1]
         if total > MAX_SEQUENCE_PIXELS:
             raise ImageLoadError(

@@ -7,7 +7,7 @@ How much disk they take is estimated beforehand (:func:`expected_bytes`), so a f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,6 +18,7 @@ from fcn_viewer.classes import Color
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.imageio import image_size
 from fcn_viewer.render import overlay, save_indexed_png, save_rgb_png
+from fcn_viewer.videoio import VideoFrames, VideoWriter
 
 if TYPE_CHECKING:  # torch loads when something is segmented, not when `segment --help` runs
     from fcn_viewer.inference import Segmentation
@@ -121,6 +122,33 @@ def expected_bytes(images: Sequence[Path], meta: ModelMeta, save_scores: bool, s
 def output_names(stem: str, save_scores: bool) -> list[str]:
     """The files `fcn-viewer segment` writes for one image."""
     return [f"{stem}_mask.png", f"{stem}_overlay.png"] + ([f"{stem}.npz"] if save_scores else [])
+
+
+def video_output_names(stem: str, masks: bool) -> list[str]:
+    """What `fcn-viewer segment` writes for one video: its overlay video, and with ``masks`` a folder of masks."""
+    return [f"{stem}_overlay.mp4"] + ([f"{stem}_masks"] if masks else [])
+
+
+def write_video_outputs(
+    out: Path, stem: str, video: VideoFrames, segment: Callable[[np.ndarray], Segmentation], meta: ModelMeta,
+    masks: bool, progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """``<stem>_overlay.mp4``: every frame with its finest stage's mask over it, at the video's frame rate; with
+    ``masks``, also each frame's mask as ``<stem>_masks/00001.png``, … (indexed, as ``<stem>_mask.png``). Frames are
+    read, segmented and written one at a time; ``progress(done, total)`` after each."""
+    target = out / f"{stem}_overlay.mp4"
+    folder = out / f"{stem}_masks"
+    if masks:
+        folder.mkdir(exist_ok=True)
+    with VideoWriter(target, video.fps) as writer:
+        for index in range(len(video)):
+            segmentation = segment(video.frame(index))
+            writer.add(overlay(segmentation.image, segmentation.mask(), meta.palette, OVERLAY_OPACITY))
+            if masks:
+                write_mask(folder / f"{index + 1:05d}.png", segmentation.mask(), meta.palette)
+            if progress is not None:
+                progress(index + 1, len(video))
+    return target
 
 
 def write_outputs(

@@ -721,7 +721,7 @@ def test_a_sequence_that_cannot_be_played_says_why(tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"\0")
     assert not r.classroom.playback.open(tmp_path / "clip.mp4")
     [(message,)] = r.player.named("playback_status")
-    assert "clip.mp4: video files need a decoder" in message and r.backend.requests == []
+    assert "clip.mp4: not a video, or not one of the containers read here" in message and r.backend.requests == []
 
 
 def test_nothing_plays_without_a_model(tmp_path: Path) -> None:

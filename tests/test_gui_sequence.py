@@ -161,10 +161,10 @@ def test_the_stage_panels_export_as_a_gif(qtbot: QtBot, player: SequenceView, tm
         assert gif.n_frames == 6
 
 
-def test_a_video_file_is_refused_with_a_clear_message(player: SequenceView, tmp_path: Path) -> None:
+def test_a_file_that_is_no_video_is_refused_with_a_clear_message(player: SequenceView, tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"\0")
     assert not player.open_folder(tmp_path / "clip.mp4")
-    assert "clip.mp4: video files need a decoder" in player.status.text()
+    assert "clip.mp4: not a video, or not one of the containers read here" in player.status.text()
 
 
 def test_closing_the_window_stops_every_job_queue_the_tabs_too(

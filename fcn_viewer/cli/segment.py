@@ -1,4 +1,5 @@
-"""`fcn-viewer segment`: masks, overlays and every stage tensor for images or folders of images."""
+"""`fcn-viewer segment`: masks, overlays and every stage tensor for images or folders of images; an overlay video
+(and on request every frame's mask) for a video file."""
 
 from __future__ import annotations
 
@@ -29,10 +30,19 @@ from fcn_viewer.cli.common import (
 from fcn_viewer.cli.launch import add_nproc_argument, run_ranks, wants_ranks
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.domain import mean_confidence, unfamiliar_note
-from fcn_viewer.errors import DiskSpaceError, FCNViewerError, OutputExistsError
+from fcn_viewer.errors import DiskSpaceError, FCNViewerError, OutputExistsError, UsageError
 from fcn_viewer.imageio import is_image_path, list_images, load_image
-from fcn_viewer.outputs import SCORES_DTYPES, expected_bytes, output_bytes, output_names, write_outputs
+from fcn_viewer.outputs import (
+    SCORES_DTYPES,
+    expected_bytes,
+    output_bytes,
+    output_names,
+    video_output_names,
+    write_outputs,
+    write_video_outputs,
+)
 from fcn_viewer.sharding import Shard, sharded
+from fcn_viewer.videoio import VideoFrames, is_video_path
 
 if TYPE_CHECKING:  # torch loads when the command runs, not when its arguments are parsed
     from fcn_viewer.batching import Decoded
@@ -42,9 +52,11 @@ WRITE_THREADS = 2  # PNG and npz encoding, beside the forward passes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("segment", help="segment images and save masks, overlays and score maps")
+    parser = subparsers.add_parser("segment", help="segment images and save masks, overlays and score maps; "
+                                   "segment a video and save an overlay video")
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR",
-                        help="images, or folders whose images are all segmented")
+                        help="images, folders whose images are all segmented, or video files (MP4, MOV, AVI, MKV, "
+                             "WebM)")
     add_model_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
@@ -54,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     parser.add_argument("--scores-dtype", choices=SCORES_DTYPES,
                         help="precision of the --save-scores tensors: float32 (default) or float16, which halves "
                              "the file")
+    parser.add_argument("--masks", action="store_true",
+                        help="for a video: also write every frame's mask to <stem>_masks/00001.png, … (an image's "
+                             "mask is always written)")
     parser.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     add_batch_arguments(parser)
     add_nproc_argument(parser)
@@ -90,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
     if args.scores_dtype is not None and not args.save_scores:
         raise does_nothing("--scores-dtype", "without --save-scores")
     args.scores_dtype = args.scores_dtype or "float32"
+    videos = [path for path in args.inputs if is_video_path(path) and not path.is_dir()]
+    if args.masks and not videos:
+        raise does_nothing("--masks", "without a video (an image's mask is always written)")
+    if args.save_scores and videos:
+        raise UsageError(f"--save-scores: not written for a video ({videos[0]}); it gets an overlay video "
+                         "(and --masks)")
     prepare_output_folder(args.out)
     clear_stale_temporaries(args.out)  # what a killed run left (a file still being written is locked, and kept)
     if wants_ranks(args):
@@ -103,14 +124,17 @@ def _run(args: argparse.Namespace, shard: Shard) -> int:
 
     loaded = load_from_args(args)
     segmenter = Segmenter(loaded, args.device, precision=args.precision, compile=args.compile)
-    images = list(expand_inputs(args.inputs))
-    if not images:
+    inputs = list(expand_inputs(args.inputs))
+    videos = [path for path in inputs if is_video_path(path)]
+    images = [path for path in inputs if not is_video_path(path)]
+    if not inputs:
         print("error: no images found in the given paths", file=sys.stderr)
         return 2
     needed = expected_bytes(images, loaded.meta, args.save_scores, args.scores_dtype, segmenter.max_pixels)
     check_free_space(args.out, needed, f"--out {args.out}", f"{len(images)} image(s) need")
     with _output_lock(args.out, shard):
-        return _segment_all(args, segmenter, images, shard)
+        code = _segment_all(args, segmenter, images, shard) if images else 0
+        return max(code, _segment_videos(args, segmenter, videos, shard)) if videos else code
 
 
 @contextmanager
@@ -159,6 +183,33 @@ def _segment_all(args: argparse.Namespace, segmenter: Segmenter, images: list[Pa
     failures, total = (sum(counts) for counts in zip(*shard.gather((failures, len(images)))))
     if failures and shard.leader:
         print(f"{failures} of {total} image(s) failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _segment_videos(args: argparse.Namespace, segmenter: Segmenter, videos: list[Path], shard: Shard) -> int:
+    """Each video's overlay video (and masks), one video per rank at a time, its frames one at a time."""
+    stems = unique_stems(videos)
+    videos, stems = shard.take(videos), shard.take(stems)
+    failures = 0
+    for number, (path, stem) in enumerate(zip(videos, stems), start=1):
+        started = time.perf_counter()
+        try:
+            if not args.overwrite:
+                refuse_existing_names(args.out, video_output_names(stem, args.masks))
+            video = VideoFrames.open(path)
+            print(f"[video {number}/{len(videos)}] {path}: {len(video)} frames at {float(video.fps):g} fps",
+                  file=sys.stderr)
+            target = write_video_outputs(args.out, stem, video, segmenter.segment, segmenter.meta, args.masks)
+        except FCNViewerError as error:
+            failures += 1
+            print(f"[video {number}/{len(videos)}] error: {error}", file=sys.stderr)
+            continue
+        masks = f" and {args.out / f'{stem}_masks'}" if args.masks else ""
+        print(f"[video {number}/{len(videos)}] wrote {target}{masks} ({time.perf_counter() - started:.1f} s)",
+              file=sys.stderr)
+    failures, total = (sum(counts) for counts in zip(*shard.gather((failures, len(videos)))))
+    if failures and shard.leader:
+        print(f"{failures} of {total} video(s) failed", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -248,6 +299,10 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
 
 
 def refuse_existing(out: Path, stem: str, save_scores: bool) -> None:
-    existing = [name for name in output_names(stem, save_scores) if (out / name).exists()]
+    refuse_existing_names(out, output_names(stem, save_scores))
+
+
+def refuse_existing_names(out: Path, names: Sequence[str]) -> None:
+    existing = [name for name in names if (out / name).exists()]
     if existing:
         raise OutputExistsError(f"{out / existing[0]}: already exists; pass --overwrite to replace it")

@@ -5,9 +5,7 @@ Every frame is read by :mod:`fcn_viewer.imageio`, under the rule a photo in the 
 only, the format allowlist, size limits before decoding, 16-bit handling), one frame at a time and only when asked for;
 a sequence holds at most ``imageio.MAX_FRAMES`` frames.
 
-Video files (MP4, AVI, ...) need a decoder this project does not depend on: Qt Multimedia ships in PySide6-Addons,
-not in the PySide6-Essentials the viewer needs, and PyAV / OpenCV would be extra native packages. A video is opened
-as a folder of frames (``ffmpeg -i drive.mp4 frames/%05d.png``) or, if short, as an animated GIF, APNG or TIFF.
+A video file (MP4/MOV, AVI, MKV/WebM) is read by :mod:`fcn_viewer.videoio` under the same rule, through PyAV.
 """
 
 from __future__ import annotations
@@ -31,8 +29,8 @@ from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.render import colorize, overlay
 from fcn_viewer.teaching.gif import BACKGROUND, GifWriter
+from fcn_viewer.videoio import VideoFrames, is_video_path
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"})
 MULTI_FRAME_SUFFIXES = frozenset({".gif", ".png", ".apng", ".tif", ".tiff", ".webp"})
 SCORE_MAP_TITLES = {"32s": "conv7", "16s": "pool4-fused", "8s": "pool3-fused"}
 STRIP_TITLE_PX = 22
@@ -92,15 +90,15 @@ class FolderFrames:
 
 
 @dataclass(frozen=True)
-class MultiFrameImage:
-    """The frames of an animated GIF, APNG or WebP or a multi-page TIFF, each decoded when asked for
-    (:class:`fcn_viewer.imageio.ImageFrames`)."""
+class FileFrames:
+    """The frames of one file, each decoded when asked for: an animated GIF, APNG or WebP or a multi-page TIFF
+    (:class:`fcn_viewer.imageio.ImageFrames`), or a video (:class:`fcn_viewer.videoio.VideoFrames`)."""
 
-    frames: ImageFrames
+    frames: ImageFrames | VideoFrames
 
     @classmethod
-    def open(cls, path: Path) -> MultiFrameImage:
-        return cls(ImageFrames.open(path))
+    def open(cls, path: Path) -> FileFrames:
+        return cls(VideoFrames.open(path) if is_video_path(path) else ImageFrames.open(path))
 
     @property
     def path(self) -> Path:
@@ -121,17 +119,13 @@ class MultiFrameImage:
 
 
 def open_sequence(path: Path) -> FrameSource:
-    """A folder of frames, or one animated / multi-page image; a video file is refused with what to do instead."""
+    """A folder of frames, one animated / multi-page image, or a video file."""
     if path.is_dir():
         return FolderFrames.open(path)
-    suffix = path.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        raise ImageLoadError(
-            f"{path}: video files need a decoder that is not installed (Qt Multimedia is in PySide6-Addons); "
-            f"extract its frames, e.g. `ffmpeg -i {path.name} frames/%05d.png`, and open the folder")
-    if suffix not in MULTI_FRAME_SUFFIXES:
-        raise ImageLoadError(f"{path}: not a folder of frames or an animated image (GIF, APNG, WebP, TIFF)")
-    return MultiFrameImage.open(path)
+    if not is_video_path(path) and path.suffix.lower() not in MULTI_FRAME_SUFFIXES:
+        raise ImageLoadError(f"{path}: not a folder of frames, an animated image (GIF, APNG, WebP, TIFF) or a video "
+                             "(MP4, MOV, AVI, MKV, WebM)")
+    return FileFrames.open(path)
 
 
 @dataclass(frozen=True)
