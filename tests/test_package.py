@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fcn_viewer.cli.main import main
 from fcn_viewer.resources import bundled_models_dir, sample_images
 from fcn_viewer.teaching.ground_truth import find_label
 from fcn_viewer.weights.registry import ENTRIES
@@ -88,6 +89,26 @@ def test_the_installed_wheel_says_where_its_samples_and_labels_are(installed_whe
         assert Path(photo).parent == bundled / "samples" and Path(label) == bundled / "samplesannot" / (
             Path(photo).stem + ".png")
         assert Image.open(label).size == Image.open(photo).size
+
+
+def test_samples_names_every_bundled_folder_of_pictures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for folder in ("models", "samples", "samplesannot", "sequence"):
+        (tmp_path / folder).mkdir()
+    Image.new("RGB", (8, 6)).save(tmp_path / "samples" / "a.jpg")
+    Image.new("L", (8, 6)).save(tmp_path / "samplesannot" / "a.png")
+    Image.new("RGB", (8, 6)).save(tmp_path / "samples" / "unlabelled.jpg")
+    monkeypatch.setenv("FCN_VIEWER_RESOURCES", str(tmp_path))
+    assert main(["samples"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"# sequence: {tmp_path / 'sequence'}" in lines and not any(line.startswith("# models") for line in lines)
+    assert lines[-2:] == [f"{tmp_path / 'samples' / 'a.jpg'}\t{tmp_path / 'samplesannot' / 'a.png'}",
+                          str(tmp_path / "samples" / "unlabelled.jpg")]
+    (tmp_path / "samples" / "a.jpg").unlink()
+    (tmp_path / "samples" / "unlabelled.jpg").unlink()
+    assert main(["samples"]) == 1
+    assert f"no sample photos are installed in {tmp_path / 'samples'}" in capsys.readouterr().err
 
 
 def test_the_source_tree_finds_the_bundled_models_and_labelled_samples(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -91,8 +91,12 @@ def _say(counter: ByteCounter, text: str) -> None:
     print(text, file=sys.stderr)
 
 
+_LISTED = ("models", SAMPLES, f"{SAMPLES}annot")  # the folders `samples` does not list as more pictures
+
+
 def run_samples(args: argparse.Namespace) -> int:
-    """One line per bundled photo: the photo and its label, tab-separated (the folders first, as comments)."""
+    """One line per bundled photo: the photo and its label, tab-separated (the folders first, as comments, with any
+    other bundled folder of pictures)."""
     root = resources_dir()
     photos = sample_images()
     if not photos:
@@ -100,6 +104,8 @@ def run_samples(args: argparse.Namespace) -> int:
         return 1
     print(f"# photos: {root / SAMPLES}")
     print(f"# labels: {root / (SAMPLES + 'annot')} (pixel value = CamVid class index, 11 = void)")
+    for folder in sorted(path for path in root.iterdir() if path.is_dir() and path.name not in _LISTED):
+        print(f"# {folder.name}: {folder}")  # more bundled pictures (a frame sequence, say)
     print("# score them: fcn-viewer evaluate (without --data); open one: fcn-viewer gui PHOTO")
     for photo in photos:
         label = root / f"{SAMPLES}annot" / f"{photo.stem}.png"
