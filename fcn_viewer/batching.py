@@ -1,8 +1,11 @@
-"""Keeps the device fed in batch runs: images decode on CPU worker processes and come out in batches of one size."""
+"""Keeps the device fed in batch runs: images decode on CPU worker processes (or, on the CPU, on one thread beside
+the network) and come out in batches of one size."""
 
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -60,8 +63,10 @@ def _as_is(item: Decoded[T] | Failed) -> Decoded[T] | Failed:
 def decode_all(
     sources: Sequence[S], decode: Callable[[S], T], workers: int, prefetch: int
 ) -> Iterator[Decoded[T] | Failed]:
-    """Every source decoded, on ``workers`` processes (``prefetch`` items ahead each) or in this one (0), in
-    the order they finish."""
+    """Every source decoded, on ``workers`` processes (``prefetch`` items ahead each), in the order they finish; or
+    with 0 workers on one thread of this process, ``prefetch`` items ahead, in order (:func:`decode_ahead`)."""
+    if workers == 0:
+        return decode_ahead(sources, decode, prefetch)
     loader = DataLoader(
         _Decoding(sources, decode),
         batch_size=None,
@@ -72,6 +77,51 @@ def decode_all(
         in_order=False,  # a slow file does not hold back the ones decoded after it
     )
     return iter(loader)
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An error other than a bad file (a bug, MemoryError) on the decoding thread, raised again in the consumer."""
+
+    error: BaseException
+
+
+def decode_ahead(sources: Sequence[S], decode: Callable[[S], T], ahead: int) -> Generator[Decoded[T] | Failed, None, None]:
+    """Every source decoded in order on one background thread, at most ``ahead`` items ahead of the consumer.
+
+    Decoding (Pillow releases the GIL) then overlaps the network, whose kernels release it too, without the
+    processes that would take the cores the network uses on a CPU. Stopping early (an error, Ctrl-C) stops the
+    thread after the item in hand."""
+    decoding = _Decoding(sources, decode)
+    items: queue.Queue[Decoded[T] | Failed | _Raised] = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def produce() -> None:
+        for index in range(len(decoding)):
+            try:
+                item: Decoded[T] | Failed | _Raised = decoding[index]
+            except BaseException as error:  # handed to the consumer, which raises it
+                item = _Raised(error)
+            while not stop.is_set():
+                try:
+                    items.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set() or isinstance(item, _Raised):
+                return
+
+    thread = threading.Thread(target=produce, name="fcn-viewer decode", daemon=True)
+    thread.start()
+    try:
+        for _ in range(len(decoding)):
+            item = items.get()
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def group_by_size(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fcn_viewer.batching import Decoded, Failed, group_by_size, load_batches
+from fcn_viewer.batching import Decoded, Failed, decode_ahead, group_by_size, load_batches
 from fcn_viewer.cli import segment
 from fcn_viewer.cli.main import main
 from fcn_viewer.data.folder import SegmentationFolder
+from fcn_viewer.errors import ImageLoadError
 from fcn_viewer.evaluation import EvaluatedModel, ImageScores, evaluate_models
 from fcn_viewer.imageio import load_image
 from fcn_viewer.inference import Segmentation, Segmenter
@@ -164,3 +167,41 @@ def test_a_failed_write_is_named_and_the_other_images_are_written(
     assert "Input/output error" in err and "1 of 4 image(s) failed" in err
     written = sorted(path.name for path in (tmp_path / "out").glob("*_mask.png"))
     assert written == ["image00_mask.png", "image01_mask.png", "image03_mask.png"]
+
+
+def test_without_workers_images_decode_in_order_on_one_thread_a_bounded_number_ahead() -> None:
+    consumed: list[int] = []
+    decoded: list[tuple[int, str, int]] = []  # (source, thread, how many the consumer had taken by then)
+
+    def decode(source: int) -> int:
+        decoded.append((source, threading.current_thread().name, len(consumed)))
+        if source == 3:
+            raise ImageLoadError(f"image {source}: broken")
+        return source * 10
+
+    for item in decode_ahead(range(8), decode, ahead=2):
+        consumed.append(item.index)
+        time.sleep(0.01)  # the network's turn: the thread decodes meanwhile
+        if isinstance(item, Decoded):
+            assert item.value == item.index * 10
+        else:
+            assert item.error == "image 3: broken"
+    assert consumed == list(range(8))
+    assert {thread for _, thread, _ in decoded} == {"fcn-viewer decode"}
+    assert all(source - taken <= 3 for source, _, taken in decoded)  # ≤ 2 queued + 1 in hand
+
+
+def test_a_bug_while_decoding_reaches_the_consumer_and_stopping_early_stops_the_thread() -> None:
+    def decode(source: int) -> int:
+        if source == 2:
+            raise ZeroDivisionError("a bug")
+        return source
+
+    items = decode_ahead(range(5), decode, ahead=1)
+    assert [next(items).index, next(items).index] == [0, 1]
+    with pytest.raises(ZeroDivisionError):
+        next(items)
+    stopped = decode_ahead(range(100), lambda source: source, ahead=1)
+    next(stopped)
+    stopped.close()
+    assert not any(thread.name == "fcn-viewer decode" for thread in threading.enumerate())

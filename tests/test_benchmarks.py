@@ -102,3 +102,16 @@ def test_the_lraspp_benchmark_prints_the_ratio_for_every_precision(tiny_weights:
         assert row["median_ms"] > 0 and len(row["samples_ms"]) == 1
         assert (row["ratio_to_lraspp"] is None) == row["name"].startswith("LR-ASPP")
     assert figures["size"] == [64, 80] and figures["lraspp_layout"] in ("NCHW", "channels-last")
+
+
+def test_the_folder_benchmark_prints_images_per_second_of_each_side(tiny_weights: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import bench_segment_folder
+
+    rates = bench_segment_folder.compare(str(tiny_weights), (36, 44), count=2, rounds=1, work=tmp_path)
+    out = capsys.readouterr().out
+    assert "2 JPEG photos of 44×36" in out
+    for label in ("one by one, eager fp32", "segment --precision auto", "segment --precision fp32"):
+        assert label in out and rates[label] > 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.endswith("_mask.png")) == [
+        "photo000_mask.png", "photo001_mask.png"]
