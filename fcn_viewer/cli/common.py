@@ -61,8 +61,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images of one size per forward pass (default 8 on CUDA, else 1)")
     parser.add_argument("--workers", type=non_negative_count, metavar="N",
                         help="processes decoding images while the device runs (default on CUDA "
-                             f"min(4, CPUs − 1) = {gpu_feeding_workers()}; on the CPU 0: decoding in this process, "
-                             "which leaves the cores to the network)")
+                             f"min(4, CPUs − 1) = {gpu_feeding_workers()}; on the CPU 0: decoding on a thread of this "
+                             "process, ahead of the network, which leaves the cores to it)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto = bf16 on CUDA, and on a CPU with native bf16 for a net measured to agree "
                              "with fp32 (≥ 99.5 %% of pixels) that runs faster in bf16 there; exact fp32 elsewhere")
