@@ -95,7 +95,9 @@ def test_classifying_the_concatenated_features_equals_summing_the_scores(config:
 
 
 def test_with_a_bilinear_x2_the_summed_way_is_the_nets_own_fusion() -> None:
-    model = build_fcn(tiny_paper_config())
+    model = random_model(tiny_paper_config())
+    with torch.no_grad():
+        model.upscore2.weight.copy_(bilinear_weight(model.config.num_classes, 4))
     x = _input(50, 62)
     lesson = commute_lesson(model, x)
     assert lesson.own_upsampling_is_bilinear

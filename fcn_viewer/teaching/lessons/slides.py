@@ -43,7 +43,8 @@ def _picture(axes: Axes, pixels: np.ndarray, heading: str, **options: object) ->
 def _note(axes: Axes, lines: Sequence[str], width: int = 60) -> None:
     axes.set_axis_off()
     text = "\n".join(textwrap.fill(line, width) for line in lines)
-    axes.text(0.0, 1.0, text, ha="left", va="top", fontsize=NOTE_PT, transform=axes.transAxes, linespacing=1.4)
+    note = axes.text(0.0, 1.0, text, ha="left", va="top", fontsize=NOTE_PT, transform=axes.transAxes, linespacing=1.4)
+    note.set_in_layout(False)  # wrapped to fit by ``width``: the layout keeps the panels' sizes
 
 
 def _bars(axes: Axes, labels: Sequence[str], values: Sequence[float], heading: str, unit: str, log: bool) -> None:
@@ -79,27 +80,28 @@ def classifier_slide(image: np.ndarray, cell: CellComparison, sliding: SlidingCo
     """The crop on the photo, the crop alone, which of its pool5 cells its padding reaches, the class scores three
     ways, and the whole-image FLOPs and seconds of one FCN pass against the crops."""
     figure = _slide(f"{title}\nFrom classifier to FCN: conv7 cell {cell.window.cell} and the whole image")
-    grid = figure.add_gridspec(2, 4, height_ratios=(1, 1))
+    grid = figure.add_gridspec(3, 4, height_ratios=(1, 0.85, 0.3))
     window = cell.window
     photo = figure.add_subplot(grid[0, 0:2])
-    _picture(photo, image, f"the crop ({window.size} px) and the cell's receptive field ({window.receptive_field} px)")
+    _picture(photo, image, f"the {window.size}-px crop (solid) and the {window.receptive_field}-px receptive field "
+             "(dashed)")
     photo.add_patch(Rectangle((window.left - 0.5, window.top - 0.5), window.size, window.size, fill=False,
                               edgecolor=CROP_COLOR, linewidth=3))
     field = window.receptive_field
     photo.add_patch(Rectangle((window.left - window.margin - 0.5, window.top - window.margin - 0.5), field, field,
                               fill=False, edgecolor=CONTEXT_COLOR, linewidth=2, linestyle="--"))
     height, width = image.shape[:2]
-    reach = window.margin + max(0, -window.top, -window.left)
-    photo.set_xlim(-reach - 0.5, max(width, window.left + window.size + window.margin) - 0.5)
-    photo.set_ylim(max(height, window.top + window.size + window.margin) - 0.5, -reach - 0.5)
+    photo.set_xlim(min(0, window.left - window.margin) - 0.5, max(width, window.left + window.size + window.margin) - 0.5)
+    photo.set_ylim(max(height, window.top + window.size + window.margin) - 0.5, min(0, window.top - window.margin) - 0.5)
     alone = crop_picture(image, window.top, window.left, window.size, mean_pixel(preprocessing))
-    _picture(figure.add_subplot(grid[0, 2]), alone, "what one classifier evaluation sees\n(mean colour: padding)")
+    _picture(figure.add_subplot(grid[0, 2]), alone, "the crop alone: what one\nclassifier evaluation sees")
     cells = window.size // 32
     heat = figure.add_subplot(grid[0, 3])
-    _picture(heat, cell.pool5_difference, f"pool5 cells: crop vs FCN\n{window.untouched_cells()} of {cells * cells} "
-             "untouched by the crop's padding", cmap="magma", vmin=0.0)
+    _picture(heat, cell.pool5_difference, f"its pool5 cells vs the FCN's:\n{window.untouched_cells()} of "
+             f"{cells * cells} see no padding", cmap="magma", vmin=0.0, vmax=1.0)
     for (row, column), value in np.ndenumerate(cell.pool5_difference):
-        heat.text(column, row, f"{value:.0%}", ha="center", va="center", fontsize=NOTE_PT - 3, color="white")
+        heat.text(column, row, f"{value:.0%}", ha="center", va="center", fontsize=NOTE_PT - 4,
+                  color="black" if value > 0.6 else "white")
 
     scores = figure.add_subplot(grid[1, 0])
     top = np.argsort(cell.fcn_scores)[::-1][:TOP_CLASSES]
@@ -125,8 +127,8 @@ def classifier_slide(image: np.ndarray, cell: CellComparison, sliding: SlidingCo
         f"One FCN pass: {sliding.seconds_fcn:.3g} s; the crops one by one: {sliding.seconds_crops:.3g} s"
         + (f", extrapolated from {sliding.crops_run} run in {sliding.time_cap:g} s." if sliding.extrapolated else "."),
         f"Same class as the FCN's cell: {sliding.agreement:.0%} of {sliding.crops_run} crops.",
-        cell.sentence(classes),
-    ], width=44)
+    ], width=33)
+    _note(figure.add_subplot(grid[2, :]), [cell.sentence(classes)], width=140)
     return figure
 
 
@@ -167,14 +169,15 @@ def upsampling_slide(lesson: UpsamplingLesson, palette: Sequence[Color], title: 
     for index, kernel in enumerate(kernels):
         limit = float(np.abs(kernel.learned).max())
         size = kernel.learned.shape[-1]
-        _picture(figure.add_subplot(grid[0, 3 * index]), kernel.diagonal_mean(),
-                 f"{kernel.layer} ×{kernel.factor}\nclass→itself, mean", cmap="RdBu_r", vmin=-limit, vmax=limit)
-        _picture(figure.add_subplot(grid[0, 3 * index + 1]), kernel.bilinear_kernel(),
-                 f"bilinear {size}×{size}\ndiff {kernel.relative_difference:.0%}", cmap="RdBu_r", vmin=-limit,
-                 vmax=limit)
-        _picture(figure.add_subplot(grid[0, 3 * index + 2]), kernel.tiles(),
-                 f"all class pairs\n{kernel.off_diagonal_share:.0%} mixes classes", cmap="RdBu_r", vmin=-limit,
-                 vmax=limit)
+        channels = kernel.learned.shape[0]
+        for offset, (pixels, heading) in enumerate((
+            (kernel.diagonal_mean(), f"{kernel.layer}\n×{kernel.factor}, class→itself"),
+            (kernel.bilinear_kernel(), f"bilinear {size}×{size}\n{kernel.relative_difference:.0%} apart"),
+            (kernel.tiles(), f"{channels}×{channels} pairs\n{kernel.off_diagonal_share:.0%} mixing"),
+        )):
+            axes = figure.add_subplot(grid[0, 3 * index + offset])
+            _picture(axes, pixels, "", cmap="RdBu_r", vmin=-limit, vmax=limit)
+            axes.set_title(heading, fontsize=NOTE_PT)
     bottom = grid[1, :].subgridspec(1, 3)
     height, width = lesson.learned_mask.shape
     for column, (name, mask) in enumerate((("learned", lesson.learned_mask), ("bilinear", lesson.bilinear_mask))):
