@@ -1,7 +1,7 @@
 """Makes the README's screenshots from the app itself: the window (`fcn-viewer gui --screenshot`) on the first
 bundled sample photo — Stages, Step-Through, Compare, Ground Truth, the presenter's slide at 1920×1080 — its slide
-figure (`fcn-viewer figure`) and step slide 4 (`fcn-viewer figure --steps`), each reduced to a 256-colour PNG under
-300 KB.
+figure (`fcn-viewer figure`), step slide 4 (`fcn-viewer figure --steps`) and the three lesson slides
+(`fcn-viewer figure --lesson`), each reduced to a 256-colour PNG under 300 KB.
 
     python docs/make_screenshots.py [--out docs/images]
 
@@ -26,6 +26,7 @@ from fcn_viewer.resources import sample_images
 MAX_BYTES = 300_000
 WINDOW = "1280x800"
 STEP = 4  # the pool4 scores that the fusion adds to the upsampled conv7 scores
+LESSONS = ("classifier", "commute", "upsampling")  # `figure --lesson` slides
 SHOTS: dict[str, list[str]] = {
     "stages.png": ["gui", "--tab", "stages"],
     "step-through.png": ["gui", "--teach-step", str(STEP)],
@@ -61,6 +62,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         fcn_viewer("figure", str(photo), "--steps", "--out", folder)
         shutil.copyfile(Path(folder) / f"step-{STEP:02d}.png", out / "step-slide.png")
+    for lesson in LESSONS:
+        fcn_viewer("figure", str(photo), "--lesson", lesson, "--out", str(out / f"lesson-{lesson}.png"), "--overwrite")
     for path in sorted(out.glob("*.png")):
         size = shrink(path)
         print(f"{path}: {size / 1000:.0f} KB")
