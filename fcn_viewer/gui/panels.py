@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QStyle,
+    QStyleOptionGraphicsItem,
     QVBoxLayout,
     QWidget,
 )
@@ -74,6 +75,37 @@ def rgb_from_qimage(image: QImage) -> np.ndarray:
     return rows[:, : 3 * width].reshape(height, width, 3).copy()
 
 
+class PictureItem(QGraphicsPixmapItem):
+    """A panel's picture: magnified, its pixels stay sharp squares (nearest neighbour), so a score map shows its
+    cells; shown smaller than it is, each screen pixel is the average of the pixels it covers, so thin lines (outlines,
+    class edges) stay continuous at fit zoom instead of breaking into dashes where nearest neighbour skips them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._reduced: tuple[tuple[int, int, int], QPixmap] | None = None  # (pixmap key, width, height), copy
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        pixmap = self.pixmap()
+        transform = painter.worldTransform()
+        scale_x, scale_y = math.hypot(transform.m11(), transform.m12()), math.hypot(transform.m21(), transform.m22())
+        if pixmap.isNull() or (scale_x >= 1 and scale_y >= 1):
+            super().paint(painter, option, widget)  # type: ignore[arg-type]  # Qt takes a null widget
+            return
+        width = max(1, round(pixmap.width() * min(scale_x, 1.0)))
+        height = max(1, round(pixmap.height() * min(scale_y, 1.0)))
+        key = (pixmap.cacheKey(), width, height)
+        if self._reduced is None or self._reduced[0] != key:  # once per picture and zoom, not per paint
+            reduced = pixmap.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation)  # area average when shrinking
+            self._reduced = (key, reduced)
+        reduced = self._reduced[1]
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawPixmap(QRectF(0, 0, pixmap.width(), pixmap.height()), reduced, QRectF(reduced.rect()))
+        painter.restore()
+
+
 class PanelView(QGraphicsView):
     """One panel's picture in image coordinates: whatever its resolution, it covers the whole image."""
 
@@ -86,8 +118,7 @@ class PanelView(QGraphicsView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
-        self.pixmap_item = QGraphicsPixmapItem()
-        self.pixmap_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self.pixmap_item = PictureItem()
         self.scene().addItem(self.pixmap_item)
         self.marker = QGraphicsPathItem(_crosshair())
         self.marker.setPen(QPen(QColor(255, 255, 255), 1.5))
@@ -110,7 +141,7 @@ class PanelView(QGraphicsView):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
 
     def set_pixels(self, pixels: np.ndarray, image_size: tuple[int, int]) -> None:
-        """Shows ``pixels`` stretched (nearest neighbour) over an image of ``image_size`` (height, width)."""
+        """Shows ``pixels`` stretched over an image of ``image_size`` (height, width): see :class:`PictureItem`."""
         height, width = image_size
         self.pixmap_item.setPixmap(pixmap_from_rgb(pixels))
         scale_x, scale_y = width / pixels.shape[1], height / pixels.shape[0]
