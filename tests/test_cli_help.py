@@ -17,7 +17,8 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_every_positional_argument_has_help() -> None:
-    for name, command in _subparsers(build_parser()).items():
+    parser = build_parser()
+    for name, command in {"fcn-viewer": parser, **_subparsers(parser)}.items():
         for action in command._actions:
             if not action.option_strings:
                 assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.metavar or action.dest}"

@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fcn-viewer", description="Fully Convolutional Networks, stage by stage.")
     parser.add_argument("--version", action="version", version=f"fcn-viewer {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also $FCN_VIEWER_DEBUG=1)")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       help="what to do; `fcn-viewer COMMAND --help` explains one")
     segment.add_parser(subparsers)
     evaluate.add_parser(subparsers)
     models.add_parsers(subparsers)
