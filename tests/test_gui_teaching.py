@@ -259,7 +259,7 @@ def test_the_toggle_switches_to_the_separately_trained_nets_run_in_the_worker(
     stages = open_and_analyse(qtbot, window, photo)
     compare = window.classroom.compare
     assert stages.titles == {s: f"{s} stage of camvid-fcn8s" for s in ("32s", "16s", "8s")}
-    assert compare.masks["32s"].title.text() == "32s stage of camvid-fcn8s"
+    assert compare.masks["32s"].title.text() == "32s stage of camvid-fcn8s · 11×40×56"
 
     with qtbot.waitSignal(window.classroom.analysisShown, timeout=WAIT_MS) as blocker:
         compare.toggle.buttons["separate"].click()

@@ -243,7 +243,8 @@ class Classroom(QObject):
         assert result is not None
         analysis, pictures = analysed.analysis, analysed.pictures
         palette, opacity = self._palette(), self.display.options.opacity
-        self.compare.set_analysis(analysis, pictures.compare, palette, opacity)
+        assert result.meta is not None
+        self.compare.set_analysis(analysis, pictures.compare, palette, opacity, result.meta.config.num_classes)
         if truth is None:
             self.truth.clear(None, NO_LABEL)
         else:

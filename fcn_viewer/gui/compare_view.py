@@ -138,24 +138,30 @@ class CompareView(TabPage):
         self.grid.show_panels([], (), (1, 1))
 
     def set_analysis(
-        self, analysis: ImageAnalysis, pictures: ComparePictures, palette: Sequence[Color], opacity: float
+        self, analysis: ImageAnalysis, pictures: ComparePictures, palette: Sequence[Color], opacity: float,
+        classes: int | None = None,
     ) -> None:
-        """Shows ``analysis`` by its ``pictures``, re-blended if they were made with another palette or opacity."""
+        """Shows ``analysis`` by its ``pictures``, re-blended if they were made with another palette or opacity; each
+        mask's title gives the shape of the logits it is the argmax of (``classes``×rows×columns, as on the Stages
+        tab), each change map's its rows×columns."""
         self._pictures, self._colors = pictures, (tuple(palette), opacity)
         finest = analysis.finest if analysis.masks else ""
         keys = [f"mask-{stage}" for stage in STAGES if stage in analysis.masks]
         keys += [f"change-{stage}" for stage in STAGES[:2] if stage in analysis.changes]
         self.grid.show_panels(keys + (["key"] if analysis.changes else []), (), pictures.photo.shape[:2])
+        height, width = pictures.photo.shape[:2]
+        shape = f"{classes}×{height}×{width}" if classes is not None else f"{height}×{width}"
         for stage, panel in self.masks.items():
             if stage in analysis.masks:
-                panel.set_title(analysis.titles[stage], stage, analysis.titles[stage])
+                title = analysis.titles[stage]
+                panel.set_title(f"{title} · {shape}", f"{stage} · {shape}", title)
         self._show_overlays()
         for stage, panel in self.changes.items():
             change = analysis.changes.get(stage)
             self.change_stats[stage].setVisible(change is not None)
             if change is not None:
-                title = f"where {finest} differs from {stage}"
-                panel.set_title(title, f"{finest} ≠ {stage}", "")
+                title = f"where {finest} differs from {stage} · {height}×{width}"
+                panel.set_title(title, f"{finest} ≠ {stage} · {height}×{width}", "")
                 panel.view.set_pixels(pictures.changes[stage], change.changed.shape)
                 self.change_stats[stage].setText(f"<b>{finest} vs {stage}:</b> " + change.describe()
                                                  + f" of the {finest} mask.")

@@ -3,23 +3,23 @@ highlighted in their own panels, and on the photo each cell's stride footprint a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QTransform
+from PySide6.QtGui import QBrush, QColor, QFont, QMouseEvent, QPen, QResizeEvent, QTransform
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsSimpleTextItem,
-    QGridLayout,
     QLabel,
     QScrollArea,
     QWidget,
 )
 
 from fcn_viewer.classes import Color
-from fcn_viewer.gui.panels import Panel, ViewLink
+from fcn_viewer.gui.panels import SPACING, Panel, ViewLink
 from fcn_viewer.gui.tab import TabFrame, TabPage
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.contributions import LAYER_INPUTS, fusion_path
@@ -34,6 +34,60 @@ LABEL_POINTS = (9.5, 8.5, 7.5, 6.5)  # the photo's labels: the first size whose 
 LABEL_INSET = 6
 CLICK_HINT = "Click a pixel in any panel: the cells that feed it light up, and on the photo their footprints (solid) " \
              "and receptive fields (dashed)."
+
+
+Rect = tuple[int, int, int, int]  # x, y, width, height
+
+
+def fields_layout(image_size: tuple[int, int], area: tuple[int, int], title: int, spacing: int) -> list[Rect]:
+    """Where the photo and the four map panels go (photo, then the maps row by row) in an ``area`` (width, height):
+    the maps in two rows of two, the photo beside them as tall as both rows; every picture (a panel less its
+    ``title`` line) at the aspect ratio of ``image_size`` (height, width), as large as fits, the block centred
+    across and at the top, so no view shows an empty band."""
+    image_height, image_width = (max(1, n) for n in image_size)
+    aspect = image_width / image_height
+    width, height = area
+    # A map picture p wide is p / aspect tall; the photo's picture is as tall as two map panels less one title.
+    by_width = (width - 2 * spacing - (title + spacing) * aspect) / 4
+    by_height = (height - spacing - 2 * title) / 2 * aspect
+    map_width = max(1, math.floor(min(by_width, by_height)))
+    map_height = max(1, math.floor(map_width / aspect))
+    map_width = max(1, math.floor(map_height * aspect))  # whole pixels both ways: no band from rounding either
+    photo_height = 2 * map_height + title + spacing
+    photo_width = max(1, math.floor(photo_height * aspect))
+    block = photo_width + 2 * (spacing + map_width)
+    left = max(0, (width - block) // 2)
+    column = left + photo_width + spacing
+    row = map_height + title + spacing
+    maps = [(column + c * (map_width + spacing), r * row, map_width, map_height + title)
+            for r in range(2) for c in range(2)]
+    return [(left, 0, photo_width, photo_height + title), *maps]
+
+
+class FieldsArea(QWidget):
+    """Lays out the photo and the map panels by :func:`fields_layout` as the tab resizes or the image changes."""
+
+    def __init__(self, photo: Panel, maps: Sequence[Panel], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image_size = (1, 1)
+        self.panels = [photo, *maps]
+        for panel in self.panels:
+            panel.setParent(self)
+
+    def set_image_size(self, image_size: tuple[int, int]) -> None:
+        self.image_size = image_size
+        self._place()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place()
+
+    def _place(self) -> None:
+        photo = self.panels[0]
+        title = photo.title.sizeHint().height() + photo.layout().spacing()  # type: ignore[union-attr]
+        rects = fields_layout(self.image_size, (self.width(), self.height()), title, SPACING)
+        for panel, rect in zip(self.panels, rects, strict=True):
+            panel.setGeometry(*rect)
 
 
 class ReceptiveFieldView(TabPage):
@@ -68,16 +122,8 @@ class ReceptiveFieldView(TabPage):
         self.header.viewport().setAutoFillBackground(False)
         self.info.setAutoFillBackground(False)
         self.header.setFixedHeight(HEADER_LINES * self.info.fontMetrics().lineSpacing() + 4)
-        grid = QGridLayout()
-        grid.setSpacing(8)
-        grid.addWidget(self.photo, 0, 0, 2, 2)
-        grid.addWidget(self.maps["score_fr"], 0, 2)
-        grid.addWidget(self.maps["fuse_pool4"], 0, 3)
-        grid.addWidget(self.maps["fuse_pool3"], 1, 2)
-        grid.addWidget(self.mask_panel, 1, 3)
-        for column in range(4):
-            grid.setColumnStretch(column, 1)
-        self._arrange(self.header, (grid, 1))
+        self.area = FieldsArea(self.photo, [*self.maps.values(), self.mask_panel])
+        self._arrange(self.header, (self.area, 1))
         for relabel in (self.photo.view.resized, self.photo.view.panned, self.photo_link.scaleChanged):
             relabel.connect(self._stack_labels)
 
@@ -123,7 +169,8 @@ class ReceptiveFieldView(TabPage):
         outputs = segmentation.outputs
         self._geometry = map_geometry(result.meta.config, outputs)
         height, width = result.image.shape[:2]
-        self.photo.set_title(f"photo · {width}×{height}", "photo")
+        self.area.set_image_size((height, width))
+        self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.photo.view.set_pixels(result.image, (height, width))
         for name, panel in self.maps.items():
             present = name in outputs.tensors
@@ -131,10 +178,13 @@ class ReceptiveFieldView(TabPage):
             if present:
                 scores = outputs.tensors[name][0]
                 geometry = self._geometry[name]
-                panel.set_title(f"{MAP_TITLES[name]} · {scores.shape[1]}×{scores.shape[2]} · stride {geometry.stride}",
-                                MAP_TITLES[name])
+                shape = "×".join(str(n) for n in scores.shape)
+                panel.set_title(f"{MAP_TITLES[name]} · stride {geometry.stride} · {shape}",
+                                f"{MAP_TITLES[name]} · {shape}")
                 panel.view.set_pixels(colorize(scores.argmax(0).numpy().astype("uint8"), palette), (height, width))
-        self.mask_panel.set_title(f"FCN-{outputs.final_stage} mask", "mask")
+        logits = "×".join(str(n) for n in outputs.logits()[0].shape)
+        self.mask_panel.set_title(f"FCN-{outputs.final_stage} mask · {logits}", f"mask · {logits}",
+                                  "The argmax of the net's final logits, whose shape the title gives")
         self.mask_panel.view.set_pixels(colorize(segmentation.mask(), palette), (height, width))
         self.link.fit()
         self.photo_link.fit()

@@ -17,10 +17,12 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from fcn_viewer.classes import Color
+from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.compare_view import STAGES, ModeToggle
 from fcn_viewer.gui.panels import PanelGrid
 from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
@@ -61,14 +63,19 @@ class TruthView(TabPage):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setStyleSheet("font-size: 15px;")
-        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.table.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.table.setToolTip("This image alone, scored as `fcn-viewer evaluate` scores a split (void ignored)")
+        self.table_cell = TextCell()  # the table at the top of its image-sized cell, only as tall as its rows
+        cell = QVBoxLayout(self.table_cell)
+        cell.setContentsMargins(0, 0, 0, 0)
+        cell.addWidget(self.table)
+        cell.addStretch(1)
         self.errors = {stage: self._panel(f"errors-{stage}") for stage in STAGES}
         # The photo, the label and the scores, then the error maps: every picture at the image's aspect ratio.
         self.grid = PanelGrid()
         for panel in [self.photo, self.truth]:
             self.grid.add(panel.key, panel)
-        self.grid.add("table", self.table)
+        self.grid.add("table", self.table_cell)
         for panel in self.errors.values():
             self.grid.add(panel.key, panel)
         top = QHBoxLayout()
@@ -109,7 +116,8 @@ class TruthView(TabPage):
         self.photo.set_title(f"photo · 3×{height}×{width}", "photo")
         self.photo.view.set_pixels(image, (height, width))
         void = int((~analysis.valid).sum())
-        self.truth.set_title(f"ground truth · {void:,} void px (black)", "ground truth")
+        self.truth.set_title(f"ground truth · {height}×{width} · {void:,} void px (black)",
+                             f"ground truth · {height}×{width}")
         self.truth.view.set_pixels(pictures.colored, (height, width))
         self.table.setRowCount(len(analysis.truth))
         for row, (stage, scored) in enumerate(analysis.truth.items()):
@@ -121,6 +129,7 @@ class TruthView(TabPage):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 item.setToolTip(analysis.titles[stage])
                 self.table.setItem(row, column, item)
+        self._fit_table_height()
         scored_pixels = int(analysis.valid.sum())
         errors = [f"errors-{stage}" for stage in STAGES if stage in analysis.truth]
         self.grid.show_panels(["photo", "truth", "table", *errors], (), (height, width))
@@ -128,8 +137,9 @@ class TruthView(TabPage):
             truth = analysis.truth.get(stage)
             if truth is not None:
                 wrong = int(truth.errors.sum()) / scored_pixels if scored_pixels else math.nan
-                title = f"{stage} errors · {percent(wrong)} of scored px wrong (red)"
-                panel.set_title(title, f"{stage} errors · {percent(wrong)}", analysis.titles[stage])
+                title = f"{stage} errors · {height}×{width} · {percent(wrong)} of scored px wrong"
+                panel.set_title(title, f"{stage} errors · {height}×{width} · {percent(wrong)} wrong",
+                                f"{analysis.titles[stage]}: its wrong pixels in red (void pixels are not scored)")
                 panel.view.set_pixels(pictures.errors[stage], (height, width))
         which = "the loaded net's stages" if mode == "stages" else "the separately trained nets"
         missing = f" Not installed: {', '.join(analysis.missing)}." if analysis.missing else ""
@@ -138,6 +148,13 @@ class TruthView(TabPage):
         )
         self._refresh()
         self.link.fit()
+
+    def _fit_table_height(self) -> None:
+        """The table exactly as tall as its header and rows: no empty white area under the last stage."""
+        table = self.table
+        table.resizeRowsToContents()
+        header = table.horizontalHeader()
+        table.setFixedHeight(header.sizeHint().height() + table.verticalHeader().length() + 2 * table.frameWidth())
 
     def set_colors(self, palette: Sequence[Color], opacity: float) -> None:
         """Shows the label in ``palette`` (opaque: ``opacity`` is the masks'): now if the tab is visible, else when it

@@ -70,7 +70,7 @@ def build_contributions_slide(
         return axes
 
     height, width = image.shape[:2]
-    axes_at(0, 0, f"photo\n{width}×{height}").imshow(image)
+    axes_at(0, 0, f"photo\n3×{height}×{width}").imshow(image)
     maps = contributions.class_maps(class_index)
     limit = shared_limit(maps)
     shown = None

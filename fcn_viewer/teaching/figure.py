@@ -28,6 +28,11 @@ TITLE_PT, PANEL_PT, LEGEND_PT, NOTE_PT = 26, 18, 16, 14
 SCORE_MAP_NAMES = {"32s": "conv7 scores", "16s": "pool4-fused", "8s": "pool3-fused"}
 
 
+def shape_text(shape: Sequence[int]) -> str:
+    """A picture's or tensor's size as the viewer writes it everywhere: channels×rows×columns, e.g. ``3×360×480``."""
+    return "×".join(str(n) for n in shape)
+
+
 def stage_analysis(image_path: Path, segmentation: Segmentation, ground_truth: GroundTruth | None) -> ImageAnalysis:
     """The one net's stage masks, scored against the label when there is one."""
     masks = {stage: segmentation.mask(stage) for stage in segmentation.stages}
@@ -65,7 +70,7 @@ def build_slide(
 
     image = segmentation.image
     height, width = segmentation.image_size
-    panel(0, 0, image, f"photo\n{width}×{height}")
+    panel(0, 0, image, f"photo\n{shape_text((3, height, width))}")
     if analysis.label is not None and ground_truth is not None:
         truth = label_picture(analysis.label, palette, ground_truth.num_classes, ground_truth.ignore_index)
         panel(1, 0, truth, "ground truth\nvoid in black")
@@ -74,14 +79,14 @@ def build_slide(
     for column, stage in enumerate(stages, start=1):
         scores = arrays[STAGE_SCORE_MAPS[stage]]
         panel(0, column, colorize(scores.argmax(axis=0).astype(mask_dtype(scores.shape[0])), palette),
-              f"{SCORE_MAP_NAMES[stage]}\nstride {STAGE_STRIDES[stage]} · {scores.shape[1]}×{scores.shape[2]}")
+              f"{SCORE_MAP_NAMES[stage]}\nstride {STAGE_STRIDES[stage]} · {shape_text(scores.shape)}")
         name = f"FCN-{stage}" if stage == stages[-1] else f"{stage} stage"
         scored = analysis.truth.get(stage)
         heading = (
             f"{name} · mIoU {percent(scored.mean_iou)}\nacc {percent(scored.pixel_accuracy)} · "
             f"BF {percent(scored.boundary_f1)}"
             if scored is not None
-            else f"{name} mask\n{width}×{height}"
+            else f"{name} mask\n{shape_text(arrays[f'logits_{stage}'].shape)}"
         )
         panel(1, column, colorize(analysis.masks[stage], palette), heading)
     legend = figure.add_subplot(grid[2, :])
