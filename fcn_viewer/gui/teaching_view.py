@@ -112,6 +112,38 @@ def score_bar(parent: QWidget | None = None) -> QLabel:
     return bar
 
 
+class Caption(QLabel):
+    """A wrapped caption as tall as the tallest of the texts it may show (:meth:`reserve`) at its width, so the
+    panels above it keep their place from one caption to the next."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self._reserved: list[str] = []
+
+    def reserve(self, texts: Sequence[str]) -> None:
+        self._reserved = list(texts)
+        self._fit()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.ensurePolished()
+        metrics = self.fontMetrics()
+        width = max(self.contentsRect().width(), 1)
+        flags = int(Qt.TextFlag.TextWordWrap | self.alignment())
+        tallest = max([metrics.boundingRect(0, 0, width, 100_000, flags, text).height() for text in self._reserved]
+                      + [self.heightForWidth(width), metrics.lineSpacing()])
+        margins = self.contentsMargins()
+        self.setFixedHeight(tallest + margins.top() + margins.bottom())
+
+
 class StepThroughView(TabPage):
     """Draws the step list of :func:`fusion_steps` for the shown result from its :class:`StepDeck` (``deck``, which
     the presenter's slides share); it computes nothing about the net.
@@ -156,10 +188,8 @@ class StepThroughView(TabPage):
         for item in (self.outside, self.crop_rect):
             item.hide()
             self.view.scene().addItem(item)
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.caption = Caption()
         self.caption.setStyleSheet("font-size: 16px;")
-        self.caption.setMinimumHeight(3 * self.caption.fontMetrics().height())
         self.back = QPushButton("◀  Back")
         self.next = QPushButton("Next  ▶")
         self.back.clicked.connect(lambda: self.set_step(self.index - 1))
@@ -321,7 +351,10 @@ class StepThroughView(TabPage):
             scale = deck.scale()
             self.bar_text.setText(f"{scale.low:.2f} … {scale.high:.2f}, every step")
         self.heading.setText(f"Step {self.index + 1} of {len(self.steps)}:  {step.heading}")
-        self.caption.setText(deck.caption())
+        caption = deck.caption()
+        display_words = caption[len(step.caption):] if caption.startswith(step.caption) else ""  # alike at each step
+        self.caption.reserve([other.caption + display_words for other in self.steps])
+        self.caption.setText(caption)
         self.back.setEnabled(self.index > 0)
         self.next.setEnabled(self.index < len(self.steps) - 1)
         button = self.strip_buttons.button(self.index)
