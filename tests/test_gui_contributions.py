@@ -48,7 +48,7 @@ def test_the_tab_shows_the_terms_and_scores_every_switch_setting(qtbot: QtBot, s
     view, result, label = shown
     split = split_logits(result.segmentation.outputs)
     assert all(panel.isVisible() for panel in view.terms.values())
-    assert view.table.rowCount() == 4
+    assert view.table.rowCount() == 5  # the four switch settings, then the 32s stage beside conv7 only
     titles = [view.table.verticalHeaderItem(row).text() for row in range(4)]
     assert titles[0] == "▶ all skips on" and "without pool3 skip" in titles[2]
     expected = score_mask(split.mask(["score_pool3"]), label, 11, 11)

@@ -143,8 +143,8 @@ def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: M
     contributions = split_logits(segmentation.outputs)
     save_contributions_slide(args.out, segmentation.image, contributions, meta, meta.palette, title, class_index,
                              ground_truth)
-    print(f"contributions figure saved to {args.out} (terms sum to the logits within {contributions.max_error():.2g})",
-          file=sys.stderr)
+    note = contributions.sum_note()
+    print(f"contributions figure saved to {args.out}" + (f" ({note})" if note else ""), file=sys.stderr)
     return 0
 
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,7 +33,9 @@ from fcn_viewer.teaching.contributions import (
     FLIP_COLORS,
     SKIP_TITLES,
     TERM_TITLES,
+    BilinearStage,
     ContributionAnalysis,
+    SkipVariant,
     TermScale,
     describe_flip,
     diverging_bar,
@@ -47,6 +49,7 @@ PREDICTED = "predicted class at each pixel"
 VARIANT_COLUMNS = ("changed px", "pixel acc", "mIoU", "BF")
 OFF_GREY = QColor(150, 150, 150)  # a switched-off skip's term panel is drawn in shades of this grey
 SCALE_KEY = "T"  # switches the term maps between one shared scale and a scale each
+HOVER_HINT = "Hover over a panel to read the terms of one pixel."
 
 
 def off_cover(panel: Panel) -> QLabel:
@@ -117,7 +120,7 @@ class ContributionsView(TabPage):
         self.bar = QLabel()
         self.bar.setToolTip("The diverging scale of the term maps: white is zero, red adds to the class, blue takes away")
         self.bar_text = QLabel()
-        self.readout = QLabel("Hover over a panel to read the terms of one pixel.")
+        self.readout = QLabel(HOVER_HINT)
         self.readout.setStyleSheet("font-size: 15px;")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status = status_line(font_px=15)
@@ -141,6 +144,11 @@ class ContributionsView(TabPage):
         self.table.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.table.setToolTip("What each skip buys on this photo: every switch setting against all skips on")
         self.drops = drops_line()  # beside the table: where switching a skip on lowers one of its numbers
+        self.conv7_note = QLabel()  # beside the table: why "conv7 only" is not the 32s stage
+        self.conv7_note.setObjectName("conv7Note")
+        self.conv7_note.setWordWrap(True)
+        self.conv7_note.setStyleSheet("font-size: 14px;")
+        self.conv7_note.hide()
 
         # The image panels in a grid of the image's aspect ratio; the table below it, as large as its text.
         self.grid = PanelGrid()
@@ -151,6 +159,7 @@ class ContributionsView(TabPage):
         below.addSpacing(16)
         notes = QVBoxLayout()
         notes.addWidget(self.flip_key)  # below the grid: the flips panel keeps its size
+        notes.addWidget(self.conv7_note)
         notes.addWidget(self.drops)
         notes.addStretch(1)
         below.addLayout(notes, 1)
@@ -165,7 +174,12 @@ class ContributionsView(TabPage):
         top.addWidget(self.bar)
         top.addWidget(self.bar_text)
         top.addStretch(1)
-        self._arrange(top, self.readout, self.status, (self.grid, 1), below)
+        # The grid only as tall as its panels (see _fit_grid): the table right under them, the room left over below.
+        self.spare = QWidget()
+        self.spare.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        self._arrange(top, self.readout, self.status, (self.grid, 1), below, self.spare)
+        for watched in (self.grid, self.spare):
+            watched.installEventFilter(self)
         self.clear("Open an image with a model loaded to split its logits into conv7, pool4 and pool3 terms.")
 
     def _image_panels(self) -> list[Panel]:
@@ -189,10 +203,34 @@ class ContributionsView(TabPage):
 
     def _show_empty(self, message: str) -> None:
         self.status.setText(message)
+        self._forget_pixel()
         self.grid.show_panels([], (), (1, 1))
         self.table.hide()
         self.flip_key.hide()
+        self.conv7_note.hide()
         self.drops.hide()
+        self._fit_grid()
+
+    def _forget_pixel(self) -> None:
+        """The readout back to its hint, the markers gone: the pixel read belonged to another image or model."""
+        self.readout.setText(HOVER_HINT)
+        self._mark(None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched in (self.grid, self.spare):
+            QTimer.singleShot(0, self, self._fit_grid)  # after the layout is done
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_grid()
+
+    def _fit_grid(self) -> None:
+        """Caps the grid at the height its panels take in the room it and the spare space below the table share."""
+        room = self.grid.height() + self.spare.height()
+        height = self.grid.used_height(self.grid.width(), room)
+        if height != self.grid.maximumHeight():
+            self.grid.setMaximumHeight(height)
 
     def set_frame(self, frame: TabFrame) -> None:
         """Splits the result's logits, scored against the frame's label (now if the tab is visible, else when it is
@@ -201,6 +239,8 @@ class ContributionsView(TabPage):
         assert result.meta is not None
         shown = self.lesson.result
         classes_changed = shown is None or shown.meta != result.meta
+        if shown is not result:  # a new image or model: the terms read out were another result's
+            self._forget_pixel()
         self.lesson.show(result, frame.ground_truth)
         self._palette = frame.palette
         self._classes = tuple(result.meta.classes)
@@ -268,8 +308,9 @@ class ContributionsView(TabPage):
                                  "skip flips", "\n".join(describe_flip(n, c) for n, c in analysis.flips.items()))
             self.flips.view.set_pixels(analysis.flip_picture, (height, width))
         lines = [describe_flip(name, change) for name, change in analysis.flips.items()]
-        error = analysis.contributions.max_error()
-        lines.append(f"The terms sum to the net's logits within {error:.1e}.")
+        note = analysis.contributions.sum_note()
+        if note is not None:
+            lines.append(f"{note[0].upper()}{note[1:]}.")
         if done.truth_error is not None:
             lines.append(f"No scores: {done.truth_error}")
         if not analysis.flips:
@@ -278,6 +319,7 @@ class ContributionsView(TabPage):
         self._fill_table(analysis)
         self._draw_mask()
         self._title_terms()
+        self._fit_grid()
         self.link.fit()
 
     def _title_terms(self) -> None:
@@ -320,17 +362,33 @@ class ContributionsView(TabPage):
         panel.title.setStyleSheet("color: grey;")
 
     def _fill_table(self, analysis: ContributionAnalysis) -> None:
-        self.table.setRowCount(len(analysis.variants))
-        for row, variant in enumerate(analysis.variants):
-            self.table.setVerticalHeaderItem(row, QTableWidgetItem(variant.title))
-            truth = variant.truth
-            cells = [f"{variant.changed:,}"] + (
+        """A row per switch setting, then (for a net with skips) its 32s stage, which "conv7 only" is not."""
+        rows: list[SkipVariant | BilinearStage] = [*analysis.variants]
+        bilinear = analysis.bilinear
+        note = bilinear.note(analysis.variant(analysis.contributions.skips)) if bilinear is not None else ""
+        if bilinear is not None:
+            rows.append(bilinear)
+        self.table.setRowCount(len(rows))
+        for row, shown in enumerate(rows):
+            header = QTableWidgetItem(shown.title)
+            truth = shown.truth
+            cells = [f"{shown.changed:,}"] + (
                 [percent(truth.pixel_accuracy), percent(truth.mean_iou), percent(truth.boundary_f1)]
                 if truth is not None else ["no label"] * 3)
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
+            items = [header] + [QTableWidgetItem(text) for text in cells]
+            for item in items[1:]:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if isinstance(shown, BilinearStage):  # not a switch setting: in italics, explained
+                for item in items:
+                    font = item.font()
+                    font.setItalic(True)
+                    item.setFont(font)
+                    item.setToolTip(note)
+            self.table.setVerticalHeaderItem(row, header)
+            for column, item in enumerate(items[1:]):
                 self.table.setItem(row, column, item)
+        self.conv7_note.setText(note)
+        self.conv7_note.setVisible(bool(note))
         self.table.show()
         self._fit_table()
         drops = analysis.drops()
@@ -343,7 +401,7 @@ class ContributionsView(TabPage):
         table.resizeColumnsToContents()
         table.resizeRowsToContents()
         header, rows = table.horizontalHeader(), table.verticalHeader()
-        width = rows.width() + header.length() + 2 * table.frameWidth()
+        width = max(rows.sizeHint().width(), rows.minimumWidth()) + header.length() + 2 * table.frameWidth()
         height = header.height() + rows.length() + 2 * table.frameWidth()
         table.setFixedSize(width, height)
 
@@ -363,14 +421,15 @@ class ContributionsView(TabPage):
         self.mask_panel.set_title(f"mask, {variant.title} · {variant.changed:,} px changed{scores}", variant.title)
         self.mask_panel.view.set_pixels(colorize(variant.mask, self._palette), (height, width))
         current = shown.analysis.variants.index(variant)
-        for row in range(self.table.rowCount()):
+        for row in range(len(shown.analysis.variants)):  # the switch settings' rows (the 32s stage's is not one)
             header = self.table.verticalHeaderItem(row)
             if header is not None:
                 font = header.font()
                 font.setBold(row == current)
                 header.setFont(font)
                 header.setText(("▶ " if row == current else "") + shown.analysis.variants[row].title)
-        longest = max(self.table.fontMetrics().horizontalAdvance("▶ " + v.title) for v in shown.analysis.variants)
+        titles = [v.title for v in shown.analysis.variants] + ([BilinearStage.title] if shown.analysis.bilinear else [])
+        longest = max(self.table.fontMetrics().horizontalAdvance("▶ " + title) for title in titles)
         self.table.verticalHeader().setMinimumWidth(longest + 24)
         self._fit_table()
 

@@ -527,6 +527,15 @@ class PanelGrid(QWidget):
     def _title_height(self) -> int:
         return self.fontMetrics().height() + 6
 
+    def used_height(self, width: int, height: int) -> int:
+        """How tall the grid's panels and margins are when it is ``width`` × ``height``: less than ``height`` when the
+        width limits them (all of it for a strip, which scrolls)."""
+        plan = self.plan(width, height)
+        if plan.mode != "grid" or not plan.positions:
+            return max(height, 0) if plan.positions else 2 * MARGIN
+        used = plan.rows * (plan.cell[1] + self._title_height()) + (plan.rows - 1) * SPACING + 2 * MARGIN
+        return min(used, max(height, 0))
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._relayout()

@@ -27,7 +27,7 @@ from fcn_viewer.teaching.compare import (
     mask_change,
     skip_words,
 )
-from fcn_viewer.teaching.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, score_mask
+from fcn_viewer.teaching.ground_truth import AVERAGE_NOTE, StageTruth, drop_sentence, percent, score_mask
 
 # The learned path of each fusion layout, coarse to fine: (upsampling layer, the skip's score map joining after it).
 FUSION_PATHS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -94,6 +94,16 @@ class Contributions:
     def max_error(self) -> float:
         """Largest ``|Σ terms − logits|``: float rounding only."""
         return float((self.total() - self.logits).abs().max())
+
+    def sum_note(self) -> str | None:
+        """How closely the terms add up to the logits, in words; None for a net without skips, whose one term is its
+        logits."""
+        if not self.skips:
+            return None
+        error = self.max_error()
+        if error == 0:
+            return "the terms sum exactly to the logits"
+        return f"the terms sum to the logits within {error:.1e} (float rounding)"
 
     def class_maps(self, class_index: int | None = None) -> dict[str, np.ndarray]:
         """Each term's H×W value for ``class_index``, or (``None``) for the class the net predicts at each pixel."""
@@ -186,6 +196,51 @@ def skip_variants(
     return variants
 
 
+@dataclass(frozen=True)
+class BilinearStage:
+    """The net's 32s stage beside the "conv7 only" switch setting: both are the conv7 scores alone, but the stage
+    brings them to the image by a fixed bilinear ×32, the switch setting by the net's own learned upsamplings
+    (``chain``, e.g. ×2, ×2, ×8), so their masks, and their scores, differ."""
+
+    chain: tuple[int, ...]
+    mask: np.ndarray
+    changed: int  # pixels that differ from the mask with all skips on, as each switch setting counts them
+    truth: StageTruth | None = None
+
+    title = "32s stage (bilinear ×32)"
+
+    def note(self, conv7_only: SkipVariant) -> str:
+        """Why the two differ, with this image's numbers."""
+        chain = "/".join(f"×{factor}" for factor in self.chain)
+        differ = int((self.mask != conv7_only.mask).sum())
+        scores = ""
+        if self.truth is not None and conv7_only.truth is not None:
+            scores = (f", {percent(conv7_only.truth.pixel_accuracy)} against {percent(self.truth.pixel_accuracy)} "
+                      "pixel accuracy here")
+        return (f"Conv7 only is not the 32s stage: both are the conv7 scores alone, but conv7 only goes through this "
+                f"net's own learned {chain} upsamplings, the 32s stage (Stages, Compare, Ground Truth) through a "
+                f"fixed bilinear ×32: {differ:,} px differ{scores}.")
+
+
+def bilinear_stage(
+    outputs: FCNOutputs,
+    contributions: Contributions,
+    label: np.ndarray | None = None,
+    num_classes: int = 0,
+    ignore_index: int = 255,
+    tolerance: float = DEFAULT_TOLERANCE,
+    index: int = 0,
+) -> BilinearStage | None:
+    """The 32s stage of a net with skips, which the pass upsampled by a fixed bilinear ×32; None for a net whose 32s
+    stage is its own (FCN-32s: conv7 only is the stage itself)."""
+    if not contributions.skips or outputs.upsampling.get("32s") != "bilinear":
+        return None
+    chain = tuple(outputs.deconvolutions[layer].stride for layer, _ in fusion_path(outputs))
+    mask = outputs.logits("32s")[index].float().cpu().argmax(0).to(torch.uint8).numpy()
+    truth = score_mask(mask, label, num_classes, ignore_index, tolerance) if label is not None else None
+    return BilinearStage(chain, mask, int((mask != contributions.mask()).sum()), truth)
+
+
 def _layer(skip: str) -> str:
     """``score_pool3`` → ``pool3``."""
     return skip.removeprefix("score_")
@@ -243,6 +298,7 @@ class ContributionAnalysis:
     flips: dict[str, MaskChange]
     flip_picture: np.ndarray
     variants: list[SkipVariant]
+    bilinear: BilinearStage | None = None  # the 32s stage, beside "conv7 only"
 
     def variant(self, without: Sequence[str]) -> SkipVariant:
         """The variant with exactly the skips in ``without`` switched off."""
@@ -262,10 +318,15 @@ def analyse_contributions(
     ignore_index: int = 255,
     tolerance: float = DEFAULT_TOLERANCE,
     radius: float = DEFAULT_BOUNDARY_RADIUS,
+    outputs: FCNOutputs | None = None,
 ) -> ContributionAnalysis:
+    """Flips, switch variants and (given the pass's ``outputs``) the 32s stage beside conv7 only, scored against
+    ``label`` when there is one."""
     flips = skip_flips(contributions, radius)
     variants = skip_variants(contributions, label, num_classes, ignore_index, tolerance)
-    return ContributionAnalysis(contributions, flips, flip_picture(flips, dimmed_level(photo)), variants)
+    bilinear = (bilinear_stage(outputs, contributions, label, num_classes, ignore_index, tolerance)
+                if outputs is not None else None)
+    return ContributionAnalysis(contributions, flips, flip_picture(flips, dimmed_level(photo)), variants, bilinear)
 
 
 TermScale = Literal["shared", "own"]

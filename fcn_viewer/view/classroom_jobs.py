@@ -118,7 +118,8 @@ def split_contributions(request: ContributionRequest) -> ContributionResult:
             label, gt = None, None
             truth_error = str(error)
         analysis = analyse_contributions(contributions, segmentation.image, label, gt.num_classes if gt else 0,
-                                         gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
+                                         gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0,
+                                         outputs=segmentation.outputs)
     return ContributionResult(request, analysis, term_pictures(analysis.contributions, request.class_index, request.scale),
                               truth_error)
 
