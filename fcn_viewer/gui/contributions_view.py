@@ -231,6 +231,10 @@ class ContributionsView(TabPage):
         height = self.grid.used_height(self.grid.width(), room)
         if height != self.grid.maximumHeight():
             self.grid.setMaximumHeight(height)
+            page = self.layout()
+            if page is not None:
+                page.activate()  # the grid and its panels take their new size now, before an image is fitted to them
+            self.grid.settle()
 
     def set_frame(self, frame: TabFrame) -> None:
         """Splits the result's logits, scored against the frame's label (now if the tab is visible, else when it is

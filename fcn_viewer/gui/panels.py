@@ -527,6 +527,11 @@ class PanelGrid(QWidget):
     def _title_height(self) -> int:
         return self.fontMetrics().height() + 6
 
+    def settle(self) -> None:
+        """Lays the panels out now for the grid's current size, not when Qt next gets round to it."""
+        self._relayout()
+        self._layout.activate()
+
     def used_height(self, width: int, height: int) -> int:
         """How tall the grid's panels and margins are when it is ``width`` × ``height``: less than ``height`` when the
         width limits them (all of it for a strip, which scrolls)."""
