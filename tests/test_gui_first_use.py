@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QTextLayout, QTextOption
 from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
 
 from fcn_viewer import __version__
 from fcn_viewer.gui.help import menu_shortcuts, shortcuts_html
@@ -80,13 +81,19 @@ def test_the_display_toolbar_and_the_dataset_panel_entries_say_what_they_are(win
     assert "scores every image" in dataset.toolTip() and window.classroom.menu.toolTipsVisible()
 
 
-def test_the_confidence_colour_bar_has_a_heading_and_does_not_widen_the_legend(window: MainWindow) -> None:
+def test_the_confidence_colour_bar_has_a_heading_and_does_not_widen_the_legend(
+    qtbot: QtBot, window: MainWindow
+) -> None:
     legend = window.legend
-    window.legend.set_classes(["Sky", "Road"], [(128, 128, 128), (128, 64, 128)])
-    width = legend.sizeHint().width()
+    legend.set_classes(["Sky", "Road"], [(128, 128, 128), (128, 64, 128)])
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    width = legend.width()
     window.state.set_mode("confidence")
+    qtbot.wait(50)
+    assert legend.width() == width  # the caption wraps to the legend: the panels keep their room
     assert legend.colorbar.caption().splitlines() == ["Confidence", "the top class's probability at each pixel"]
-    assert legend.sizeHint().width() == width
     window.state.set_mode("class-probability")
     assert legend.colorbar.caption().splitlines()[0] == "Probability of Sky"
 
