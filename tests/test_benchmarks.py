@@ -83,25 +83,39 @@ def test_the_sequence_benchmark_prints_every_figure(capsys: pytest.CaptureFixtur
         assert figure in out
 
 
-def test_the_lraspp_benchmark_prints_the_ratio_for_every_precision(tiny_weights: Path, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_torchvision_benchmark_prints_every_row_and_the_rows_to_paste(tiny_weights: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torchvision")  # a benchmark-only extra: pip install -e '.[bench]'
     from benchmarks import bench_vs_lraspp
 
     report = tmp_path / "lraspp.json"
     bench_vs_lraspp.main(["--runs", "1", "--model", str(tiny_weights), "--size", "64x80", "--json", str(report)])
     out = capsys.readouterr().out
-    for figure in ("vs LR-ASPP MobileNetV3-Large · 80×64 · batch 1", "threads", "LR-ASPP fp32 NCHW",
-                   "LR-ASPP fp32 channels-last", "FCN fp32 net pass", "FCN fp32 segment()", "median", "p90", "×"):
+    for figure in ("vs torchvision LR-ASPP and DeepLabV3 MobileNetV3-Large · 80×64 · batch 1", "threads",
+                   "auto picked: fp32", "LR-ASPP fp32 NCHW", "DeepLabV3 fp32 channels-last", "FCN fp32 net pass",
+                   "FCN fp32 segment()", "FCN auto segment()", "target (issue 24)", "Rows for benchmarks/README.md",
+                   "| FCN auto segment() |", "command: `python benchmarks/bench_vs_lraspp.py --runs 1"):
         assert figure in out
     figures = json.loads(report.read_text())
     names = [row["name"] for row in figures["rows"]]
     expected = ["fp32", "bf16"] if bench_vs_lraspp.cpu_has_native_bf16() else ["fp32"]
-    assert [n.split()[1] for n in names if n.startswith("FCN")] == [p for p in expected for _ in range(2)]
+    assert [n.split()[1] for n in names if n.startswith("FCN")] == [p for p in expected for _ in range(2)] + ["auto"]
+    assert [n for n in names if n.startswith("DeepLabV3")] == [
+        f"DeepLabV3 {p} {layout}" for p in expected for layout in ("NCHW", "channels-last")]
     for row in figures["rows"]:
-        assert row["median_ms"] > 0 and len(row["samples_ms"]) == 1
-        assert (row["ratio_to_lraspp"] is None) == row["name"].startswith("LR-ASPP")
+        assert row["median_ms"] > 0 and len(row["samples_ms"]) == 1 and row["ratio_to_lraspp"] > 0
     assert figures["size"] == [64, 80] and figures["lraspp_layout"] in ("NCHW", "channels-last")
+
+
+def test_the_paper_net_is_timed_against_pytorch_fcns_way(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torchvision")
+    from benchmarks import bench_vs_lraspp
+
+    config = tiny_paper_config("fcn8s", 5)
+    figures = bench_vs_lraspp.compare_paper(1, (40, 40), loaded=LoadedModel(random_model(config), tiny_meta(config), "t"))
+    out = capsys.readouterr().out
+    assert "| pytorch-fcn FCN8s, eager fp32 (final output) |" in out and "| paper FCN-8s fp32 net pass" in out
+    assert [row["speedup"] > 0 for row in figures["rows"]] == [True] * len(figures["rows"])  # type: ignore[union-attr]
 
 
 def test_the_folder_benchmark_prints_images_per_second_of_each_side(tiny_weights: Path, tmp_path: Path,
