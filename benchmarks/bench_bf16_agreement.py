@@ -66,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(BUNDLED))
     parser.add_argument("--limit", type=int, help="only the first N photos (a quick check; not for --write)")
     parser.add_argument("--write", action="store_true", help=f"store the verdicts in {table_path().name}")
+    parser.add_argument("--stored", action="store_true", help="print the stored verdicts and stop (measures nothing)")
     args = parser.parse_args(argv)
+    if args.stored:
+        for name, stored in read_table().items():
+            print(f"  {name:15} least {100 * stored['agreement']:6.2f} % of pixels as in fp32 over "
+                  f"{stored['images']} {stored['data']} photos; measured {stored['measured']} on {stored['machine']}, "
+                  f"torch {stored['torch']}: `{stored['command']}`")
+        return 0
     folder = args.data / args.split
     if not folder.is_dir():
         print(f"skipped: no CamVid {args.split} photos at {folder}")
