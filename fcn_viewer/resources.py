@@ -1,4 +1,5 @@
-"""Where the files shipped inside the package (bundled models, sample photos) live, in a source tree or a wheel."""
+"""Where the files shipped inside the package (bundled models, sample photos, a frame sequence) live, in a source tree
+or a wheel."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from fcn_viewer.imageio import is_image_path
 
 SAMPLES = "samples"  # sample photos; their labels lie in "samplesannot", the CamVid layout find_label reads
+SEQUENCE = "sequence"  # consecutive CamVid frames the Sequence tab plays with no setup
 
 
 def resources_dir() -> Path:
@@ -32,3 +34,9 @@ def sample_images() -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(path for path in folder.iterdir() if path.is_file() and is_image_path(path))
+
+
+def bundled_sequence() -> Path | None:
+    """The bundled folder of consecutive frames (None when a resources folder has none)."""
+    folder = resources_dir() / SEQUENCE
+    return folder if folder.is_dir() and any(is_image_path(path) for path in folder.iterdir()) else None
