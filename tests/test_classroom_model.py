@@ -32,6 +32,8 @@ from fcn_viewer.view.classroom_jobs import (
 )
 from fcn_viewer.view.classroom_model import (
     NO_FAMILY,
+    NO_FRAMES,
+    NO_MODEL_TO_PLAY,
     NO_MODEL_TO_SCORE,
     ClassroomModel,
     ShownFrame,
@@ -731,7 +733,37 @@ def test_nothing_plays_without_a_model(tmp_path: Path) -> None:
     playback.play()
     playback.export(tmp_path / "out.gif")
     assert r.backend.requests == [] and not playback.playing and not playback.can_play
-    assert r.player.named("playback_status") == [("Open frames and load a model to play.",)]
+    assert r.player.named("playback_status") == [(NO_MODEL_TO_PLAY,)]
+
+
+def test_play_says_what_is_missing_and_only_that() -> None:
+    r = room()  # a model, no frames (issue 22: it asked for a model too)
+    r.classroom.playback.play()
+    assert r.player.named("playback_status") == [(NO_FRAMES,)] and not r.classroom.playback.playing
+
+
+def test_frames_opened_before_a_model_show_their_first_frame_when_it_comes(tmp_path: Path) -> None:
+    r = room(viewer=Viewer(None))
+    playback = r.classroom.playback
+    assert playback.open(write_frames(tmp_path / "frames", 3)) and r.backend.requests == []
+    r.viewer.model = info()
+    r.classroom.model_changed(r.viewer.model)
+    assert r.backend.last("frame")[1].index == 0 and playback.missing == ""
+
+
+def test_the_bundled_sequence_opens_when_nothing_else_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FCN_VIEWER_RESOURCES", str(tmp_path / "resources"))
+    r = room()
+    playback = r.classroom.playback
+    assert not playback.open_bundled() and not playback.open_bundled(replace=True)  # none installed
+    assert "No bundled sequence is installed" in r.player.named("playback_status")[-1][0]
+    write_frames(tmp_path / "resources" / "sequence", 4)
+    assert playback.open_bundled() and len(playback.source or ()) == 4
+    assert playback.open(write_frames(tmp_path / "mine", 2))
+    assert not playback.open_bundled() and len(playback.source or ()) == 2  # what the user opened stays
+    assert playback.open_bundled(replace=True) and len(playback.source or ()) == 4  # Open Bundled Sequence
 
 
 def test_a_frame_finishing_after_a_newer_one_is_never_shown_and_overtaken_frames_count_as_dropped(

@@ -1,19 +1,16 @@
 """What a newcomer meets first in the window (issue 22): the version in About, keys for every tab and for the display
-choices (listed in F1), menu entries that say what they show, a colour-bar caption that reads as a heading, and a
-command in a hint that a line break never cuts."""
+choices (listed in F1), menu entries that say what they show and a colour-bar caption that reads as a
+heading."""
 
 from __future__ import annotations
 
 import pytest
-from PySide6.QtGui import QTextLayout, QTextOption
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from fcn_viewer import __version__
 from fcn_viewer.gui.help import menu_shortcuts, shortcuts_html
 from fcn_viewer.gui.main_window import MainWindow
-from fcn_viewer.gui.sequence_view import FFMPEG_FRAMES
-from fcn_viewer.gui.tab import unbroken
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -98,26 +95,3 @@ def test_the_confidence_colour_bar_has_a_heading_and_does_not_widen_the_legend(
     assert legend.colorbar.caption().splitlines()[0] == "Probability of Sky"
 
 
-def _lines(text: str, width: int, label: QWidget) -> list[str]:
-    layout = QTextLayout(text, label.font())
-    option = QTextOption()
-    option.setWrapMode(QTextOption.WrapMode.WordWrap)
-    layout.setTextOption(option)
-    layout.beginLayout()
-    lines = []
-    while (line := layout.createLine()).isValid():
-        line.setLineWidth(width)
-        lines.append(text[line.textStart(): line.textStart() + line.textLength()])
-    layout.endLayout()
-    return lines
-
-
-def test_the_ffmpeg_hint_is_never_cut_by_a_line_break(window: MainWindow) -> None:
-    status: QLabel = window.classroom.sequence.status
-    command = unbroken(FFMPEG_FRAMES)
-    assert command in status.text()
-    widths = range(150, 1200, 7)
-    plain = status.text().replace(command, FFMPEG_FRAMES)  # as it was: cut at some widths (after "frames/")
-    assert not all(any(FFMPEG_FRAMES in line for line in _lines(plain, width, status)) for width in widths)
-    for width in widths:
-        assert any(command in line for line in _lines(status.text(), width, status)), width

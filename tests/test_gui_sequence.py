@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
+from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.inference import Segmentation, Segmenter
@@ -31,7 +32,7 @@ def resident_mb() -> float:
 
 
 @pytest.fixture
-def player(qtbot: QtBot, tiny_weights: Path, teaching: Teaching):  # type: ignore[no-untyped-def]
+def player(qtbot: QtBot, isolated: None, tiny_weights: Path, teaching: Teaching):  # type: ignore[no-untyped-def]
     teaching.use(Segmenter(load_weights_file(tiny_weights), "cpu"))
     view = SequenceView(teaching.classroom.playback)
     qtbot.addWidget(view)
@@ -226,3 +227,50 @@ def test_the_tab_lists_the_shown_frames_classes(qtbot: QtBot, player: SequenceVi
     assert player.frame_shares == pytest.approx(listed)
     assert player.shares_cell.isVisible() and "Frame 2" in player.shares_heading.text()
     assert first and sum(first.values()) <= 1.0 + 1e-9
+
+
+def test_play_with_a_model_loaded_and_nothing_open_asks_for_frames_not_for_a_model(
+    qtbot: QtBot, isolated: None, ready: MainWindow
+) -> None:
+    """Issue 22: "Play" said "load a model" while one was loaded (no frames were open: it named both)."""
+    sequence = ready.classroom.sequence
+    assert ready.viewer.model is not None and sequence.playback.source is None  # no bundled sequence (isolated)
+    ready.classroom.show_view(sequence)
+    sequence.play_button.click()
+    assert not sequence.playing
+    assert "model" not in sequence.status.text().lower() and "Open a video" in sequence.status.text()
+    sequence.export_button.click()
+    assert "model" not in sequence.status.text().lower() and "Open a video" in sequence.status.text()
+
+
+def test_the_tab_shown_empty_plays_the_bundled_sequence(
+    qtbot: QtBot, isolated: None, tmp_path: Path, tiny_weights: Path, teaching: Teaching
+) -> None:
+    write_frames(tmp_path / "resources" / "sequence", 4)  # FCN_VIEWER_RESOURCES (see `isolated`)
+    teaching.use(Segmenter(load_weights_file(tiny_weights), "cpu"))
+    view = SequenceView(teaching.classroom.playback)
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.frameShown, timeout=WAIT_MS):
+        view.show()
+    assert view.slider.maximum() == 3 and "frame 1 / 4" in view.status.text()
+    view.play()
+    qtbot.waitUntil(lambda: not view.playing and view.playback.shown_index == 3, timeout=WAIT_MS)
+
+
+def test_a_video_file_opens_from_the_file_dialog_and_plays(
+    qtbot: QtBot, player: SequenceView, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_video import index_of as video_index_of
+    from tests.test_video import write_video
+
+    clip = write_video(tmp_path / "drive.mp4", 6)
+    monkeypatch.setattr(player, "ask_file", lambda: clip)
+    shown: list[int] = []
+    player.frameShown.connect(shown.append)
+    player.open_button.click()
+    qtbot.waitUntil(lambda: shown == [0], timeout=WAIT_MS)
+    assert player.slider.maximum() == 5 and "drive.mp4 #1" in player.photo.title.toolTip()
+    player.set_rate(30.0)
+    player.play()
+    qtbot.waitUntil(lambda: not player.playing and shown[-1] == 5, timeout=WAIT_MS)
+    assert video_index_of(rgb_from_pixmap(player.photo.view.pixmap_item.pixmap())) == 5

@@ -128,6 +128,9 @@ def _show_tab(window: MainWindow, tab: str) -> None:
         split = classroom.contributions
         _wait_until(lambda: split.lesson.shown is not None or split.status.text().startswith("Could not"),
                     ANALYSIS_WAIT_MS)
+    elif tab == "sequence":  # shown, it opens the bundled sequence: its first frame drawn
+        playback = classroom.model.playback
+        _wait_until(lambda: playback.shown_index >= 0 or playback.source is None, ANALYSIS_WAIT_MS)
 
 
 def _present(window: MainWindow, step: int, size: tuple[int, int]) -> QWidget:

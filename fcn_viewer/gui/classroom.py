@@ -132,7 +132,9 @@ class Classroom(QObject):
             action.triggered.connect(lambda _=False, shown=tab: self.show_view(shown.widget()))
         menu.addSeparator()
         menu.addAction("Open Ground-Truth &Label…").triggered.connect(self.pick_label)
-        menu.addAction("Open &Frame Sequence…").triggered.connect(self.open_sequence)
+        menu.addAction("Open &Video or Animated Image…").triggered.connect(self.open_sequence_file)
+        menu.addAction("Open &Frames Folder…").triggered.connect(self.open_sequence)
+        menu.addAction("Open &Bundled Sequence").triggered.connect(self.open_bundled_sequence)
         dataset = menu.addAction("Open &Dataset Folder…")
         dataset.setShortcut(QKeySequence("Ctrl+Shift+O"))
         dataset.triggered.connect(self.open_dataset_dialog)
@@ -170,6 +172,16 @@ class Classroom(QObject):
         """The Sequence tab, with its folder dialog open."""
         self.show_view(self.sequence)
         self.sequence.open_dialog()
+
+    def open_sequence_file(self) -> None:
+        """The Sequence tab, with its dialog for a video or an animated image open."""
+        self.show_view(self.sequence)
+        self.sequence.open_file_dialog()
+
+    def open_bundled_sequence(self) -> None:
+        """The Sequence tab showing the bundled CamVid sequence, in place of whatever was open."""
+        self.model.playback.open_bundled(replace=True)
+        self.show_view(self.sequence)
 
     def show_step(self, number: int) -> None:
         """Shows the step-through at step ``number`` (1-based)."""

@@ -1,4 +1,5 @@
-"""Sequence tab: plays a folder of frames (or an animated image) at a chosen rate with every stage panel live.
+"""Sequence tab: plays a video, an animated image or a folder of frames at a chosen rate with every stage panel live;
+shown with nothing open, it opens the bundled CamVid sequence.
 
 The newest frame wins: a timer ticks the playback model (view/classroom_model.py's PlaybackModel), which asks for
 the frame due, supersedes a request still waiting and never shows a frame over a newer one, so the picture never
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QHideEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -25,15 +26,17 @@ from PySide6.QtWidgets import (
 from fcn_viewer.classes import Color
 from fcn_viewer.gui.cells import TextCell
 from fcn_viewer.gui.panels import PanelGrid
-from fcn_viewer.gui.tab import TabFrame, TabPage, status_line, unbroken
+from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
 from fcn_viewer.model.stages import STAGE_STRIDES
-from fcn_viewer.teaching.sequence import SCORE_MAP_TITLES
-from fcn_viewer.view.classroom_model import PlaybackModel, ShownFrame
+from fcn_viewer.teaching.sequence import MULTI_FRAME_SUFFIXES, SCORE_MAP_TITLES
+from fcn_viewer.videoio import VIDEO_SUFFIXES
+from fcn_viewer.view.classroom_model import NO_FRAMES, PlaybackModel, ShownFrame
 
 STAGES = ("32s", "16s", "8s")
 SHARE_CUTOFF = 0.005  # classes covering less of the frame are left out of its class list
 GIF_FILTER = "Animated GIF (*.gif)"
-FFMPEG_FRAMES = "ffmpeg -i in.mp4 frames/%05d.png"  # how to turn a video into a folder of frames
+SEQUENCE_FILTER = (f"Videos and animated images ({' '.join(f'*{s}' for s in sorted(VIDEO_SUFFIXES | MULTI_FRAME_SUFFIXES))})"
+                   ";;All files (*)")
 
 
 class SequenceView(TabPage):
@@ -62,8 +65,12 @@ class SequenceView(TabPage):
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(playback.tick)
 
-        self.open_button = QPushButton("Open Frames Folder…")
-        self.open_button.clicked.connect(self.open_dialog)
+        self.open_button = QPushButton("Open File…")
+        self.open_button.setToolTip("Open a video (MP4, MOV, AVI, MKV, WebM) or an animated GIF / APNG / WebP / TIFF")
+        self.open_button.clicked.connect(self.open_file_dialog)
+        self.folder_button = QPushButton("Open Folder…")
+        self.folder_button.setToolTip("Open a folder of frames, played in natural name order (f2 before f10)")
+        self.folder_button.clicked.connect(self.open_dialog)
         self.play_button = QPushButton("▶ Play")
         self.play_button.setToolTip("Play or pause (frames the net cannot keep up with are dropped, never queued)")
         self.play_button.clicked.connect(self.toggle_play)
@@ -83,8 +90,7 @@ class SequenceView(TabPage):
         self.export_button = QPushButton("Export GIF…")
         self.export_button.setToolTip("Segment every frame and write the stage panels as an animated GIF")
         self.export_button.clicked.connect(self.export_dialog)
-        self.status = status_line("Open a folder of frames (e.g. a CamVid split: it is cut from dashcam video) or an "
-                                  f"animated GIF. Videos: extract frames first ({unbroken(FFMPEG_FRAMES)}).", 15)
+        self.status = status_line(NO_FRAMES, 15)
         self.photo = self._panel("input")
         self.score_maps = {stage: self._panel(f"scores-{stage}") for stage in STAGES}
         self.masks = {stage: self._panel(f"mask-{stage}") for stage in STAGES}
@@ -107,7 +113,7 @@ class SequenceView(TabPage):
             self.grid.add(panel.key, panel)
         self.grid.add("info", self.shares_cell)
         top = QHBoxLayout()
-        for widget in (self.open_button, self.back_button, self.play_button, self.next_button, self.rate):
+        for widget in (self.open_button, self.folder_button, self.back_button, self.play_button, self.next_button, self.rate):
             top.addWidget(widget)
         top.addWidget(self.slider, 1)
         top.addWidget(self.export_button)
@@ -139,6 +145,10 @@ class SequenceView(TabPage):
         name = QFileDialog.getExistingDirectory(self, "Open a folder of frames")
         return Path(name) if name else None
 
+    def ask_file(self) -> Path | None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open a video or an animated image", "", SEQUENCE_FILTER)
+        return Path(name) if name else None
+
     def ask_gif_path(self) -> Path | None:
         name, _ = QFileDialog.getSaveFileName(self, "Export the stage panels as a GIF", "", GIF_FILTER)
         return Path(name) if name else None
@@ -148,10 +158,24 @@ class SequenceView(TabPage):
         if folder is not None:
             self.open_folder(folder)
 
+    def open_file_dialog(self) -> None:
+        path = self.ask_file()
+        if path is not None:
+            self.open_folder(path)
+
     def open_folder(self, path: Path) -> bool:
-        """Opens a folder of frames or an animated image and shows its first frame; False (with the reason shown)
-        if it cannot be played."""
+        """Opens a folder of frames, an animated image or a video and shows its first frame; False (with the reason
+        shown) if it cannot be played."""
         return self.playback.open(path)
+
+    def open_bundled(self) -> bool:
+        """Opens the bundled CamVid sequence unless something is open; whether it did."""
+        return self.playback.open_bundled()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Shown with nothing open, the tab opens the bundled sequence, so Play works with no setup."""
+        super().showEvent(event)
+        self.open_bundled()
 
     def hideEvent(self, event: QHideEvent) -> None:
         """Playback stops when the tab is left: the net should not keep a core busy for frames nobody sees."""
@@ -267,8 +291,8 @@ class SequenceView(TabPage):
     # ---- export --------------------------------------------------------------------------------
 
     def export_dialog(self) -> None:
-        if not self.playback.can_play:
-            self.status.setText("Open frames and load a model first.")
+        if self.playback.missing:
+            self.status.setText(self.playback.missing)
             return
         target = self.ask_gif_path()
         if target is not None:

@@ -108,18 +108,6 @@ class TabPage(QWidget):
         """What :meth:`_refresh` draws: nothing here, the tab's own drawing where it defers any."""
 
 
-NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"
-
-
-def unbroken(command: str) -> str:
-    """``command`` as a wrapped label keeps it on one line: its spaces do not break, nor does a line break after a
-    slash or a hyphen (where Qt would otherwise cut ``frames/%05d.png`` in two)."""
-    text = command.replace(" ", NO_BREAK_SPACE)
-    for mark in "/-":
-        text = text.replace(mark, mark + WORD_JOINER)
-    return text
-
-
 def status_line(text: str = "", font_px: int | None = None) -> QLabel:
     """The tab's line of news under its top bar, wrapped."""
     status = QLabel(text)

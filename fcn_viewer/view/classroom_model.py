@@ -24,6 +24,7 @@ from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.model.stages import Stage
 from fcn_viewer.options import DEFAULT_TOLERANCE, Precision
+from fcn_viewer.resources import bundled_sequence
 from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, CompareMode, family_of
 from fcn_viewer.teaching.contributions import TermScale
 from fcn_viewer.teaching.dataset_table import TableRow, dataset_row, image_row
@@ -51,6 +52,8 @@ from fcn_viewer.weights.registry import RegistryEntry
 
 DEFAULT_FPS = 5.0
 NO_MODEL_TO_SCORE = "Load a model to score the images."
+NO_FRAMES = "Open a video, an animated image or a folder of frames to play (Teaching ▸ Open Video or Animated Image…)."
+NO_MODEL_TO_PLAY = "Load a model to play the frames (Model menu)."
 NO_FAMILY = "No separately trained FCN-32s/16s/8s family is installed for this model's classes"
 
 Answer = Callable[[int, object], None]
@@ -263,14 +266,36 @@ class PlaybackModel:
         """The colours of the frames asked for from now on."""
         self.palette, self.opacity = tuple(palette), opacity
 
+    @property
+    def missing(self) -> str:
+        """What to do before frames can play ("" when they can): open frames, or load a model."""
+        if self.source is None:
+            return NO_FRAMES
+        return "" if self.can_play else NO_MODEL_TO_PLAY
+
     def model_changed(self, meta: ModelMeta) -> None:
-        """A new model plays the next frames; its palette until the viewer's colours come."""
+        """A new model plays the next frames; its palette until the viewer's colours come. Frames opened before any
+        model have their first frame asked for now."""
         if not self.palette:
             self.palette = tuple(meta.palette)
+        if self.source is not None and self.requested < 0:
+            self.request(0)
+
+    def open_bundled(self, replace: bool = False) -> bool:
+        """Opens the bundled CamVid sequence, if one is installed and nothing is open yet (or ``replace``); whether it
+        did. Asked for (``replace``), a missing one is told."""
+        if self.source is not None and not replace:
+            return False
+        folder = bundled_sequence()
+        if folder is None:
+            if replace:
+                self._status("No bundled sequence is installed (its folder, sequence/, is not among the bundled files).")
+            return False
+        return self.open(folder)
 
     def open(self, path: Path) -> bool:
-        """Opens a folder of frames or an animated image and asks for its first frame; False (with the reason
-        told) if it cannot be played."""
+        """Opens a folder of frames, an animated image or a video and asks for its first frame; False (with the
+        reason told) if it cannot be played."""
         try:
             source = open_sequence(path)
         except FCNViewerError as error:
@@ -290,9 +315,10 @@ class PlaybackModel:
             self._restart_clock()
 
     def play(self) -> None:
-        if self.source is None or not self.can_play:
-            self._status("Open frames and load a model to play.")
+        if self.missing:
+            self._status(self.missing)
             return
+        assert self.source is not None
         if self.shown_index >= len(self.source) - 1:
             self.shown_index, self.requested = -1, -1  # from the start again
         self._restart_clock()
