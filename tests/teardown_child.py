@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 WAIT_S = 15.0
 
-VIEWS = ("steps", "compare", "truth", "datasets", "fields", "contributions", "sequence")
+VIEWS = ("steps", "compare", "truth", "datasets", "fields", "contributions", "sequence", "lessons")
 CASES = (*VIEWS, "window", "sequence-orphaned", "window-orphaned")
 
 
@@ -44,6 +44,7 @@ def build_view(app: QApplication, case: str, folder: Path) -> tuple[QWidget, Cal
     from fcn_viewer.gui.contributions_view import ContributionsView
     from fcn_viewer.gui.dataset_view import DatasetView
     from fcn_viewer.gui.fields_view import ReceptiveFieldView
+    from fcn_viewer.gui.lessons_view import LessonsView
     from fcn_viewer.gui.sequence_view import SequenceView
     from fcn_viewer.gui.teaching_view import StepThroughView
     from fcn_viewer.gui.truth_view import TruthView
@@ -62,6 +63,9 @@ def build_view(app: QApplication, case: str, folder: Path) -> tuple[QWidget, Cal
         contributions = ContributionsView(teaching.classroom.contributions)
         return contributions, lambda: (contributions.shutdown(), teaching.shutdown())
     teaching.use(Segmenter(load_weights_file(tiny_weights(folder)), "cpu"))
+    if case == "lessons":
+        lessons = LessonsView(teaching.classroom.lessons)
+        return lessons, lambda: (lessons.shutdown(), teaching.shutdown())
     sequence = SequenceView(teaching.classroom.playback)
     shown: list[int] = []
     sequence.frameShown.connect(shown.append)

@@ -1,6 +1,6 @@
 """The classroom's backend: the teaching tabs' work on job queues, so neither the window, nor opening an image,
 nor the shown image's comparison waits: one queue compares, scores and draws the shown image, one scores whole
-datasets, one splits the logits for the contributions tab, one plays a frame sequence. Every answer goes to
+datasets, one splits the logits for the contributions tab, one plays a frame sequence, one runs the lessons. Every answer goes to
 :meth:`fcn_viewer.view.classroom_model.ClassroomModel.answer`, which numbered the job."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from fcn_viewer.view.classroom_jobs import (
     Nets,
     split_contributions,
 )
+from fcn_viewer.view.lesson_jobs import LessonRequest, run_lesson
 from fcn_viewer.view.outcome import error_message
 from fcn_viewer.weights.loader import ModelSource, RegistrySource
 from fcn_viewer.weights.registry import RegistryEntry
@@ -150,7 +151,8 @@ class ClassroomService:
         self.datasets = JobQueue("fcn-viewer dataset", parent, on_error=release_device_memory)
         self.splits = JobQueue("fcn-viewer contributions", parent, on_error=release_device_memory, wake_later=True)
         self.frames = JobQueue("fcn-viewer sequence", parent, on_error=release_device_memory)
-        self.queues = (self.images, self.datasets, self.splits, self.frames)
+        self.lessons = JobQueue("fcn-viewer lessons", parent, on_error=release_device_memory, wake_later=True)
+        self.queues = (self.images, self.datasets, self.splits, self.frames, self.lessons)
 
     def answer_to(self, answer: Callable[[int, object], None]) -> None:
         """Sends every answer, and every dataset run's scores on their way, to ``answer``."""
@@ -184,6 +186,12 @@ class ClassroomService:
         """Queues the export. No key: a frame never supersedes an export (none is asked for while exporting);
         only shutdown stops it."""
         self.frames.submit(lambda handle: export_frames(self.pool, request, handle), number=job)
+
+    def lesson(self, job: int, request: LessonRequest) -> None:
+        """Queues the lesson; an older one not started yet is dropped, a running one cut short (the newest wins)."""
+        self.lessons.submit(lambda handle: run_lesson(self.pool.model(request.nets), request, handle.cancelled),
+                            key="lesson", number=job,
+                            describe=lambda error: f"the lesson failed: {error_message(error)}")
 
     def forget_nets(self) -> None:
         self.pool.clear()

@@ -17,6 +17,7 @@ from fcn_viewer.gui.compare_view import CompareView
 from fcn_viewer.gui.contributions_view import ContributionsView
 from fcn_viewer.gui.dataset_view import DatasetView
 from fcn_viewer.gui.fields_view import ReceptiveFieldView
+from fcn_viewer.gui.lessons_view import LessonsView
 from fcn_viewer.gui.presenter import PresenterView
 from fcn_viewer.gui.sequence_view import SequenceView
 from fcn_viewer.gui.state import ViewState
@@ -98,9 +99,10 @@ class Classroom(QObject):
         self.contributions = ContributionsView(self.model.contributions)
         self.fields = ReceptiveFieldView()
         self.sequence = SequenceView(self.model.playback)
+        self.lessons = LessonsView(self.model.lessons)
         # The tabs in order, as the window and the Teaching menu show them: a new tab is one more entry here.
         self.tabs: tuple[TabView, ...] = (self.steps, self.compare, self.truth, self.contributions, self.fields,
-                                          self.sequence)
+                                          self.sequence, self.lessons)
         for tab in self.tabs:
             host.add_view(tab.widget(), tab.title)
         self.presenter = PresenterView(PresenterModel(self.steps.deck), host.widget())

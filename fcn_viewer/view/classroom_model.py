@@ -23,7 +23,7 @@ from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.errors import FCNViewerError
 from fcn_viewer.evaluation import Evaluation, ImageScores
 from fcn_viewer.model.stages import Stage
-from fcn_viewer.options import DEFAULT_TOLERANCE, Precision
+from fcn_viewer.options import DEFAULT_TOLERANCE, Lesson, Precision
 from fcn_viewer.resources import bundled_sequence
 from fcn_viewer.teaching.compare import DEFAULT_BOUNDARY_RADIUS, CompareMode, family_of
 from fcn_viewer.teaching.contributions import TermScale
@@ -31,6 +31,7 @@ from fcn_viewer.teaching.dataset_table import TableRow, dataset_row, image_row
 from fcn_viewer.teaching.gif import check_gif_target
 from fcn_viewer.teaching.ground_truth import find_label, ignore_index_for
 from fcn_viewer.teaching.image_analysis import GroundTruth, ImageAnalysis
+from fcn_viewer.teaching.lessons.classifier import cell_at
 from fcn_viewer.teaching.sequence import FramePictures, FrameSource, PlaybackClock, open_sequence
 from fcn_viewer.view.classroom_jobs import (
     Analysed,
@@ -43,6 +44,7 @@ from fcn_viewer.view.classroom_jobs import (
     FrameRequest,
     Nets,
 )
+from fcn_viewer.view.lesson_jobs import LessonRequest, LessonResult
 from fcn_viewer.view.outcome import JobCancelled, JobFailed
 from fcn_viewer.view.panel_content import ViewResult
 from fcn_viewer.view.viewer_model import ModelInfo
@@ -89,6 +91,8 @@ class ClassroomBackend(Protocol):
     def play_frame(self, job: int, request: FrameRequest) -> None: ...
 
     def export_frames(self, job: int, request: ExportRequest) -> None: ...
+
+    def lesson(self, job: int, request: LessonRequest) -> None: ...
 
     def forget_nets(self) -> None:
         """Drops every other net loaded for the tabs (the family), so the next request reads the files again."""
@@ -143,6 +147,82 @@ class ContributionsListener(Protocol):
     def split_shown(self, done: ContributionResult) -> None: ...
 
     def split_failed(self, message: str) -> None: ...
+
+
+class LessonsListener(Protocol):
+    """What the lessons tab draws."""
+
+    def lesson_started(self, lesson: Lesson) -> None: ...
+
+    def lesson_shown(self, done: LessonResult) -> None: ...
+
+    def lesson_failed(self, message: str) -> None: ...
+
+
+class LessonsModel:
+    """The lessons tab: the result, the lesson chosen, the conv7 cell clicked (classifier), the newest request (only
+    its answer is shown: a stale one never is), and the lesson shown; the whole-image crop run is measured once per
+    image, so a new cell runs only that cell's crop."""
+
+    def __init__(self, backend: ClassroomBackend, new_job: NewJob, nets: Callable[[], Nets | None]) -> None:
+        self.backend = backend
+        self.listener: LessonsListener | None = None
+        self._new_job = new_job
+        self._nets = nets
+        self.lesson: Lesson = "classifier"
+        self.cell: tuple[int, int] | None = None
+        self.result: ViewResult | None = None
+        self.ground_truth: GroundTruth | None = None
+        self.shown: LessonResult | None = None
+        self._job = 0
+
+    def show(self, result: ViewResult, ground_truth: GroundTruth | None) -> None:
+        """The result the lessons use next (:meth:`compute` asks for the chosen one); a new image forgets the cell."""
+        if self.result is None or self.result.path != result.path or self.result.image_size != result.image_size:
+            self.cell = None
+        self.result, self.ground_truth = result, ground_truth
+
+    def clear(self) -> None:
+        """Nothing to teach; an answer on its way is not shown."""
+        self.result, self.shown = None, None
+
+    def choose(self, lesson: Lesson) -> None:
+        self.lesson = lesson
+        self.compute()
+
+    def click(self, row: int, column: int) -> None:
+        """The classifier lesson at the conv7 cell whose crop is centred nearest image pixel (row, column)."""
+        result = self.result
+        if result is None or result.meta is None or self.lesson != "classifier":
+            return
+        self.cell = cell_at(result.meta.config, result.image_size, row, column)
+        self.compute()
+
+    def compute(self) -> None:
+        """Asks for the chosen lesson on the result with the viewer's net (a request still waiting is dropped)."""
+        result, nets = self.result, self._nets()
+        if result is None or nets is None:
+            return
+        shown = self.shown
+        base = None
+        if (shown is not None and shown.request.result is result and shown.sliding is not None
+                and self.lesson == "classifier"):
+            base = shown.sliding
+        if self.listener is not None:
+            self.listener.lesson_started(self.lesson)
+        self._job = self._new_job(self._answered)
+        self.backend.lesson(self._job, LessonRequest(self.lesson, result, nets, self.cell, self.ground_truth, base))
+
+    def _answered(self, job: int, answer: object) -> None:
+        if job != self._job:
+            return  # an older request: cancelled before it started, or finished after a newer one was made
+        if isinstance(answer, JobFailed):
+            if self.listener is not None:
+                self.listener.lesson_failed(answer.message)
+        elif isinstance(answer, LessonResult) and answer.request.result is self.result:
+            self.shown = answer
+            if self.listener is not None:
+                self.listener.lesson_shown(answer)
 
 
 @dataclass(frozen=True)
@@ -458,6 +538,7 @@ class ClassroomModel:
         self._dataset_nets: Nets | None = None
         self.contributions = ContributionsModel(backend, self._new_job)
         self.playback = PlaybackModel(backend, self._new_job, self._playback_nets, clock)
+        self.lessons = LessonsModel(backend, self._new_job, self._playback_nets)
 
     # ---- jobs ---------------------------------------------------------------------------------
 
@@ -543,6 +624,7 @@ class ClassroomModel:
         if result.segmentation is None or result.meta is None:
             self.result, self.analysis = None, None
             self.contributions.clear()
+            self.lessons.clear()
             return
         self.result = result
         self.request_analysis()
