@@ -1,7 +1,7 @@
 """Makes the README's screenshots from the app itself: the window (`fcn-viewer gui --screenshot`) on the first
-bundled sample photo — Stages, Step-Through, Compare, Ground Truth, the presenter's slide at 1920×1080 — its slide
-figure (`fcn-viewer figure`), step slide 4 (`fcn-viewer figure --steps`) and the three lesson slides
-(`fcn-viewer figure --lesson`), each reduced to a 256-colour PNG under 300 KB.
+bundled sample photo — Stages, Step-Through, Compare, Ground Truth, the Lessons tab on each lesson, the presenter's
+slide at 1920×1080 — its slide figure (`fcn-viewer figure`), step slide 4 (`fcn-viewer figure --steps`) and the three
+lesson slides (`fcn-viewer figure --lesson`), each reduced to a 256-colour PNG under 300 KB.
 
     python docs/make_screenshots.py [--out docs/images]
 
@@ -33,6 +33,7 @@ SHOTS: dict[str, list[str]] = {
     "compare.png": ["gui", "--tab", "compare"],
     "ground-truth.png": ["gui", "--tab", "truth"],
     "presenter.png": ["gui", "--tab", "present", "--teach-step", str(STEP)],
+    **{f"lessons-tab-{name}.png": ["gui", "--tab", "lessons", "--lesson", name] for name in LESSONS},
 }
 SIZES = {"presenter.png": "1920x1080"}  # a projector's; the others WINDOW
 

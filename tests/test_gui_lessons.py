@@ -51,3 +51,10 @@ def test_the_lessons_tab_draws_each_lesson_and_forwards_a_click_and_the_switch(q
     assert view.bilinear.isChecked()
     assert np.array_equal(rgb_from_pixmap(photo.pixmap_item.pixmap()), colorize(upsampling.bilinear_mask, palette))
     assert "bilinear kernels" in view.photo.title.toolTip()
+
+
+def test_the_screenshot_lesson_option_needs_the_lessons_tab(capsys) -> None:  # type: ignore[no-untyped-def]
+    from fcn_viewer.cli.main import main
+
+    assert main(["gui", "--screenshot", "x.png", "--tab", "steps", "--lesson", "commute"]) == 2
+    assert "--lesson does nothing without --tab lessons" in capsys.readouterr().err

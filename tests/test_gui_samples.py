@@ -61,7 +61,8 @@ def test_no_samples_leaves_a_disabled_entry(qtbot: QtBot, tmp_path: Path, sample
 
 
 TAB_TITLES = {"stages": "Stages", "steps": "Step-Through", "compare": "Compare", "truth": "Ground Truth",
-              "contributions": "Contributions", "fields": "Receptive Fields", "sequence": "Sequence"}
+              "contributions": "Contributions", "fields": "Receptive Fields", "sequence": "Sequence",
+              "lessons": "Lessons"}
 
 
 @pytest.mark.parametrize("tab", SCREENSHOT_TABS)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from fcn_viewer import __version__
 from fcn_viewer.cli.boundary import EXIT_USAGE, run_guarded
 from fcn_viewer.device_choice import DEVICE_CHOICES
-from fcn_viewer.options import SCREENSHOT_TABS
+from fcn_viewer.options import LESSONS, SCREENSHOT_TABS
 
 SCREENSHOT_SIZE = "1280x800"
 
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--tab", choices=(*SCREENSHOT_TABS, "present"), metavar="TAB",
                      help=f"with --screenshot: the tab to show, one of {', '.join(SCREENSHOT_TABS)} (default stages); "
                           "or present: the presenter's slide of --teach-step (default 1) at --size")
+    gui.add_argument("--lesson", choices=LESSONS,
+                     help="with --screenshot --tab lessons: the lesson to show (default classifier)")
     gui.set_defaults(run=run_gui)
     for command in subparsers.choices.values():  # --debug after the command name too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -77,9 +79,11 @@ def run_gui(args: argparse.Namespace) -> int:
 
     check_model_arguments(args)
     if args.screenshot is None:
-        for option in ("size", "teach_step", "tab"):
+        for option in ("size", "teach_step", "tab", "lesson"):
             if getattr(args, option) is not None:
                 raise does_nothing(f"--{option.replace('_', '-')}", "without --screenshot")
+    if args.lesson is not None and args.tab != "lessons":
+        raise does_nothing("--lesson", "without --tab lessons")
     try:
         source = source_from_args(args, default=None)
     except KeyError as error:
@@ -100,7 +104,8 @@ def run_gui(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step, args.tab)
+    return save_screenshot(image, Path(args.screenshot), source, args.device, size, args.teach_step, args.tab,
+                           args.lesson)
 
 
 def gui_main() -> int:

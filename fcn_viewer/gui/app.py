@@ -21,6 +21,7 @@ from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.gui.collector import collect_on_gui_thread
 from fcn_viewer.gui.main_window import MainWindow
 from fcn_viewer.gui.settings import ViewerSettings
+from fcn_viewer.options import Lesson
 from fcn_viewer.resources import sample_images
 from fcn_viewer.system_libraries import check_xcb_libraries
 from fcn_viewer.view.panel_content import ViewResult
@@ -28,6 +29,7 @@ from fcn_viewer.weights.loader import ModelSource
 
 SETTLE_MS = 300
 ANALYSIS_WAIT_MS = 20_000
+LESSON_WAIT_MS = 60_000  # the classifier lesson runs the crops for up to 10 s, and each lesson draws a slide
 POLL_MS = 50
 EXIT_USAGE = 2  # the exit code of a usage error (cli/boundary.py)
 
@@ -110,7 +112,7 @@ def _wait_until(ready: Callable[[], bool], limit_ms: int) -> None:
     poll.stop()
 
 
-def _show_tab(window: MainWindow, tab: str) -> None:
+def _show_tab(window: MainWindow, tab: str, lesson: Lesson | None = None) -> None:
     """Shows one of the window's tabs (one of ``options.SCREENSHOT_TABS``) and waits, up to ANALYSIS_WAIT_MS, until
     what it computes for the image is drawn in it."""
     classroom = window.classroom
@@ -120,6 +122,7 @@ def _show_tab(window: MainWindow, tab: str) -> None:
     views: dict[str, QWidget] = {
         "steps": classroom.steps, "compare": classroom.compare, "truth": classroom.truth,
         "contributions": classroom.contributions, "fields": classroom.fields, "sequence": classroom.sequence,
+        "lessons": classroom.lessons,
     }
     classroom.show_view(views[tab])
     if tab in ("steps", "compare", "truth"):
@@ -131,6 +134,11 @@ def _show_tab(window: MainWindow, tab: str) -> None:
     elif tab == "sequence":  # shown, it opens the bundled sequence: its first frame drawn
         playback = classroom.model.playback
         _wait_until(lambda: playback.shown_index >= 0 or playback.source is None, ANALYSIS_WAIT_MS)
+    elif tab == "lessons":
+        lessons = classroom.model.lessons
+        if lesson is not None and lesson != lessons.lesson:
+            lessons.choose(lesson)
+        _wait_until(lambda: lessons.shown is not None or "failed" in classroom.lessons.status.text(), LESSON_WAIT_MS)
 
 
 def _present(window: MainWindow, step: int, size: tuple[int, int]) -> QWidget:
@@ -151,6 +159,7 @@ def save_screenshot(
     size: tuple[int, int] = (1280, 800),
     teach_step: int | None = None,
     tab: str | None = None,
+    lesson: Lesson | None = None,
 ) -> int:
     """Opens the window with fresh settings, waits for ``image``'s result, saves the window as a PNG, exits.
 
@@ -197,7 +206,7 @@ def save_screenshot(
             elif teach_step is not None:
                 window.classroom.show_step(teach_step)
             elif tab is not None:
-                _show_tab(window, tab)
+                _show_tab(window, tab, lesson)
         if "error" not in outcome:
             QTimer.singleShot(SETTLE_MS, loop, loop.quit)
             loop.exec()
