@@ -20,6 +20,8 @@ from fcn_viewer.render import (
     colorize,
     contrast_lut,
     heatmap,
+    overlay,
+    overlays,
     score_summary,
     top_classes,
 )
@@ -168,3 +170,18 @@ def test_grid_aligns_score_maps_above_masks_when_wide_and_flows_when_narrow() ->
     assert wide["scores-16s"] == (0, 2) and wide["mask-16s"] == (1, 2) and wide["info"] == (1, 0)
     narrow = grid_positions(keys, ("32s", "16s"), 2)
     assert sorted(narrow.values()) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+
+
+@pytest.mark.parametrize("opacity", [0.0, 0.37, 0.6, 1.0])
+def test_overlays_of_several_masks_are_each_within_one_level_of_overlay(opacity: float) -> None:
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    masks = [rng.integers(0, 11, (30, 40), dtype=np.uint8) for _ in range(3)]
+    pictures = overlays(photo, masks, CAMVID_PALETTE, opacity)
+    assert len(pictures) == 3
+    for mask, picture in zip(masks, pictures):
+        expected = overlay(photo, mask, CAMVID_PALETTE, opacity)
+        assert picture.dtype == np.uint8 and picture.shape == expected.shape
+        assert np.abs(picture.astype(int) - expected).max() <= (0 if opacity in (0.0, 1.0) else 1)
+    with pytest.raises(ValueError, match="differ in size"):
+        overlays(photo, [masks[0][:10]], CAMVID_PALETTE, 0.5)

@@ -27,7 +27,7 @@ from fcn_viewer.errors import ImageLoadError
 from fcn_viewer.imageio import MAX_FRAMES, ImageFrames, is_image_path, load_image
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
-from fcn_viewer.render import colorize, overlay
+from fcn_viewer.render import colorize, overlays
 from fcn_viewer.teaching.gif import BACKGROUND, GifWriter
 from fcn_viewer.videoio import VideoFrames, is_video_path
 
@@ -152,7 +152,8 @@ def frame_pictures(index: int, name: str, segmentation: Segmentation, palette: S
     outputs, photo = segmentation.outputs, segmentation.image
     score_maps = {stage: colorize(outputs.tensors[STAGE_SCORE_MAPS[stage]][0].argmax(0).to(torch.uint8).numpy(),
                                   palette) for stage in outputs.stages}
-    masks = {stage: overlay(photo, segmentation.mask(stage), palette, opacity) for stage in outputs.stages}
+    masks = dict(zip(outputs.stages, overlays(photo, [segmentation.mask(stage) for stage in outputs.stages], palette,
+                                              opacity)))
     shapes = {stage: tuple(outputs.tensors[STAGE_SCORE_MAPS[stage]].shape[1:]) for stage in outputs.stages}
     finest = segmentation.mask()  # computed once above, for the finest stage's overlay
     shares = np.bincount(finest.ravel(), minlength=outputs.logits().shape[1]) / max(finest.size, 1)
