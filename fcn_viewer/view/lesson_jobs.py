@@ -24,9 +24,7 @@ from fcn_viewer.teaching.lessons.classifier import (
     sliding_comparison,
 )
 from fcn_viewer.teaching.lessons.commute import commute_lesson
-from fcn_viewer.teaching.lessons.slides import classifier_slide, commute_slide, upsampling_slide
 from fcn_viewer.teaching.lessons.upsampling import UpsamplingLesson, upsampling_lesson
-from fcn_viewer.teaching.step_slides import slide_pixels
 from fcn_viewer.view.classroom_jobs import Nets
 from fcn_viewer.view.panel_content import ViewResult
 
@@ -75,6 +73,9 @@ def lesson_net(segmenter: Segmenter, image: np.ndarray) -> tuple[FCN, torch.Tens
 def run_lesson(segmenter: Segmenter, request: LessonRequest, cancel: Callable[[], bool] | None = None) -> LessonResult:
     """Off the GUI thread: the lesson's numbers from its Qt-free core and its slide's pixels. ``cancel`` (a newer
     request came) cuts the classifier's crop run short; that answer is not shown."""
+    from fcn_viewer.teaching.lessons.slides import classifier_slide, commute_slide  # matplotlib: on first use
+    from fcn_viewer.teaching.step_slides import slide_pixels
+
     result = request.result
     assert result.segmentation is not None and result.meta is not None
     meta = result.meta
@@ -104,6 +105,9 @@ def run_lesson(segmenter: Segmenter, request: LessonRequest, cancel: Callable[[]
 
 def _upsampling(request: LessonRequest, title: str) -> LessonResult:
     """From the pass's stored score maps only (no forward pass): the kernels, and the mask with bilinear kernels."""
+    from fcn_viewer.teaching.lessons.slides import upsampling_slide
+    from fcn_viewer.teaching.step_slides import slide_pixels
+
     result = request.result
     assert result.segmentation is not None and result.meta is not None
     truth, gt = None, request.ground_truth
