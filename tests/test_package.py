@@ -54,6 +54,8 @@ def test_the_installed_wheel_lists_its_bundled_models(installed_wheel: Path, tmp
         assert " bundled " in line, line
     assert str(installed_wheel / "fcn_viewer" / "bundled" / "models" / "camvid-fcn8s.safetensors") in done.stdout
     assert str(REPO) not in done.stdout
+    # the measured bf16 agreement that lets auto precision run the bundled nets in bf16 travels with them
+    assert (installed_wheel / "fcn_viewer" / "bundled" / "models" / "bf16_agreement.json").is_file()
 
 
 def test_the_installed_wheel_segments_a_bundled_sample(installed_wheel: Path, tmp_path: Path) -> None:
