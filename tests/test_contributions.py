@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fcn_viewer.inference import Segmenter
+from fcn_viewer.model.upsample import is_bilinear
 from fcn_viewer.teaching.contributions import (
     diverging_picture,
     shared_limit,
@@ -143,6 +144,8 @@ def test_the_split_is_exact_on_the_bundled_model() -> None:
     segmentation = Segmenter(load_entry("camvid-fcn8s"), "cpu").segment(gradient_image(121, 163))
     split = split_logits(segmentation.outputs)
     assert split.max_error() < 1e-5 * float(split.logits.abs().max())
+    fixed = {name: is_bilinear(layer.weight) for name, layer in segmentation.outputs.deconvolutions.items()}
+    assert fixed == {"upscore2": False, "upscore_pool4": False, "upscore8": True}  # trained with a fixed final ×8
 
 
 def test_the_figure_command_draws_the_contributions_headless(
@@ -192,6 +195,18 @@ def _scored(without: tuple[str, ...], pixel: float, iou: float = 0.5, bf: float 
 
 
 SKIPS = ("score_pool4", "score_pool3")
+
+
+def test_the_32s_stage_note_says_which_of_the_nets_upsamplings_are_learned_and_which_fixed() -> None:
+    from fcn_viewer.teaching.contributions import BilinearStage
+
+    def stage(fixed: tuple[bool, ...]) -> BilinearStage:
+        return BilinearStage((2, 2, 8), fixed, np.zeros((2, 2), np.uint8), 0)
+
+    note = stage((False, False, True)).note(_scored(SKIPS, 0.8))
+    assert "own ×2/×2/×8 upsamplings (×2/×2 learned, ×8 fixed bilinear), the 32s stage" in note
+    assert stage((False, False, False)).chain_in_words() == "learned ×2/×2/×8 upsamplings"
+    assert stage((True, True, True)).chain_in_words() == "×2/×2/×8 upsamplings (all fixed bilinear)"
 
 
 def test_a_skip_that_lowers_a_score_on_the_image_is_said_in_words_with_both_numbers() -> None:

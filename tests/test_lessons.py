@@ -125,7 +125,9 @@ def test_bilinear_kernels_replayed_from_the_stored_scores_equal_a_new_pass_with_
     label = np.asarray(outputs.logits()[0].argmax(0), dtype=np.uint8)
     lesson = upsampling_lesson(outputs, label, config.num_classes, 255)
     assert lesson.replay_error < 1e-4
-    assert all(k.relative_difference > 0.1 and k.off_diagonal_share > 0 for k in lesson.kernels)
+    assert all(k.relative_difference > 0.1 and k.off_diagonal_share > 0 and not k.fixed for k in lesson.kernels)
+    assert lesson.kernels_in_words().startswith("learned kernels differ from bilinear by ") and "fixed" not in \
+        lesson.kernels_in_words()
     assert lesson.changed_pixels == int((lesson.learned_mask != lesson.bilinear_mask).sum()) > 0
     assert lesson.truth is not None and lesson.truth["learned"].pixel_accuracy == 1.0
     assert lesson.truth["bilinear"].pixel_accuracy < 1.0
@@ -136,7 +138,9 @@ def test_a_net_still_at_its_bilinear_start_changes_nothing() -> None:
     model = build_fcn(tiny_paper_config())
     with torch.no_grad():
         lesson = upsampling_lesson(model.forward_stages(_input(40, 52)))
-    assert all(k.relative_difference == 0.0 and k.off_diagonal_share == 0.0 for k in lesson.kernels)
+    assert all(k.relative_difference == 0.0 and k.off_diagonal_share == 0.0 and k.fixed for k in lesson.kernels)
+    assert all(k["fixed"] for k in lesson.numbers()["kernels"])
+    assert lesson.kernels_in_words() == "upscore2, upscore_pool4, upscore8 are fixed bilinear (not learned)"
     assert lesson.changed_pixels == 0 and lesson.truth is None
     kernel = lesson.kernels[0]
     size = kernel.learned.shape[-1]

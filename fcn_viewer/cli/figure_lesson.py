@@ -185,7 +185,6 @@ def _upsampling(args: argparse.Namespace, image: np.ndarray, loaded: LoadedModel
         void = ignore_index_for(label, meta.classes)
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
     lesson = upsampling_lesson(segmentation.outputs, truth, meta.config.num_classes, void, tolerance)
-    differences = ", ".join(f"{k.layer} {k.relative_difference:.0%}" for k in lesson.kernels)
-    summary = (f"learned kernels differ from bilinear by {differences}; bilinear kernels change "
+    summary = (f"{lesson.kernels_in_words()}; bilinear kernels change "
                f"{lesson.changed_pixels:,} px ({lesson.changed_fraction:.1%})")
     return upsampling_slide(lesson, meta.palette, title), lesson.numbers(), summary

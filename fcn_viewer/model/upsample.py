@@ -24,6 +24,13 @@ def bilinear_weight(channels: int, size: int) -> torch.Tensor:
     return weight
 
 
+def is_bilinear(weight: torch.Tensor) -> bool:
+    """Whether a C×C×k×k deconvolution weight is the bilinear one to float rounding: a kernel training never changed
+    (the final upsampling, fixed in the paper's nets by ``lr_mult: 0`` and in this project's training)."""
+    channels, _, size, _ = weight.shape
+    return bool(torch.allclose(weight.detach().float().cpu(), bilinear_weight(channels, size), rtol=0.0, atol=1e-6))
+
+
 def bilinear_upsample(scores: torch.Tensor, factor: int, padding: int = 0) -> torch.Tensor:
     """Upsample ``scores`` by ``factor`` with the fixed bilinear deconvolution (kernel 2·factor).
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from fcn_viewer.classes import Color
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
+from fcn_viewer.model.upsample import is_bilinear
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.teaching.compare import (
     DEFAULT_BOUNDARY_RADIUS,
@@ -199,10 +200,11 @@ def skip_variants(
 @dataclass(frozen=True)
 class BilinearStage:
     """The net's 32s stage beside the "conv7 only" switch setting: both are the conv7 scores alone, but the stage
-    brings them to the image by a fixed bilinear ×32, the switch setting by the net's own learned upsamplings
-    (``chain``, e.g. ×2, ×2, ×8), so their masks, and their scores, differ."""
+    brings them to the image by a fixed bilinear ×32, the switch setting by the net's own upsamplings (``chain``,
+    e.g. ×2, ×2, ×8; ``fixed`` marks those kept bilinear in training), so their masks, and their scores, differ."""
 
     chain: tuple[int, ...]
+    fixed: tuple[bool, ...]
     mask: np.ndarray
     changed: int  # pixels that differ from the mask with all skips on, as each switch setting counts them
     truth: StageTruth | None = None
@@ -211,15 +213,26 @@ class BilinearStage:
 
     def note(self, conv7_only: SkipVariant) -> str:
         """Why the two differ, with this image's numbers."""
-        chain = "/".join(f"×{factor}" for factor in self.chain)
         differ = int((self.mask != conv7_only.mask).sum())
         scores = ""
         if self.truth is not None and conv7_only.truth is not None:
             scores = (f", {percent(conv7_only.truth.pixel_accuracy)} against {percent(self.truth.pixel_accuracy)} "
                       "pixel accuracy here")
         return (f"Conv7 only is not the 32s stage: both are the conv7 scores alone, but conv7 only goes through this "
-                f"net's own learned {chain} upsamplings, the 32s stage (Stages, Compare, Ground Truth) through a "
+                f"net's own {self.chain_in_words()}, the 32s stage (Stages, Compare, Ground Truth) through a "
                 f"fixed bilinear ×32: {differ:,} px differ{scores}.")
+
+    def chain_in_words(self) -> str:
+        """E.g. ``×2/×2/×8 upsamplings (×2/×2 learned, ×8 fixed bilinear)``."""
+        pairs = list(zip(self.chain, self.fixed, strict=True))
+        chain = "/".join(f"×{factor}" for factor in self.chain)
+        learned = "/".join(f"×{factor}" for factor, fixed in pairs if not fixed)
+        kept = "/".join(f"×{factor}" for factor, fixed in pairs if fixed)
+        if not kept:
+            return f"learned {chain} upsamplings"
+        if not learned:
+            return f"{chain} upsamplings (all fixed bilinear)"
+        return f"{chain} upsamplings ({learned} learned, {kept} fixed bilinear)"
 
 
 def bilinear_stage(
@@ -235,10 +248,12 @@ def bilinear_stage(
     stage is its own (FCN-32s: conv7 only is the stage itself)."""
     if not contributions.skips or outputs.upsampling.get("32s") != "bilinear":
         return None
-    chain = tuple(outputs.deconvolutions[layer].stride for layer, _ in fusion_path(outputs))
+    layers = [outputs.deconvolutions[layer] for layer, _ in fusion_path(outputs)]
+    chain = tuple(layer.stride for layer in layers)
+    fixed = tuple(is_bilinear(layer.weight) for layer in layers)
     mask = outputs.logits("32s")[index].float().cpu().argmax(0).to(torch.uint8).numpy()
     truth = score_mask(mask, label, num_classes, ignore_index, tolerance) if label is not None else None
-    return BilinearStage(chain, mask, int((mask != contributions.mask()).sum()), truth)
+    return BilinearStage(chain, fixed, mask, int((mask != contributions.mask()).sum()), truth)
 
 
 def _layer(skip: str) -> str:

@@ -118,8 +118,7 @@ def _upsampling(request: LessonRequest, title: str) -> LessonResult:
             truth = None  # the lesson is still worth showing, unscored
     lesson = upsampling_lesson(result.segmentation.outputs, truth, result.meta.config.num_classes,
                                gt.ignore_index if gt else 255, gt.tolerance if gt else 2.0)
-    differences = ", ".join(f"{k.layer} {k.relative_difference:.0%}" for k in lesson.kernels)
-    summary = (f"learned kernels differ from bilinear by {differences} · bilinear kernels change "
+    summary = (f"{lesson.kernels_in_words()} · bilinear kernels change "
                f"{lesson.changed_pixels:,} px ({lesson.changed_fraction:.1%})")
     slide = slide_pixels(upsampling_slide(lesson, result.meta.palette, title))
     return LessonResult(request, slide, summary, upsampling=lesson)

@@ -13,6 +13,7 @@ import numpy as np
 from fcn_viewer.classes import Color
 from fcn_viewer.inference import Segmentation
 from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
+from fcn_viewer.model.upsample import is_bilinear
 from fcn_viewer.render import (
     blend,
     class_probability,
@@ -154,11 +155,12 @@ class ViewResult:
             return SCORE_MAP_TIPS[panel.stage]  # type: ignore[index]
         assert self.segmentation is not None and panel.stage is not None
         layer = self.segmentation.outputs.upsampling.get(panel.stage, "")
-        how = (
-            f"a fixed bilinear kernel (this net has no learned ×{panel.stride} layer)"
-            if layer == "bilinear"
-            else f"{layer} (learned deconvolution)"
-        )
+        if layer == "bilinear":
+            how = f"a fixed bilinear kernel (this net has no ×{panel.stride} layer of its own)"
+        elif self._fixed_bilinear(layer):
+            how = f"{layer} (a deconvolution fixed at the bilinear kernel, not learned)"
+        else:
+            how = f"{layer} (learned deconvolution)"
         return f"logits_{panel.stage}: {SCORE_MAP_LABELS[panel.stage]} upsampled ×{panel.stride} by {how}, then cropped"
 
     def class_shares(self) -> np.ndarray:
@@ -180,8 +182,16 @@ class ViewResult:
         lines += ["", "crops (source → result @ offset):"]
         lines += [f"  {crop.source} → {crop.result} @ {crop.offset}" for crop in outputs.crops]
         lines += ["", "upsampling:"]
-        lines += [f"  {stage}: {outputs.upsampling.get(stage, '?')}" for stage in self.stages]
+        for stage in self.stages:
+            layer = outputs.upsampling.get(stage, "?")
+            lines.append(f"  {stage}: {layer}" + (" (fixed bilinear)" if self._fixed_bilinear(layer) else ""))
         return lines
+
+    def _fixed_bilinear(self, layer: str) -> bool:
+        """Whether the net's deconvolution ``layer`` is still the bilinear kernel: fixed in training, not learned."""
+        assert self.segmentation is not None
+        deconvolution = self.segmentation.outputs.deconvolutions.get(layer)
+        return deconvolution is not None and is_bilinear(deconvolution.weight)
 
     def readout(self, x: float, y: float) -> str | None:
         """The class and confidence of every stage at image point (x, y), and the finest stage's top 3."""

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from fcn_viewer.model.fcn import ATONCE_POOL4_SCALE, FCN
-from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
+from fcn_viewer.model.upsample import bilinear_upsample, is_bilinear
 
 OWN_BILINEAR = "the net's own ×2 (upscore2) is bilinear, so it is used as it is"
 LEARNED_REPLACED = (
@@ -99,7 +99,7 @@ def commute_lesson(model: FCN, x: torch.Tensor) -> CommuteLesson:
     upscore2: torch.nn.ConvTranspose2d = model.upscore2
     num_classes = config.num_classes
     own = upscore2.weight.detach()
-    is_bilinear = bool(torch.allclose(own.float().cpu(), bilinear_weight(num_classes, own.shape[-1]), atol=1e-6))
+    own_is_bilinear = is_bilinear(own)
     padding = int(upscore2.padding[0])
 
     def align(skip: torch.Tensor, upsampled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +122,7 @@ def commute_lesson(model: FCN, x: torch.Tensor) -> CommuteLesson:
     weight = torch.cat([score_pool4.weight, score_fr.weight, score_fr.bias.view(num_classes, 1, 1, 1)], 1)
     concatenated = F.conv2d(stacked, weight, score_pool4.bias)
 
-    note = OWN_BILINEAR if is_bilinear else LEARNED_REPLACED.format(channels=pool4.shape[1] + conv7.shape[1])
+    note = OWN_BILINEAR if own_is_bilinear else LEARNED_REPLACED.format(channels=pool4.shape[1] + conv7.shape[1])
     return CommuteLesson(
         summed=summed[0].float().cpu(),
         concatenated=concatenated[0].float().cpu(),
@@ -130,6 +130,6 @@ def commute_lesson(model: FCN, x: torch.Tensor) -> CommuteLesson:
         score_channels=num_classes,
         map_size=(int(summed.shape[-2]), int(summed.shape[-1])),
         bytes_per_value=stacked.element_size(),
-        own_upsampling_is_bilinear=is_bilinear,
+        own_upsampling_is_bilinear=own_is_bilinear,
         upsampling_note=note,
     )

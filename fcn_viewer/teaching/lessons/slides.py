@@ -25,6 +25,7 @@ from fcn_viewer.weights.meta import Preprocessing
 
 LEARNED_COLOR, BILINEAR_COLOR, CROP_COLOR, CONTEXT_COLOR = "#d55e00", "#0072b2", "#e69f00", "#009e73"  # Okabe–Ito
 TOP_CLASSES = 6
+KERNELS_SHOWN = {"learned": "the net's kernels", "bilinear": "bilinear kernels"}  # the upsampling lesson's two masks
 
 
 def _slide(title: str) -> Figure:
@@ -140,7 +141,7 @@ def commute_slide(lesson: CommuteLesson, palette: Sequence[Color], title: str) -
     summed = colorize(lesson.summed.argmax(0).numpy().astype(np.uint8), palette)
     joined = colorize(lesson.concatenated.argmax(0).numpy().astype(np.uint8), palette)
     _picture(figure.add_subplot(grid[0, 0]), summed, f"score, then sum (the net's way)\n{2 * lesson.score_channels} "
-             f"score channels · {width}×{height}")
+             f"score channels · {height}×{width}")
     channels = lesson.feature_channels
     _picture(figure.add_subplot(grid[0, 1]), joined, f"concatenate, then one 1×1 conv\n{channels['pool4']} + "
              f"{channels['conv7']} + 1 feature channels")
@@ -165,14 +166,16 @@ def upsampling_slide(lesson: UpsamplingLesson, palette: Sequence[Color], title: 
     """Each deconvolution's kernel beside the bilinear one, and the final mask both ways with the changed pixels."""
     figure = _slide(f"{title}\nLearned vs bilinear upsampling, recomputed from the stored scores (no new pass)")
     kernels = lesson.kernels
-    grid = figure.add_gridspec(2, max(3 * len(kernels), 3))
+    grid = figure.add_gridspec(2, max(3 * len(kernels), 3), height_ratios=(0.5, 1))  # square kernels, 4:3 masks
     for index, kernel in enumerate(kernels):
         limit = float(np.abs(kernel.learned).max())
         size = kernel.learned.shape[-1]
         channels = kernel.learned.shape[0]
+        role = "fixed" if kernel.fixed else "class→itself"
+        apart = "the same: not learned" if kernel.fixed else f"{kernel.relative_difference:.0%} apart"
         for offset, (pixels, heading) in enumerate((
-            (kernel.diagonal_mean(), f"{kernel.layer}\n×{kernel.factor}, class→itself"),
-            (kernel.bilinear_kernel(), f"bilinear {size}×{size}\n{kernel.relative_difference:.0%} apart"),
+            (kernel.diagonal_mean(), f"{kernel.layer}\n×{kernel.factor}, {role}"),
+            (kernel.bilinear_kernel(), f"bilinear {size}×{size}\n{apart}"),
             (kernel.tiles(), f"{channels}×{channels} pairs\n{kernel.off_diagonal_share:.0%} mixing"),
         )):
             axes = figure.add_subplot(grid[0, 3 * index + offset])
@@ -185,7 +188,7 @@ def upsampling_slide(lesson: UpsamplingLesson, palette: Sequence[Color], title: 
         metrics = (f"acc {percent(scored.pixel_accuracy)} · mIoU {percent(scored.mean_iou)} · "
                    f"BF {percent(scored.boundary_f1)}" if scored is not None else f"{width}×{height}")
         _picture(figure.add_subplot(bottom[0, column]), colorize(mask.astype(np.uint8), palette),
-                 f"FCN-{lesson.stage}, {name} kernels\n{metrics}")
+                 f"FCN-{lesson.stage}, {KERNELS_SHOWN[name]}\n{metrics}")
     changed = np.where(lesson.changed[..., None], np.array([230, 159, 0], np.uint8), np.uint8(235))
     _picture(figure.add_subplot(bottom[0, 2]), changed.astype(np.uint8),
              f"changed pixels: {lesson.changed_pixels:,} ({lesson.changed_fraction:.1%})")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
-from fcn_viewer.model.upsample import bilinear_weight
+from fcn_viewer.model.upsample import bilinear_weight, is_bilinear
 from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.teaching.contributions import fusion_path, split_logits
 from fcn_viewer.teaching.ground_truth import StageTruth, score_mask
@@ -30,6 +30,12 @@ class KernelComparison:
     def relative_difference(self) -> float:
         """‖learned − bilinear‖ / ‖bilinear‖ over the whole C×C×k×k weight (0: still the bilinear start)."""
         return float(np.linalg.norm(self.learned - self.bilinear) / np.linalg.norm(self.bilinear))
+
+    @property
+    def fixed(self) -> bool:
+        """The kernel is the bilinear one to float rounding: fixed in training (the final upsampling of the paper's
+        nets and of the bundled ones), not learned."""
+        return is_bilinear(torch.from_numpy(self.learned))
 
     @property
     def off_diagonal_share(self) -> float:
@@ -81,12 +87,22 @@ class UpsamplingLesson:
     def changed_fraction(self) -> float:
         return self.changed_pixels / self.changed.size
 
+    def kernels_in_words(self) -> str:
+        """E.g. ``learned kernels differ from bilinear by upscore2 30%, upscore_pool4 24%; upscore8 is fixed bilinear
+        (not learned)``."""
+        learned = [f"{k.layer} {k.relative_difference:.0%}" for k in self.kernels if not k.fixed]
+        fixed = [k.layer for k in self.kernels if k.fixed]
+        parts = [f"learned kernels differ from bilinear by {', '.join(learned)}"] if learned else []
+        if fixed:
+            parts.append(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} fixed bilinear (not learned)")
+        return "; ".join(parts)
+
     def numbers(self) -> dict[str, Any]:
         """What `fcn-viewer figure --lesson upsampling --json` writes."""
         result: dict[str, Any] = {
             "stage": self.stage,
             "kernels": [
-                {"layer": k.layer, "factor": k.factor, "size": int(k.learned.shape[-1]),
+                {"layer": k.layer, "factor": k.factor, "size": int(k.learned.shape[-1]), "fixed": k.fixed,
                  "relative_difference": k.relative_difference, "off_diagonal_share": k.off_diagonal_share}
                 for k in self.kernels
             ],
