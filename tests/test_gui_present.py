@@ -25,6 +25,10 @@ def test_f5_presents_the_steps_arrows_step_and_escape_leaves(qtbot: QtBot, ready
     count = len(classroom.steps.steps)
     assert presenter.heading.text() == f"Step 3 of {count}:  {classroom.steps.steps[2].heading}"
     assert "Chapter: fusing pool4" in presenter.chapter.text()
+    image = presenter.model.deck.result.image
+    rows, columns = classroom.steps.steps[2].shape[1:]
+    assert presenter.titles[0].text() == f"photo · 3×{image.shape[0]}×{image.shape[1]}"  # C×rows×columns, as the tabs
+    assert presenter.titles[1].text() == f"argmax classes · {rows}×{columns}"
     scale = classroom.steps.deck.scale()
     assert presenter.bar_low.text() == f"{scale.low:.1f}" and presenter.bar_high.text() == f"{scale.high:.1f}"
     qtbot.keyClick(presenter, Qt.Key.Key_Right)

@@ -186,11 +186,11 @@ class PresenterView(QWidget):
         image = self.model.deck.result.image if self.model.deck.result is not None else None
         if image is not None:
             self.photo.set_picture(image)
-            self.titles[0].setText(f"photo · {image.shape[1]}×{image.shape[0]}")
+            self.titles[0].setText(f"photo · 3×{image.shape[0]}×{image.shape[1]}")
         self.classes.set_picture(slide.classes, step.crop)
         self.score.set_picture(slide.score, step.crop)
         kind = "mask over the photo" if step.kind == "mask" else "argmax classes"
-        self.titles[1].setText(f"{kind} · {width}×{height}")
+        self.titles[1].setText(f"{kind} · {height}×{width}")
         self.titles[2].setText(f"score of {slide.class_name} (↑ / ↓: another class)")
         self.bar_low.setText(f"{slide.scale.low:.1f}")
         self.bar_high.setText(f"{slide.scale.high:.1f}")

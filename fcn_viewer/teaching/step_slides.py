@@ -88,9 +88,9 @@ def build_step_slide(
     kind = "mask over the photo" if step.kind == "mask" else "argmax classes"
     class_name = classes[scale.class_index]
     panels = (
-        (image, f"photo · {image.shape[1]}×{image.shape[0]}", None),
+        (image, f"photo · 3×{image.shape[0]}×{image.shape[1]}", None),
         (step_pixels(step, scores, image, palette, "classes", opacity=opacity, classes=argmax),
-         f"{kind} · {width}×{height}", step.crop),
+         f"{kind} · {height}×{width}", step.crop),
         (step_pixels(step, scores, image, palette, "class-score", scale.class_index, scale=scale),
          f"score of {class_name}", step.crop),
     )
