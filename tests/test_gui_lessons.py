@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 
-from fcn_viewer.gui.lessons_view import LessonsView
+from fcn_viewer.gui.lessons_view import LessonsView, row_layout
 from fcn_viewer.gui.panels import rgb_from_pixmap
 from fcn_viewer.gui.tab import TabFrame
 from fcn_viewer.render import colorize
@@ -32,7 +32,10 @@ def test_the_lessons_tab_draws_each_lesson_and_forwards_a_click_and_the_switch(q
     assert done is not None and done.request.lesson == "classifier" and done.window is not None
     assert np.array_equal(rgb_from_pixmap(view.slide.view.pixmap_item.pixmap()), done.slide)
     assert view.window_rect.isVisible() and view.window_rect.rect().width() == done.window.size
-    assert "Classifier → FCN: conv7 cell" in view.status.text()
+    assert "Classifier → FCN: conv7 cell" in view.status.text() and ".." not in view.status.text()
+    for panel, (height, width) in ((view.photo, result.image_size), (view.slide, done.slide.shape[:2])):
+        shown_at = panel.view.size()  # each picture at its own aspect ratio: no empty band beside or under it
+        assert abs(shown_at.width() / shown_at.height() - width / height) < 0.03
 
     where = view.photo.view.mapFromScene(QPointF(70.5, 40.5))
     qtbot.mouseClick(view.photo.view.viewport(), Qt.MouseButton.LeftButton, pos=where)
@@ -58,3 +61,9 @@ def test_the_screenshot_lesson_option_needs_the_lessons_tab(capsys) -> None:  # 
 
     assert main(["gui", "--screenshot", "x.png", "--tab", "steps", "--lesson", "commute"]) == 2
     assert "--lesson does nothing without --tab lessons" in capsys.readouterr().err
+
+
+def test_side_by_side_pictures_keep_their_aspect_as_large_as_fits_and_centred() -> None:
+    photo, slide = (360, 480), (1080, 1920)
+    assert row_layout([photo, slide], (1000, 900), title=20, spacing=8) == [(1, 0, 424, 338), (433, 0, 565, 338)]
+    assert row_layout([photo, slide], (3000, 300), title=20, spacing=8) == [(1061, 0, 373, 300), (1442, 0, 497, 300)]

@@ -4,18 +4,21 @@ Qt-free model (``LessonsModel``), whose work runs on the classroom's job queue."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt
-from PySide6.QtGui import QColor, QKeySequence, QMouseEvent, QPen, QShortcut
+from PySide6.QtGui import QColor, QKeySequence, QMouseEvent, QPen, QResizeEvent, QShortcut
 from PySide6.QtWidgets import QButtonGroup, QCheckBox, QGraphicsRectItem, QHBoxLayout, QPushButton, QWidget
 
 from fcn_viewer.classes import Color
-from fcn_viewer.gui.panels import ViewLink
+from fcn_viewer.gui.fields_view import Rect
+from fcn_viewer.gui.panels import SPACING, Panel, ViewLink
 from fcn_viewer.gui.tab import TabFrame, TabPage, status_line
 from fcn_viewer.options import LESSONS, Lesson
 from fcn_viewer.render import colorize
 from fcn_viewer.teaching.ground_truth import percent
+from fcn_viewer.teaching.lessons.upsampling import KERNELS_SHOWN
 from fcn_viewer.view.classroom_model import LessonsModel
 from fcn_viewer.view.lesson_jobs import LESSON_TITLES, LessonResult
 
@@ -29,6 +32,49 @@ HINTS: dict[Lesson, str] = {
     "upsampling": f"The switch ({SWITCH_KEY}) shows the mask with every learned kernel replaced by bilinear, "
                   "recomputed from the stored score maps (no new forward pass).",
 }
+
+
+def row_layout(sizes: Sequence[tuple[int, int]], area: tuple[int, int], title: int, spacing: int) -> list[Rect]:
+    """Where panels go side by side in an ``area`` (width, height): each picture (a panel less its ``title`` line) at
+    the aspect ratio of its (height, width) in ``sizes``, all as tall as fits, the row centred across and at the
+    top, so no panel shows an empty band."""
+    aspects = [max(1, width) / max(1, height) for height, width in sizes]
+    width, height = area
+    room = width - spacing * (len(sizes) - 1)
+    picture_height = max(1, math.floor(min(height - title, room / sum(aspects))))
+    widths = [max(1, math.floor(picture_height * aspect)) for aspect in aspects]
+    x = max(0, (width - sum(widths) - spacing * (len(sizes) - 1)) // 2)
+    rects = []
+    for panel_width in widths:
+        rects.append((x, 0, panel_width, picture_height + title))
+        x += panel_width + spacing
+    return rects
+
+
+class PicturesRow(QWidget):
+    """Lays its panels out by :func:`row_layout` as the tab resizes or the pictures change."""
+
+    def __init__(self, panels: Sequence[Panel], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panels = tuple(panels)
+        self.sizes = [(3, 4)] * len(self.panels)
+        for panel in self.panels:
+            panel.setParent(self)
+
+    def set_sizes(self, sizes: Sequence[tuple[int, int]]) -> None:
+        self.sizes = list(sizes)
+        self._place()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place()
+
+    def _place(self) -> None:
+        first = self.panels[0]
+        title = first.title.sizeHint().height() + first.layout().spacing()  # type: ignore[union-attr]
+        for panel, rect in zip(self.panels, row_layout(self.sizes, (self.width(), self.height()), title, SPACING),
+                               strict=True):
+            panel.setGeometry(*rect)
 
 
 class LessonsView(TabPage):
@@ -81,10 +127,8 @@ class LessonsView(TabPage):
         self.window_rect.setZValue(2)
         self.window_rect.hide()
         self.photo.view.scene().addItem(self.window_rect)
-        pictures = QHBoxLayout()
-        pictures.addWidget(self.photo, 1)
-        pictures.addWidget(self.slide, 2)
-        self._arrange(top, self.status, (pictures, 1))
+        self.pictures = PicturesRow((self.photo, self.slide))
+        self._arrange(top, self.status, (self.pictures, 1))
         self.clear()
 
     # ---- what to show ---------------------------------------------------------------------------
@@ -127,10 +171,11 @@ class LessonsView(TabPage):
 
     def lesson_shown(self, done: LessonResult) -> None:
         lesson = done.request.lesson
-        self.status.setText(f"{LESSON_TITLES[lesson]}: {done.summary}.  {HINTS[lesson]}")
+        self.status.setText(f"{LESSON_TITLES[lesson]}: {done.summary.rstrip('.')}.  {HINTS[lesson]}")
         height, width = done.slide.shape[:2]
         self.slide.set_title(f"{LESSON_TITLES[lesson]} · the lesson's slide", LESSON_TITLES[lesson])
         self.slide.view.set_pixels(done.slide, (height, width))
+        self.pictures.set_sizes((done.request.result.image_size, (height, width)))
         self.bilinear.setVisible(lesson == "upsampling")
         for panel in (self.photo, self.slide):
             panel.show()
@@ -157,8 +202,8 @@ class LessonsView(TabPage):
                 truth = upsampling.truth[which]
                 scores = (f" · acc {percent(truth.pixel_accuracy)} · mIoU {percent(truth.mean_iou)} · "
                           f"BF {percent(truth.boundary_f1)}")
-            self.photo.set_title(f"mask, {which} kernels · {upsampling.changed_pixels:,} px differ{scores}",
-                                 f"mask, {which} kernels")
+            self.photo.set_title(f"mask, {KERNELS_SHOWN[which]} · {upsampling.changed_pixels:,} px differ{scores}",
+                                 f"mask, {KERNELS_SHOWN[which]}")
             self.photo.view.set_pixels(colorize(mask, self._palette), (height, width))
             return
         self.photo.view.set_pixels(result.image, (height, width))

@@ -20,12 +20,11 @@ from fcn_viewer.teaching.figure import FIGURE_FORMATS, NOTE_PT, PANEL_PT, PNG_DP
 from fcn_viewer.teaching.ground_truth import percent
 from fcn_viewer.teaching.lessons.classifier import CellComparison, SlidingComparison
 from fcn_viewer.teaching.lessons.commute import CommuteLesson
-from fcn_viewer.teaching.lessons.upsampling import UpsamplingLesson
+from fcn_viewer.teaching.lessons.upsampling import KERNELS_SHOWN, UpsamplingLesson
 from fcn_viewer.weights.meta import Preprocessing
 
 LEARNED_COLOR, BILINEAR_COLOR, CROP_COLOR, CONTEXT_COLOR = "#d55e00", "#0072b2", "#e69f00", "#009e73"  # Okabe–Ito
 TOP_CLASSES = 6
-KERNELS_SHOWN = {"learned": "the net's kernels", "bilinear": "bilinear kernels"}  # the upsampling lesson's two masks
 
 
 def _slide(title: str) -> Figure:

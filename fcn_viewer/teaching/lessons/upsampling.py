@@ -16,6 +16,8 @@ from fcn_viewer.options import DEFAULT_TOLERANCE
 from fcn_viewer.teaching.contributions import fusion_path, split_logits
 from fcn_viewer.teaching.ground_truth import StageTruth, score_mask
 
+KERNELS_SHOWN = {"learned": "the net's kernels", "bilinear": "bilinear kernels"}  # the two masks, as captions say
+
 
 @dataclass(frozen=True)
 class KernelComparison:
