@@ -178,6 +178,8 @@ def test_panels_take_the_image_aspect_and_the_flips_have_a_key(qtbot: QtBot, sho
     view, result, _ = shown
     view.resize(1070, 690)  # the tab's size in a 1280×800 window
     qtbot.wait(50)
+    controls = view.layout().itemAt(0).minimumSize().width()  # the row of controls, the tab's widest
+    assert controls <= 900  # 958 px with a longer scale text widened a 1280-px window (the bundled net) by 7 px
     view.link.fit()
     size = result.image.shape[:2]
     for panel in [view.photo, *view.terms.values(), view.mask_panel]:

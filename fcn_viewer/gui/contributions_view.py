@@ -301,7 +301,7 @@ class ContributionsView(TabPage):
         if pictures.scale == "own":
             self.bar_text.setText("±each term's own limit (its title)")
         else:
-            self.bar_text.setText(f"−{pictures.limit:.1f} … 0 … +{pictures.limit:.1f} (logit), all terms")
+            self.bar_text.setText(f"±{pictures.limit:.1f} logit, all terms")
         for name, box in self.switches.items():
             box.setEnabled(name in analysis.contributions.skips)
         keys = ["photo", *(name for name in TERMS if name in pictures.maps), "mask"]
