@@ -122,13 +122,14 @@ def classifier_slide(image: np.ndarray, cell: CellComparison, sliding: SlidingCo
     paper_rows, paper_columns = sliding.paper_example_grid
     _note(figure.add_subplot(grid[1, 3]), [
         f"A sliding classifier needs one {sliding.crop_size}-px crop per conv7 cell: {rows}×{columns} = "
-        f"{sliding.crops} crops for this {width}×{height} image ({paper_rows}×{paper_columns} for the paper's "
-        "500×500).",
+        f"{sliding.crops} crops for this {height}×{width} image, rows × columns ({paper_rows}×{paper_columns} for "
+        "the paper's 500×500).",
         f"One FCN pass: {sliding.seconds_fcn:.3g} s; the crops one by one: {sliding.seconds_crops:.3g} s"
         + (f", extrapolated from {sliding.crops_run} run in {sliding.time_cap:g} s." if sliding.extrapolated else "."),
         f"Same class as the FCN's cell: {sliding.agreement:.0%} of {sliding.crops_run} crops.",
     ], width=33)
-    _note(figure.add_subplot(grid[2, :]), [cell.sentence(classes)], width=140)
+    sentence = cell.sentence(classes)
+    _note(figure.add_subplot(grid[2, :]), [sentence[:1].upper() + sentence[1:]], width=140)
     return figure
 
 
