@@ -418,3 +418,21 @@ def test_shutdown_and_cancel_reach_the_backend() -> None:
     model.cancel_download()
     model.shutdown()
     assert backend.cancelled == 1 and backend.stopped == 1
+
+
+def test_the_stages_info_and_tooltip_call_a_deconvolution_still_bilinear_fixed_and_a_trained_one_learned() -> None:
+    from fcn_viewer.inference import LoadedModel, Segmenter
+    from fcn_viewer.model import build_fcn
+    from fcn_viewer.view.panel_content import PANELS_BY_KEY
+    from tests.helpers import gradient_image, random_model, tiny_paper_config
+
+    config = tiny_paper_config("fcn8s")
+    for model, fixed in ((build_fcn(config), True), (random_model(config), False)):  # bilinear start, random weights
+        segmenter = Segmenter(LoadedModel(model, tiny_meta(config), "test"), "cpu")
+        result = ViewResult.build(Path("photo.png"), segmenter.segment(gradient_image(40, 52)), segmenter.meta, 0.0,
+                                  "cpu")
+        tooltip = result.tooltip(PANELS_BY_KEY["mask-8s"])
+        assert ("fixed at the bilinear kernel, not learned" in tooltip) is fixed
+        assert ("(learned deconvolution)" in tooltip) is not fixed
+        assert ("  8s: upscore8 (fixed bilinear)" in result.summary_lines()) is fixed
+        assert "a fixed bilinear kernel" in result.tooltip(PANELS_BY_KEY["mask-32s"])  # no ×32 layer of its own
