@@ -36,10 +36,10 @@ def test_about_shows_the_version(window: MainWindow, monkeypatch: pytest.MonkeyP
     assert shown and f"fcn-viewer {__version__}" in shown[0]
 
 
-def test_ctrl_1_to_7_show_the_seven_tabs_in_order(window: MainWindow) -> None:
-    assert window.tabs.count() == 7
-    for number in range(1, 8):
-        window.tabs.setCurrentIndex(0 if number != 1 else 6)
+def test_ctrl_1_to_8_show_the_eight_tabs_in_order(window: MainWindow) -> None:
+    assert window.tabs.count() == 8
+    for number in range(1, 9):
+        window.tabs.setCurrentIndex(0 if number != 1 else 7)
         _trigger(window, f"Ctrl+{number}")
         assert window.tabs.currentIndex() == number - 1, f"Ctrl+{number}"
     assert _action(window, "Ctrl+1") == ("View", "Stages")

@@ -218,7 +218,7 @@ def test_figure_refuses_to_replace_a_file_without_overwrite(
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["figure", "IMAGE", "--out", "OUT/f.png", "--class", "Nope"], "--class does nothing without --contributions"),
+    (["figure", "IMAGE", "--out", "OUT/f.png", "--class", "Nope"], "--class does nothing without --contributions or --steps"),
     (["figure", "IMAGE", "--out", "OUT/f.png", "--tolerance", "3"], "--tolerance does nothing without a label: none was given (--label) or found beside IMAGE"),
     (["segment", "IMAGE", "--out", "OUT", "--scores-dtype", "float16"], "--scores-dtype does nothing without --save-scores"),
     (["segment", "IMAGE", "--out", "OUT", "--model", "camvid-fcn8s", "--arch", "fcn8s"],

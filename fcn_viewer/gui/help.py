@@ -44,7 +44,8 @@ walks the fusion path one operation at a time. <i>Compare</i> (Ctrl+3) maps wher
 coarser ones — mostly along object boundaries. <i>Ground Truth</i> (Ctrl+4) scores each mask against a label.
 <i>Contributions</i> (Ctrl+5) splits the final scores exactly into the conv7, pool4 and pool3 terms and switches
 each skip off. <i>Receptive Fields</i> (Ctrl+6): click a pixel to see the cells that feed it and what each one
-sees of the photo. <i>Sequence</i> (Ctrl+7) plays a folder of frames or an animation with every stage live.</p>
+sees of the photo. <i>Sequence</i> (Ctrl+7) plays a folder of frames, an animation or a video with every stage live. <i>Lessons</i>
+(Ctrl+8) runs the paper's three "why" lessons on the loaded net.</p>
 """
 
 

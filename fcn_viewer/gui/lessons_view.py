@@ -83,7 +83,7 @@ class LessonsView(TabPage):
 
     title = "Lessons"
     menu_title = "Paper &Lessons (classifier → FCN, sums, upsampling)"
-    shortcut = "Ctrl+7"
+    shortcut = "Ctrl+8"
 
     def __init__(self, lesson: LessonsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
