@@ -132,6 +132,8 @@ def test_a_time_budget_ends_training_and_exports_a_net_with_the_paper_crops(
     assert result.finished and 1 <= result.epoch < 10_000
     assert "val_miou_8s" in result.history[-1]  # the last epoch is validated
     assert result.history[-1]["lr"] < config.lr  # past the peak of the schedule
+    again = train(config)  # the same command again (e.g. to export): the spent budget trains nothing more
+    assert again.finished and again.epoch == result.epoch and len(again.history) == len(result.history)
     path = export_run(result.run_dir, tmp_path / "camvid-fcn8s.safetensors", "camvid-fcn8s", "FCN-8s", "camvid")
     loaded = load_weights_file(path)
     with torch.no_grad():

@@ -236,8 +236,9 @@ def train(config: TrainConfig, command: str = "") -> RunResult:
     run = _start_run(config)
     deadline = time.monotonic() + config.time_limit_min * 60 if config.time_limit_min else math.inf
     epoch = run.start_epoch
-    budget_spent = False
-    for epoch in range(run.start_epoch + 1, config.epochs + 1):
+    budget_spent = run.budget_spent()  # resumed after its time budget: nothing is left to train
+    last_epoch = run.start_epoch if budget_spent else config.epochs
+    for epoch in range(run.start_epoch + 1, last_epoch + 1):
         record = _train_epoch(run, epoch)
         budget_spent = run.budget_spent()
         if run.rank == 0 and (epoch % config.val_every == 0 or epoch == config.epochs or budget_spent):
