@@ -59,7 +59,7 @@ def main() -> None:
     photo = sample_images()[0]
     for name, args in SHOTS.items():
         fcn_viewer(*args, str(photo), "--screenshot", str(out / name), "--size", SIZES.get(name, WINDOW))
-    fcn_viewer("figure", str(photo), "--out", str(out / "slide.png"))
+    fcn_viewer("figure", str(photo), "--out", str(out / "slide.png"), "--overwrite")
     with tempfile.TemporaryDirectory() as folder:
         fcn_viewer("figure", str(photo), "--steps", "--out", folder)
         shutil.copyfile(Path(folder) / f"step-{STEP:02d}.png", out / "step-slide.png")
