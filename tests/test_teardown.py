@@ -15,7 +15,7 @@ import pytest
 from tests.hostile import ROOT
 from tests.teardown_child import CASES
 
-RUNS = 3  # a crash at teardown can be a matter of timing: each case runs this many times
+RUNS = 2  # a crash at teardown can be a matter of timing: each case runs this many times, side by side
 CHILD_TIMEOUT_S = 30
 CRASH_SIGNS = ("Fatal Python error", "Segmentation fault", "QThread: Destroyed", "Traceback", "Aborted")
 
