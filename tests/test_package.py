@@ -137,5 +137,5 @@ def test_fcn_viewer_resources_still_overrides_the_bundled_folder(tmp_path: Path,
 
 def test_the_installed_wheel_carries_the_bundled_sequence(installed_wheel: Path) -> None:
     frames = sorted((installed_wheel / "fcn_viewer" / "bundled" / "sequence").glob("*.jpg"))
-    assert [frame.stem for frame in frames] == [f"0016E5_{number:05d}" for number in range(8019, 8058, 2)]
+    assert [frame.stem for frame in frames] == [f"camvid-seq-{number:02d}" for number in range(1, 21)]
     assert sum(frame.stat().st_size for frame in frames) < 1_500_000
