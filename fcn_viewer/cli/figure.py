@@ -128,18 +128,28 @@ def _check(args: argparse.Namespace) -> Path | None:
     return label
 
 
+_NO_SUCH_CLASS = -1
+
+
+def _class_index(args: argparse.Namespace, meta: ModelMeta) -> int | None:
+    """The index of ``--class`` in the model's classes (None without it), or _NO_SUCH_CLASS after saying why."""
+    if args.class_name is None:
+        return None
+    if args.class_name not in meta.classes:
+        print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
+              file=sys.stderr)
+        return _NO_SUCH_CLASS
+    return meta.classes.index(args.class_name)
+
+
 def _contributions(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str,
                    ground_truth: GroundTruth | None) -> int:
     from fcn_viewer.teaching.contributions import split_logits
     from fcn_viewer.teaching.contributions_figure import save_contributions_slide
 
-    class_index = None
-    if args.class_name is not None:
-        if args.class_name not in meta.classes:
-            print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
-                  file=sys.stderr)
-            return 2
-        class_index = meta.classes.index(args.class_name)
+    class_index = _class_index(args, meta)
+    if class_index == _NO_SUCH_CLASS:
+        return 2
     contributions = split_logits(segmentation.outputs)
     save_contributions_slide(args.out, segmentation.image, contributions, meta, meta.palette, title, class_index,
                              ground_truth)
@@ -166,13 +176,9 @@ def _check_steps_folder(args: argparse.Namespace) -> None:
 def _steps(args: argparse.Namespace, segmentation: Segmentation, meta: ModelMeta, title: str) -> int:
     from fcn_viewer.teaching.step_slides import save_step_slides
 
-    class_index = None
-    if args.class_name is not None:
-        if args.class_name not in meta.classes:
-            print(f"error: {meta.name} has no class {args.class_name!r}; its classes: {', '.join(meta.classes)}",
-                  file=sys.stderr)
-            return 2
-        class_index = meta.classes.index(args.class_name)
+    class_index = _class_index(args, meta)
+    if class_index == _NO_SUCH_CLASS:
+        return 2
     slides = save_step_slides(args.out, segmentation.outputs, segmentation.image, meta.palette, meta.classes, title,
                               class_index)
     scale = slides.scale
