@@ -22,6 +22,7 @@ from fcn_viewer.model.fold import fold_batchnorm
 from fcn_viewer.model.outputs import Deconvolution, FCNOutputs
 from fcn_viewer.model.padding_skip import skip_padding
 from fcn_viewer.model.sliding_linear import fc_layers_as_matmul
+from fcn_viewer.model.upsample import with_separable_bilinear
 from fcn_viewer.options import Precision
 from fcn_viewer.render import mask_dtype
 from fcn_viewer.weights.loader import LoadedModel
@@ -316,13 +317,13 @@ class Segmenter:
 
 def prepare_model(model: FCN, device: torch.device, dtype: torch.dtype) -> FCN:
     """The net ``Segmenter`` runs: eval, BatchNorm folded, on ``device`` at ``dtype``, channels-last, and
-    on the CPU with fc6/fc7 as matrix products and blocks 1–3 skipping the constant padding of the paper
-    nets. ``model`` itself is changed at most in memory layout."""
+    on the CPU with fc6/fc7 as matrix products, the fixed bilinear upsampling as two small ones per channel, and
+    blocks 1–5 skipping the constant padding of the paper nets. ``model`` itself is changed at most in memory layout."""
     model.eval()
     shared = device.type == "cpu" and dtype == torch.float32 and not model.config.batch_norm
     net = model if shared else fold_batchnorm(copy.deepcopy(model))
     net = net.to(device, dtype).to(memory_format=torch.channels_last)
-    return skip_padding(fc_layers_as_matmul(net)) if device.type == "cpu" else net
+    return skip_padding(fc_layers_as_matmul(with_separable_bilinear(net))) if device.type == "cpu" else net
 
 
 def to_host(outputs: FCNOutputs) -> FCNOutputs:

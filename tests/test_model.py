@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fcn_viewer.model import FCNConfig, build_fcn, compact_config, vgg16_config
 from fcn_viewer.model.config import paper_crops
 from fcn_viewer.model.fold import fold_batchnorm
-from fcn_viewer.model.upsample import bilinear_kernel, bilinear_upsample, bilinear_weight
+from fcn_viewer.model.upsample import (
+    BilinearDeconvolution,
+    bilinear_kernel,
+    bilinear_upsample,
+    bilinear_weight,
+    is_fixed_bilinear,
+    with_separable_bilinear,
+)
 from tests.helpers import random_model, tiny_compact_config, tiny_paper_config
 
 # Key → shape of pytorch-fcn's FCN8s(n_class=21) state_dict, written out from its definition.
@@ -69,6 +77,33 @@ def test_bilinear_kernel_matches_the_reference_formula() -> None:
     ones = torch.ones(1, 1, 5, 5)
     up = bilinear_upsample(ones, 2)
     assert torch.allclose(up[..., 2:-2, 2:-2], torch.ones_like(up[..., 2:-2, 2:-2]))
+
+
+@pytest.mark.parametrize(("factor", "padding", "offset", "size"), [
+    (2, 0, 0, None), (8, 0, 31, (9, 17)), (16, 8, 0, (40, 41)), (32, 0, 19, (50, 61)), (32, 16, 0, None)])
+def test_separable_bilinear_upsampling_is_the_deconvolution_then_the_crop(
+        factor: int, padding: int, offset: int, size: tuple[int, int] | None) -> None:
+    scores = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last)
+    full = F.conv_transpose2d(scores, bilinear_weight(3, 2 * factor), stride=factor, padding=padding)
+    rows, columns = size or full.shape[-2:]
+    got = bilinear_upsample(scores, factor, padding, offset, size)
+    torch.testing.assert_close(got, full[..., offset : offset + rows, offset : offset + columns], rtol=1e-6, atol=1e-6)
+
+
+def test_only_an_exactly_bilinear_deconvolution_is_run_separably() -> None:
+    model = random_model(tiny_paper_config("fcn8s"))  # every deconvolution learned (random)
+    with torch.no_grad():
+        model.upscore8.weight.copy_(bilinear_weight(5, 16))  # the fixed final upsampling
+    fast = with_separable_bilinear(model)
+    assert isinstance(fast.upscore8, BilinearDeconvolution) and fast.upscore8.weight is model.upscore8.weight
+    assert type(model.upscore8) is nn.ConvTranspose2d  # the model itself is untouched
+    assert type(fast.upscore2) is nn.ConvTranspose2d and not is_fixed_bilinear(model.upscore2)
+    x = torch.randn(1, 3, 37, 45)
+    with torch.no_grad():
+        expected, got = model.forward_stages(x), fast.forward_stages(x)
+    for name, tensor in expected.tensors.items():
+        torch.testing.assert_close(got.tensors[name], tensor, rtol=1e-5, atol=1e-5, msg=name)
+    assert got.deconvolutions.keys() == expected.deconvolutions.keys()
 
 
 def test_paper_fcn8s_stage_shapes_for_500x500() -> None:

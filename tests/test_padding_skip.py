@@ -1,4 +1,4 @@
-"""Skipping the paper nets' constant padding in blocks 1–3 changes no output, whatever the image size."""
+"""Skipping the paper nets' constant padding in blocks 1–5 changes no output, whatever the image size."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import nn
 
 from fcn_viewer.model import padding_skip
 from fcn_viewer.model.fold import fold_batchnorm
-from fcn_viewer.model.padding_skip import PaddingSkippingFront, skip_padding
+from fcn_viewer.model.padding_skip import PaddingSkippingPools, skip_padding
 from tests.helpers import random_model, tiny_compact_config, tiny_paper_config
 
 SIZES = [(45, 38, 1), (17, 23, 2), (1, 1, 1), (5, 90, 1)]
@@ -29,19 +29,25 @@ def assert_same_stages(model: nn.Module, fast: nn.Module, x: torch.Tensor) -> No
 def test_every_stage_is_unchanged(variant: str, height: int, width: int, batch: int) -> None:
     model = random_model(tiny_paper_config(variant, 5)).to(memory_format=torch.channels_last)
     fast = skip_padding(model)
-    assert isinstance(fast.__dict__["_front"], PaddingSkippingFront) and "_front" not in model.__dict__
+    assert isinstance(fast.__dict__["_pools"], PaddingSkippingPools) and "_pools" not in model.__dict__
     torch.manual_seed(height * width)
     assert_same_stages(model, fast, torch.randn(batch, 3, height, width).contiguous(memory_format=torch.channels_last))
 
 
-def test_pool3_is_unchanged_where_the_bands_are_used_and_where_the_whole_map_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    model = random_model(tiny_paper_config("fcn8s", 5))
-    x = torch.randn(1, 3, 40, 52)
-    with torch.inference_mode():
-        expected = model._front(x)
-        torch.testing.assert_close(skip_padding(model)._front(x), expected, rtol=1e-5, atol=1e-5)
-        monkeypatch.setattr(padding_skip, "MAX_BANDED_SHARE", 0.0)  # every layer convolves its whole map
-        torch.testing.assert_close(skip_padding(model)._front(x), expected, rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("depths", [(2, 2, 3, 3, 3), (1, 2, 2, 2, 2)])  # VGG16's blocks and the bundled nets'
+@pytest.mark.parametrize("banded_share", [0.0, 0.8, 1.5])  # the whole map every time, as in use, bands every time
+def test_the_pools_are_unchanged_for_odd_and_even_frames(
+        monkeypatch: pytest.MonkeyPatch, depths: tuple[int, ...], banded_share: float) -> None:
+    # Odd map sides after a pooling are where an edge band grows by one cell more than half (60×81, 3×200 catch it).
+    model = random_model(replace(tiny_paper_config("fcn8s", 5), depths=depths))
+    monkeypatch.setattr(padding_skip, "MAX_BANDED_SHARE", banded_share)
+    torch.manual_seed(0)
+    for height, width in [(1, 1), (8, 8), (20, 31), (33, 18), (60, 81), (3, 200), (101, 7)]:
+        x = torch.randn(1, 3, height, width)
+        with torch.inference_mode():
+            expected, got = model._pools(x), skip_padding(model)._pools(x)
+        for name, want, have in zip(("pool3", "pool4", "pool5"), expected, got, strict=True):
+            torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-5, msg=f"{name} of {height}×{width}")
 
 
 def test_a_folded_batchnorm_net_is_unchanged_and_an_unfolded_one_refused() -> None:

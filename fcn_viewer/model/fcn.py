@@ -13,7 +13,7 @@ from torch import nn
 from fcn_viewer.model.config import PAPER_PADDING, FCNConfig
 from fcn_viewer.model.outputs import Crop, Deconvolution, FCNOutputs
 from fcn_viewer.model.stages import FINAL_STAGE_OF_VARIANT, STAGES, Stage
-from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight
+from fcn_viewer.model.upsample import bilinear_upsample, bilinear_weight, upsampled_size
 
 ATONCE_POOL4_SCALE = 0.01
 ATONCE_POOL3_SCALE = 0.0001
@@ -104,12 +104,13 @@ class FCN(nn.Module):
         pooled: torch.Tensor = getattr(self, f"pool{block}")(h)
         return pooled
 
-    def _front(self, x: torch.Tensor) -> torch.Tensor:
-        """Blocks 1–3: the image to pool3 (an inference copy may replace this, see padding_skip)."""
-        h = x
+    def _pools(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Blocks 1–5: the image to pool3, pool4 and pool5 (an inference copy may replace this, see padding_skip)."""
+        pool3 = x
         for block in (1, 2, 3):
-            h = self._block(h, block)
-        return h
+            pool3 = self._block(pool3, block)
+        pool4 = self._block(pool3, 4)
+        return pool3, pool4, self._block(pool4, 5)
 
     def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns pool3, pool4 and the conv7 (fc7) features."""
@@ -118,9 +119,7 @@ class FCN(nn.Module):
 
     def features(self, x: torch.Tensor) -> TrunkFeatures:
         """The trunk's feature maps that the score layers and the lessons read: pool3, pool4, pool5 and conv7."""
-        pool3 = self._front(x)
-        pool4 = self._block(pool3, 4)
-        pool5 = self._block(pool4, 5)
+        pool3, pool4, pool5 = self._pools(x)
         h = self.fc6(pool5)
         if self.config.batch_norm:
             h = self.bn6(h)
@@ -199,15 +198,14 @@ class FCN(nn.Module):
     ) -> torch.Tensor:
         """Logits for a stage the net has no learned upsampling for: fixed bilinear, then crop."""
         source, factor = STAGES[stage].score_map, STAGES[stage].stride
-        if self.config.padding == "paper":
-            upsampled = bilinear_upsample(t[source], factor)
-            offset = self.config.paper_crops.stage[stage]
-        else:
-            upsampled = bilinear_upsample(t[source], factor, padding=factor // 2)
-            offset = 0
-        name = f"bilinear{factor}({source})"
-        crops.append(Crop(name, f"logits_{stage}", offset, _size(upsampled), size))
-        return upsampled[..., offset : offset + size[0], offset : offset + size[1]]
+        paper = self.config.padding == "paper"
+        padding, offset = (0, self.config.paper_crops.stage[stage]) if paper else (factor // 2, 0)
+        full = upsampled_size(_size(t[source]), factor, padding)
+        if full[0] < offset + size[0] or full[1] < offset + size[1]:
+            raise ValueError(f"cannot crop the ×{factor} {source} {full} at offset {offset} to {size}: "
+                             "the input is too small for this network")
+        crops.append(Crop(f"bilinear{factor}({source})", f"logits_{stage}", offset, full, size))
+        return bilinear_upsample(t[source], factor, padding, offset, size)
 
     @staticmethod
     def _crop(
