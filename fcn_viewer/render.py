@@ -199,8 +199,9 @@ def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
     values = torch.from_numpy(np.asarray(scores, dtype=np.float32))
     best, classes = values.max(0)
-    log_partition = best + torch.log(torch.exp(values - best).sum(0))
-    confidence = torch.exp(best - log_partition)
+    total = (values - best).exp_().sum(0)  # Σ exp(score − best): one C×h×w temporary, exponentiated in place
+    confidence = total.reciprocal()  # the max softmax probability exp(best)/Σ exp(score): no second exponential
+    log_partition = best + total.log()
     return classes.numpy().astype(mask_dtype(scores.shape[0])), confidence.numpy(), log_partition.numpy()
 
 

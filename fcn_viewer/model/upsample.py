@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from typing import TypeVar
 
 import torch
@@ -34,7 +35,13 @@ def is_bilinear(weight: torch.Tensor) -> bool:
     """Whether a C×C×k×k deconvolution weight is the bilinear one to float rounding: a kernel training never changed
     (the final upsampling, fixed in the paper's nets by ``lr_mult: 0`` and in this project's training)."""
     channels, _, size, _ = weight.shape
-    return bool(torch.allclose(weight.detach().float().cpu(), bilinear_weight(channels, size), rtol=0.0, atol=1e-6))
+    return bool(torch.allclose(weight.detach().float().cpu(), _reference(channels, size), rtol=0.0, atol=1e-6))
+
+
+@functools.lru_cache(maxsize=8)
+def _reference(channels: int, size: int) -> torch.Tensor:
+    """:func:`bilinear_weight`, made once per shape for the comparisons (the viewer makes them at every draw)."""
+    return bilinear_weight(channels, size)
 
 
 def bilinear_upsample(
@@ -112,4 +119,4 @@ def is_fixed_bilinear(layer: nn.ConvTranspose2d) -> bool:
     stride, padding = layer.stride[0], layer.padding[0]
     return (layer.bias is None and layer.groups == 1 and layer.output_padding == (0, 0) and layer.dilation == (1, 1)
             and layer.stride == (stride, stride) and layer.padding == (padding, padding) and size == 2 * stride
-            and torch.equal(layer.weight.detach().cpu().float(), bilinear_weight(channels, size)))
+            and torch.equal(layer.weight.detach().cpu().float(), _reference(channels, size)))
