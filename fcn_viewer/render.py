@@ -191,6 +191,14 @@ def dimmed_grey(image: np.ndarray, dimming: float = 0.55) -> np.ndarray:
     return np.repeat((grey + 0.5).astype(np.uint8), 3, axis=2)
 
 
+def class_map(scores: np.ndarray) -> np.ndarray:
+    """C×h×w class scores → h×w argmax class (uint8, uint16 past 256 classes; ties to the first class)."""
+    import torch  # here: drawing a mask or a legend needs no torch
+
+    classes = torch.from_numpy(np.asarray(scores, dtype=np.float32)).max(0).indices
+    return classes.numpy().astype(mask_dtype(scores.shape[0]))
+
+
 def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """C×h×w class scores → (h×w argmax class (uint8, uint16 past 256 classes), h×w max softmax probability,
     h×w log-sum-exp). In torch, on the array's memory (no copy): about twice numpy's speed on one core, and it uses

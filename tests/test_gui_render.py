@@ -77,6 +77,16 @@ def test_score_summary_matches_torch_softmax() -> None:
     assert best[0][1] == pytest.approx(probabilities[:, 2, 3].max(), rel=1e-5)
 
 
+@pytest.mark.parametrize("summarised", [True, False])
+def test_stage_arrays_summarised_now_or_on_first_use_agree(summarised: bool) -> None:
+    scores = np.random.default_rng(1).normal(size=(4, 6, 5)).astype(np.float32) * 3
+    arrays = StageArrays.from_scores(scores, summarised=summarised)
+    classes, confidence, log_partition = score_summary(scores)
+    np.testing.assert_array_equal(arrays.classes, classes)
+    np.testing.assert_array_equal(arrays.confidence, confidence)
+    np.testing.assert_array_equal(arrays.log_partition, log_partition)
+
+
 def test_blend_takes_per_pixel_alpha() -> None:
     image = np.full((2, 2, 3), 100, dtype=np.uint8)
     colors = np.full((2, 2, 3), 200, dtype=np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from fcn_viewer.model.outputs import STAGE_SCORE_MAPS, STAGE_STRIDES
 from fcn_viewer.model.upsample import is_bilinear
 from fcn_viewer.render import (
     blend,
+    class_map,
     class_probability,
     colorblind_palette,
     colorize,
@@ -61,17 +63,34 @@ PANELS_BY_KEY = {panel.key: panel for panel in ALL_PANELS}
 
 @dataclass(frozen=True)
 class StageArrays:
-    """A stage's C×h×w scores with its argmax classes, max softmax confidence and log-sum-exp, computed once."""
+    """A stage's C×h×w scores with its argmax classes, and its max softmax confidence and log-sum-exp, computed once:
+    when made, or (``summarised=False``) on first use: a full-resolution stage's take milliseconds, and a result is
+    drawn needing only its finest stage's."""
 
     scores: np.ndarray
     classes: np.ndarray
-    confidence: np.ndarray
-    log_partition: np.ndarray
 
     @classmethod
-    def from_scores(cls, scores: np.ndarray) -> StageArrays:
+    def from_scores(cls, scores: np.ndarray, summarised: bool = True) -> StageArrays:
+        if not summarised:
+            return cls(scores, class_map(scores))
         classes, confidence, log_partition = score_summary(scores)
-        return cls(scores, classes, confidence, log_partition)
+        arrays = cls(scores, classes)
+        arrays.__dict__["_summary"] = (confidence, log_partition)  # what the cached property would compute
+        return arrays
+
+    @functools.cached_property
+    def _summary(self) -> tuple[np.ndarray, np.ndarray]:
+        _, confidence, log_partition = score_summary(self.scores)
+        return confidence, log_partition
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self._summary[0]
+
+    @property
+    def log_partition(self) -> np.ndarray:
+        return self._summary[1]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -104,7 +123,9 @@ class ViewResult:
         arrays = segmentation.arrays()
         stages = segmentation.stages
         score_maps = {stage: StageArrays.from_scores(arrays[STAGE_SCORE_MAPS[stage]]) for stage in stages}
-        masks = {stage: StageArrays.from_scores(arrays[f"logits_{stage}"]) for stage in stages}
+        # The finest mask's confidence is drawn at once (the domain note); the others' wait for a hover or a mode.
+        masks = {stage: StageArrays.from_scores(arrays[f"logits_{stage}"], summarised=stage == stages[-1])
+                 for stage in stages}
         return cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device, precision)
 
     @property
