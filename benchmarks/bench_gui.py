@@ -4,8 +4,8 @@ latency, and re-render times after display changes. Prints numbers; it is not a 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui.py [--opens 10] [--renders 20]
 
 (from the repository root, with the project installed or PYTHONPATH=.). Uses the bundled camvid-fcn8s if it
-is installed, else a random net of the same design, on a 480×360 image. Other work on the machine shows up
-in every number: compare runs made under the same load.
+is installed, else a random net of the same design, on 480×360 CamVid val photos (generated ones without
+../shared). Other work on the machine shows up in every number: compare runs made under the same load.
 
 - stall: a 5 ms PreciseTimer on the GUI thread records how late each of its ticks fires; the max and
   99th percentile lateness while a model loads (request → modelChanged) and while images are opened
@@ -13,7 +13,8 @@ in every number: compare runs made under the same load.
 - open → drawn: open_image() until the result is handled (every panel's pixmap set, resultShown
   emitted) and the next paint of the window, in which the panels' views are painted, has been processed;
   printed beside the net's own time for the same opens (Segmenter.segment on the worker, ViewResult.elapsed_ms)
-  and the difference, the overhead around the net (issue 24's target: ≤ 30 ms).
+  and the difference, the overhead around the net (issue 24's target: ≤ 30 ms), with its phases: decoding the file,
+  the panels' arrays (worker), handling the result on the GUI thread, and the paint after it.
 - re-render: set_opacity() / set_class_visible() until the same point: the panels re-rendered from the
   cached arrays and painted.
 
@@ -48,11 +49,12 @@ from fcn_viewer.weights.native import save_native
 from fcn_viewer.weights.registry import entry
 
 TICK_MS = 5
+CAMVID_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "camvid" / "val"
 TARGETS_MS = {"stall": 16.0, "over the net": 30.0, "re-render": 10.0}  # issue 24
 
 
-def timed(method: Callable[..., object], into: list[float]) -> Callable[..., object]:
-    """``method``, recording how long each call takes (ms) in ``into``."""
+def timed(method: Callable[..., object], into: list[float], ends: list[float] | None = None) -> Callable[..., object]:
+    """``method``, recording how long each call takes (ms) in ``into`` and, given ``ends``, when it returned."""
 
     def wrapper(*args: object, **kwargs: object) -> object:
         started = time.perf_counter()
@@ -60,6 +62,8 @@ def timed(method: Callable[..., object], into: list[float]) -> Callable[..., obj
             return method(*args, **kwargs)
         finally:
             into.append((time.perf_counter() - started) * 1000)
+            if ends is not None:
+                ends.append(time.perf_counter())
 
     return wrapper
 
@@ -76,15 +80,18 @@ def model_file(folder: Path) -> tuple[Path, str]:
 
 
 def test_images(folder: Path, count: int) -> list[Path]:
-    """480×360 photos-like pictures: smooth gradients with noise, each a little different."""
+    """CamVid val photos (480×360 JPEGs, their first ``count``) when ../shared/data/camvid is there, as users open
+    photos; else 480×360 photo-like pictures: smooth gradients with noise, each a little different, as JPEGs."""
+    if CAMVID_VAL.is_dir() and len(photos := sorted(CAMVID_VAL.glob("*.jpg"))[:count]) == count:
+        return photos
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:360, 0:480]
     paths = []
     for index in range(count):
         base = np.stack([x * 255 / 479, y * 255 / 359, (x + y + 40 * index) % 256], axis=2)
         pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-        path = folder / f"photo{index:02d}.png"
-        Image.fromarray(pixels).save(path)
+        path = folder / f"photo{index:02d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
         paths.append(path)
     return paths
 
@@ -151,8 +158,9 @@ def percentile(values: list[float], share: float) -> float:
 def run(opens: int, renders: int) -> None:
     app = application()
     handling: list[float] = []
+    handled_at: list[float] = []
     rendering: list[float] = []
-    MainWindow.frame_changed = timed(MainWindow.frame_changed, handling)  # type: ignore[method-assign]
+    MainWindow.frame_changed = timed(MainWindow.frame_changed, handling, handled_at)  # type: ignore[method-assign]
     MainWindow._render = timed(MainWindow._render, rendering)  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="fcn-viewer-bench.") as name:
         folder = Path(name)
@@ -175,10 +183,12 @@ def run(opens: int, renders: int) -> None:
 
         shown: list[Path] = []
         net_ms: dict[Path, float] = {}
+        worker_phases: dict[Path, tuple[float, float]] = {}
 
         def result_shown(result: ViewResult) -> None:
             shown.append(result.path)
             net_ms[result.path] = result.elapsed_ms
+            worker_phases[result.path] = (result.decode_ms, result.summary_ms)
             precision.append(result.precision)
 
         precision: list[str] = []
@@ -187,7 +197,7 @@ def run(opens: int, renders: int) -> None:
         window.open_image(photos[0])  # warm-up: first layout, first inference
         wait_until(app, lambda: shown[-1:] == [photos[0]])
 
-        latencies, stalls = [], []
+        latencies, stalls, paints = [], [], []
         handling.clear()
         rendering.clear()
         for photo in photos[1:]:
@@ -197,6 +207,7 @@ def run(opens: int, renders: int) -> None:
             wait_until(app, lambda photo=photo: shown[-1:] == [photo] and watch.painted_at is not None)
             monitor.stop()
             latencies.append((watch.painted_at - started) * 1000)  # type: ignore[operator]
+            paints.append((watch.painted_at - handled_at[-1]) * 1000)  # type: ignore[operator]
             stalls += monitor.lateness_ms
         report("stall while images are inferred and drawn", stalls)
         print(f"  of which handling a result on the GUI thread: median {statistics.median(handling):.1f} ms, "
@@ -207,6 +218,11 @@ def run(opens: int, renders: int) -> None:
               f"over {len(latencies)} opens; the net (segment()) median {statistics.median(nets):.1f} ms "
               f"[{precision[-1]}]; drawn − net: median {statistics.median(over):.1f} ms "
               f"(target ≤ net + {TARGETS_MS['over the net']:.0f} ms)")
+        decodes, summaries = zip(*(worker_phases[photo] for photo in photos[1:]), strict=True)
+        phases = {"decode": decodes, "net": nets, "panel arrays": summaries, "GUI handling": handling, "paint": paints}
+        medians = {name: statistics.median(values) for name, values in phases.items()}
+        print("  per open, median: " + " · ".join(f"{name} {ms:.1f} ms" for name, ms in medians.items())
+              + f" · the rest (queue, hand-over) {statistics.median(latencies) - sum(medians.values()):.1f} ms")
 
         def opacity(step: int) -> None:
             window.state.set_opacity(0.3 if step % 2 else 0.7)

@@ -49,7 +49,7 @@ from fcn_viewer.imageio import IMAGE_SUFFIXES, is_image_path, list_images
 from fcn_viewer.inference import Segmenter, device_available
 from fcn_viewer.outputs import stage_mask_paths
 from fcn_viewer.view.options import DisplayOptions
-from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panel, resolve_palette
+from fcn_viewer.view.panel_content import ALL_PANELS, PANELS_BY_KEY, ViewResult, render_panels, resolve_palette
 from fcn_viewer.view.viewer_model import APP_NAME, Failure, ModelInfo, ViewerFrame, ViewerModel
 from fcn_viewer.weights.cache import cache_note
 from fcn_viewer.weights.download import Progress, discard_partial
@@ -472,11 +472,10 @@ class MainWindow(QMainWindow):
 
     def _render(self, result: ViewResult, keys: list[str]) -> None:
         """Redraws these panels of ``result`` from its cached arrays (no network run)."""
-        palette = self._palette(result)
-        for key in keys:
-            if key in PANELS_BY_KEY:
-                pixels = render_panel(result, PANELS_BY_KEY[key], self.state.options, palette)
-                self.panels[key].view.set_pixels(pixels, result.image_size)
+        panels = [PANELS_BY_KEY[key] for key in keys if key in PANELS_BY_KEY]
+        for panel, pixels in zip(panels, render_panels(result, panels, self.state.options, self._palette(result)),
+                                 strict=True):
+            self.panels[panel.key].view.set_pixels(pixels, result.image_size)
 
     def _palette(self, result: ViewResult | None = None) -> tuple[Color, ...]:
         meta = result.meta if result is not None else None

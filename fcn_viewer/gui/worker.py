@@ -112,6 +112,7 @@ class InferenceService:
 
     def segment(self, job: int, path: Path) -> None:
         def work(_: Job) -> object:
+            opened = time.perf_counter()
             image = load_image(path)
             segmenter = self._segmenter
             if segmenter is None:
@@ -120,7 +121,7 @@ class InferenceService:
             segmentation = segmenter.segment(image)
             elapsed = (time.perf_counter() - started) * 1000
             return ViewResult.build(path, segmentation, segmenter.meta, elapsed, describe_device(segmenter),
-                                    segmenter.precision_note)
+                                    segmenter.precision_note, 1000 * (started - opened))
 
         def describe(error: Exception) -> str:
             if isinstance(error, FCNViewerError):

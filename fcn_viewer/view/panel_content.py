@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from fcn_viewer.render import (
     colorize,
     heatmap,
     outline,
+    overlays,
     score_summary,
     top_classes,
 )
@@ -110,23 +112,31 @@ class ViewResult:
     elapsed_ms: float = 0.0
     device: str = ""
     precision: str = ""  # which precision ran and why, e.g. "bf16 (auto: 99.80 % of pixels as in fp32; …)"
+    decode_ms: float = 0.0  # reading the image file, before the net (benchmarks/bench_gui.py prints the phases)
+    summary_ms: float = 0.0  # the panels' arrays (argmax, confidence), after the net
 
     @classmethod
     def build(
         cls, path: Path, segmentation: Segmentation, meta: ModelMeta, elapsed_ms: float, device: str,
-        precision: str = "",
+        precision: str = "", decode_ms: float = 0.0,
     ) -> ViewResult:
         """Summarises every stage (argmax, confidence, log-sum-exp) of a segmentation for drawing.
 
         The panels show the picture the network saw: a downscaled copy when the image was too large.
         """
+        started = time.perf_counter()
         arrays = segmentation.arrays()
         stages = segmentation.stages
         score_maps = {stage: StageArrays.from_scores(arrays[STAGE_SCORE_MAPS[stage]]) for stage in stages}
         # The finest mask's confidence is drawn at once (the domain note); the others' wait for a hover or a mode.
         masks = {stage: StageArrays.from_scores(arrays[f"logits_{stage}"], summarised=stage == stages[-1])
                  for stage in stages}
-        return cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device, precision)
+        summary_ms = 1000 * (time.perf_counter() - started)
+        result = cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device, precision,
+                     decode_ms, summary_ms)
+        for cached in ("_class_shares", "_fixed_layers"):  # made here, on the worker, not while drawing
+            getattr(result, cached)
+        return result
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -186,6 +196,10 @@ class ViewResult:
 
     def class_shares(self) -> np.ndarray:
         """The fraction of the image each class covers in the finest prediction."""
+        return self._class_shares
+
+    @functools.cached_property
+    def _class_shares(self) -> np.ndarray:
         if self.masks is None or self.final_stage is None:
             return np.zeros(0)
         classes = self.masks[self.final_stage].classes
@@ -210,9 +224,12 @@ class ViewResult:
 
     def _fixed_bilinear(self, layer: str) -> bool:
         """Whether the net's deconvolution ``layer`` is still the bilinear kernel: fixed in training, not learned."""
-        assert self.segmentation is not None
-        deconvolution = self.segmentation.outputs.deconvolutions.get(layer)
-        return deconvolution is not None and is_bilinear(deconvolution.weight)
+        return layer in self._fixed_layers
+
+    @functools.cached_property
+    def _fixed_layers(self) -> frozenset[str]:
+        layers = self.segmentation.outputs.deconvolutions if self.segmentation is not None else {}
+        return frozenset(name for name, layer in layers.items() if is_bilinear(layer.weight))
 
     def readout(self, x: float, y: float) -> str | None:
         """The class and confidence of every stage at image point (x, y), and the finest stage's top 3."""
@@ -245,6 +262,8 @@ def render_panel(
     if panel.kind == "input":
         return result.image
     arrays = result.arrays(panel)
+    if _plain_overlay(panel, options):
+        return overlays(result.image, [arrays.classes], palette, options.opacity)[0]
     colors = _colors(arrays, options, palette)
     if not options.hidden and not options.outline:  # every pixel alike: a scalar blend is ~3× faster
         return colors if panel.kind == "scores" else blend(result.image, colors, options.opacity)
@@ -258,6 +277,22 @@ def render_panel(
         colors = np.where(edges[:, :, None], edge_colors, colors)
         alpha[edges] = 1.0
     return blend(result.image, colors, alpha)
+
+
+def render_panels(
+    result: ViewResult, panels: Sequence[PanelSpec], options: DisplayOptions, palette: Sequence[Color]
+) -> list[np.ndarray]:
+    """:func:`render_panel` of each of ``panels``; the masks' plain class overlays in one go, the photo's share of
+    the blend computed once for all of them (:func:`~fcn_viewer.render.overlays`)."""
+    plain = [panel for panel in panels if _plain_overlay(panel, options)]
+    masks = [result.arrays(panel).classes for panel in plain]
+    shared = dict(zip(plain, overlays(result.image, masks, palette, options.opacity), strict=True)) if plain else {}
+    return [shared[panel] if panel in shared else render_panel(result, panel, options, palette) for panel in panels]
+
+
+def _plain_overlay(panel: PanelSpec, options: DisplayOptions) -> bool:
+    """Whether ``panel`` is a mask whose every class shows in its colour at one opacity, without outlines."""
+    return panel.kind == "mask" and options.mode == "classes" and not options.hidden and not options.outline
 
 
 def _visible_lut(options: DisplayOptions) -> np.ndarray:
