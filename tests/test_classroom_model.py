@@ -373,6 +373,24 @@ def test_a_superseded_analysis_says_nothing(tmp_path: Path) -> None:
     assert [name for name, _ in r.listener.events] == ["analysis_started"] and r.classroom.waiting == 0
 
 
+def test_while_no_tab_draws_the_analysis_it_waits_and_then_runs_for_the_image_shown(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "camvid", count=2)
+    r = room()
+    r.classroom.want_analysis(False)  # the stage panels are shown, not the compare or ground-truth tab
+    first, second = data / "val" / "frame0.png", data / "val" / "frame1.png"
+    r.classroom.show_result(result(first))
+    r.classroom.show_result(result(second))
+    assert r.backend.all("analyse") == [] and r.listener.named("analysis_started") == []
+    assert r.classroom.ground_truth is not None and r.classroom.ground_truth.path.name == "frame1.png"  # frames carry it
+    r.classroom.want_analysis(True)
+    job, request = r.backend.last("analyse")
+    assert request.result.path == second and r.listener.named("analysis_started") == [(True,)]
+    r.classroom.want_analysis(True)  # shown again: nothing new to analyse
+    assert r.backend.last("analyse")[0] == job
+    r.classroom.answer(job, analysed(second))
+    assert r.classroom.analysis is not None and r.classroom.analysis.path == second
+
+
 def test_the_label_beside_the_image_is_its_ground_truth(tmp_path: Path) -> None:
     data = make_dataset(tmp_path / "camvid", count=1)
     r = room()

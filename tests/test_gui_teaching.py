@@ -46,6 +46,8 @@ METRICS = ("pixel_accuracy", "mean_iou", "boundary_f1")
 
 
 def open_and_analyse(qtbot: QtBot, window: MainWindow, path: Path, mode: str = "stages") -> ImageAnalysis:
+    if not (window.classroom.compare.isVisible() or window.classroom.truth.isVisible()):
+        window.classroom.show_view(window.classroom.compare)  # the analysis runs while a tab that draws it is shown
     with qtbot.waitSignal(
         window.classroom.analysisShown, timeout=WAIT_MS, check_params_cb=lambda a: a.path == path and a.mode == mode
     ) as blocker:
@@ -168,14 +170,31 @@ def test_changed_pixels_and_ground_truth_scores_equal_a_direct_computation_and_e
     assert Image.open(slide).size == (1920, 1080) and "slide.png" in window.statusBar().currentMessage()
 
 
+def test_an_image_opened_on_the_stage_panels_is_analysed_when_a_tab_that_draws_it_is_shown(
+    qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
+) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    load(qtbot, window, tiny_weights)
+    analysed: list[object] = []
+    window.classroom.analysisShown.connect(analysed.append)
+    open_image(qtbot, window, photo)
+    qtbot.wait(200)
+    assert window.tabs.currentWidget() is window.grid and analysed == [] and window.classroom.model.analysis is None
+    with qtbot.waitSignal(window.classroom.analysisShown, timeout=WAIT_MS) as blocker:
+        window.classroom.show_view(window.classroom.truth)
+    assert blocker.args[0].path == photo
+
+
 def test_hidden_teaching_tabs_are_redrawn_only_when_shown_and_then_in_the_current_colours(
     qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photo = make_dataset(tmp_path / "camvid", count=1) / "val" / "frame0.png"
     load(qtbot, window, tiny_weights)
     analysis = open_and_analyse(qtbot, window, photo)
+    window.tabs.setCurrentWidget(window.grid)  # back on the stage panels: the teaching tabs hidden
     classroom, result = window.classroom, window.shown_result
-    assert result is not None and result.meta is not None and window.tabs.currentIndex() == 0  # the stage panels
+    assert result is not None and result.meta is not None and window.tabs.currentIndex() == 0
     drawn: list[PanelView] = []
     set_pixels = PanelView.set_pixels
     monkeypatch.setattr(PanelView, "set_pixels", lambda view, *args: drawn.append(view) or set_pixels(view, *args))

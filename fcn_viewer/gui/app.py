@@ -125,7 +125,7 @@ def _show_tab(window: MainWindow, tab: str, lesson: Lesson | None = None) -> Non
         "lessons": classroom.lessons,
     }
     classroom.show_view(views[tab])
-    if tab in ("steps", "compare", "truth"):
+    if tab in ("compare", "truth"):
         _wait_until(lambda: classroom.model.analysis is not None, ANALYSIS_WAIT_MS)
     elif tab == "contributions":
         split = classroom.contributions

@@ -118,6 +118,9 @@ class Classroom(QObject):
         for toggle in (self.compare.toggle, self.truth.toggle):
             toggle.modeChanged.connect(self.set_mode)
         self.compare.radiusChanged.connect(self.model.set_radius)
+        for page in (self.compare, self.truth):  # the analysis runs while a tab that draws it is shown
+            page.shownChanged.connect(self._analysis_tabs_shown)
+        self._analysis_tabs_shown()
         self.truth.pickLabel.connect(self.pick_label)
         self.datasets.openImage.connect(host.open_image)
         self.datasets.scoreRequested.connect(self.model.score_dataset)
@@ -223,6 +226,9 @@ class Classroom(QObject):
 
     def model_changed(self, info: ModelInfo) -> None:
         self.model.model_changed(info)
+
+    def _analysis_tabs_shown(self, _shown: bool = False) -> None:
+        self.model.want_analysis(self.compare.isVisible() or self.truth.isVisible())
 
     def set_mode(self, mode: str) -> None:
         """Stages of the one net, or the separately trained nets, in both the compare and ground-truth tabs."""

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
 from fcn_viewer.classes import Color
@@ -63,6 +63,8 @@ class TabPage(QWidget):
     """A tab's page: its panels zoom and pan together (``link``), its rows sit at the tabs' margins, and drawing
     waits while the tab is hidden (:meth:`_refresh` draws by :meth:`_redraw` now, or when the tab is next shown)."""
 
+    shownChanged = Signal(bool)  # the page became visible (True) or hidden (False)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.link = ViewLink(self)
@@ -103,6 +105,11 @@ class TabPage(QWidget):
         if self._stale:
             self._stale = False
             self._redraw()
+        self.shownChanged.emit(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.shownChanged.emit(False)
 
     def _redraw(self) -> None:
         """What :meth:`_refresh` draws: nothing here, the tab's own drawing where it defers any."""

@@ -527,6 +527,10 @@ class ClassroomModel:
         self.opacity = 0.6
         self.result: ViewResult | None = None  # the shown result with a model (None: nothing to teach)
         self.analysis: ImageAnalysis | None = None  # the analysis shown
+        # Whether a tab that draws the analysis (compare, ground truth) is shown: while none is, a new image's
+        # analysis waits (:meth:`want_analysis`), so it takes no CPU from the next image's pass and the drawing.
+        self.analysis_wanted = True
+        self._analysis_due = False
         self.ground_truth: GroundTruth | None = None
         self.picked_labels: dict[Path, Path] = {}
         self.dataset: SegmentationDataset | None = None
@@ -637,8 +641,15 @@ class ClassroomModel:
         self.request_analysis()
         return True
 
+    def want_analysis(self, wanted: bool) -> None:
+        """Whether a tab that draws the analysis is shown; shown again, it gets the analysis of the image shown now."""
+        self.analysis_wanted = wanted
+        if wanted and self._analysis_due:
+            self.request_analysis()
+
     def request_analysis(self) -> None:
-        """Finds the shown image's label (the tabs' frames carry it) and asks for its analysis."""
+        """Finds the shown image's label (the tabs' frames carry it) and asks for its analysis, now if a tab that
+        draws it is shown, else when one is (:meth:`want_analysis`)."""
         result = self.result
         if result is None or result.meta is None:
             return
@@ -647,6 +658,10 @@ class ClassroomModel:
         self.ground_truth = None if label is None else GroundTruth(
             label, meta.config.num_classes, ignore_index_for(label, meta.classes), DEFAULT_TOLERANCE
         )
+        self._analysis_due = not self.analysis_wanted
+        if self._analysis_due:
+            self._analysis_job = 0  # an answer still on its way is for an image no longer shown
+            return
         self.listener.analysis_started(self.analysis is None or self.analysis.path != result.path)
         request = AnalysisRequest(result, self._nets(self.viewer.model), self.radius, self.ground_truth,
                                   self.palette, self.opacity)
