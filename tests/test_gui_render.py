@@ -193,5 +193,11 @@ def test_overlays_of_several_masks_are_each_within_one_level_of_overlay(opacity:
         expected = overlay(photo, mask, CAMVID_PALETTE, opacity)
         assert picture.dtype == np.uint8 and picture.shape == expected.shape
         assert np.abs(picture.astype(int) - expected).max() <= (0 if opacity in (0.0, 1.0) else 1)
+    visible = [index % 3 != 0 for index in range(11)]  # classes 0, 3, 6, 9 hidden
+    for mask, picture in zip(masks, overlays(photo, masks, CAMVID_PALETTE, opacity, visible)):
+        expected = overlay(photo, mask, CAMVID_PALETTE, opacity, visible)
+        assert np.abs(picture.astype(int) - expected).max() <= (0 if opacity in (0.0, 1.0) else 1)
+        hidden = mask % 3 == 0
+        np.testing.assert_array_equal(picture[hidden], photo[hidden])
     with pytest.raises(ValueError, match="differ in size"):
         overlays(photo, [masks[0][:10]], CAMVID_PALETTE, 0.5)

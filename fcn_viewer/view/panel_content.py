@@ -263,7 +263,7 @@ def render_panel(
         return result.image
     arrays = result.arrays(panel)
     if _plain_overlay(panel, options):
-        return overlays(result.image, [arrays.classes], palette, options.opacity)[0]
+        return overlays(result.image, [arrays.classes], palette, options.opacity, _visible_lut(options))[0]
     colors = _colors(arrays, options, palette)
     if not options.hidden and not options.outline:  # every pixel alike: a scalar blend is ~3× faster
         return colors if panel.kind == "scores" else blend(result.image, colors, options.opacity)
@@ -282,17 +282,18 @@ def render_panel(
 def render_panels(
     result: ViewResult, panels: Sequence[PanelSpec], options: DisplayOptions, palette: Sequence[Color]
 ) -> list[np.ndarray]:
-    """:func:`render_panel` of each of ``panels``; the masks' plain class overlays in one go, the photo's share of
-    the blend computed once for all of them (:func:`~fcn_viewer.render.overlays`)."""
+    """:func:`render_panel` of each of ``panels``; the masks' class overlays in one go (with every class shown, the
+    photo's share of the blend computed once for all of them: :func:`~fcn_viewer.render.overlays`)."""
     plain = [panel for panel in panels if _plain_overlay(panel, options)]
     masks = [result.arrays(panel).classes for panel in plain]
-    shared = dict(zip(plain, overlays(result.image, masks, palette, options.opacity), strict=True)) if plain else {}
+    pictures = overlays(result.image, masks, palette, options.opacity, _visible_lut(options)) if plain else []
+    shared = dict(zip(plain, pictures, strict=True))
     return [shared[panel] if panel in shared else render_panel(result, panel, options, palette) for panel in panels]
 
 
 def _plain_overlay(panel: PanelSpec, options: DisplayOptions) -> bool:
-    """Whether ``panel`` is a mask whose every class shows in its colour at one opacity, without outlines."""
-    return panel.kind == "mask" and options.mode == "classes" and not options.hidden and not options.outline
+    """Whether ``panel`` is a mask whose classes show in their colours (or not at all), without outlines."""
+    return panel.kind == "mask" and options.mode == "classes" and not options.outline
 
 
 def _visible_lut(options: DisplayOptions) -> np.ndarray:
