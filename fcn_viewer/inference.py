@@ -197,9 +197,10 @@ class Segmenter:
     """Keeps one model on one device, at one precision, and segments images with it.
 
     The net runs with BatchNorm folded into its convolutions, in channels-last memory layout, under
-    ``torch.inference_mode``; on the CPU fc6/fc7 run as matrix products and the paper nets' first blocks
-    skip their constant padding; on CUDA in bf16 by default, on a CPU in bf16 where :func:`choose_precision` finds it
-    agreeing and faster (``precision="fp32"`` is exact), with cuDNN autotuning and pinned, non-blocking copies.
+    ``torch.inference_mode``; on the CPU as :func:`prepare_model` says (fc6/fc7 and the fixed bilinear upsampling as
+    matrix products, the paper nets' conv blocks skipping their constant padding); on CUDA in bf16 by default, on a
+    CPU in bf16 where :func:`choose_precision` finds it agreeing and faster (``precision="fp32"`` is exact), with
+    cuDNN autotuning and pinned, non-blocking copies.
     ``precision_note`` says which precision runs and why.
     ``compile=True`` compiles the pass with torch.compile, once per input size (CUDA graphs on
     CUDA): worth it for many images of one size, not for a viewer opening photos of every size.
