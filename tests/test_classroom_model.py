@@ -60,11 +60,15 @@ class Backend:
     def __init__(self) -> None:
         self.requests: list[tuple[str, int, Any]] = []
         self.dataset_cancels = 0
+        self.analysis_cancels = 0
         self.forgotten = 0
         self.shut_down = False
 
     def analyse(self, job: int, request: AnalysisRequest) -> None:
         self.requests.append(("analyse", job, request))
+
+    def cancel_analysis(self) -> None:
+        self.analysis_cancels += 1
 
     def score_dataset(self, job: int, request: DatasetRequest) -> None:
         self.requests.append(("dataset", job, request))
@@ -389,6 +393,17 @@ def test_while_no_tab_draws_the_analysis_it_waits_and_then_runs_for_the_image_sh
     assert r.backend.last("analyse")[0] == job
     r.classroom.answer(job, analysed(second))
     assert r.classroom.analysis is not None and r.classroom.analysis.path == second
+
+
+def test_an_analysis_under_way_stops_when_the_next_image_arrives_with_no_tab_drawing_it(tmp_path: Path) -> None:
+    r = room()
+    r.classroom.show_result(result(tmp_path / "a.png"))
+    job, _ = r.backend.last("analyse")
+    r.classroom.want_analysis(False)
+    r.classroom.show_result(result(tmp_path / "b.png"))
+    assert r.backend.analysis_cancels == 1
+    r.classroom.answer(job, analysed(tmp_path / "a.png"))  # it finished anyway: dropped
+    assert r.listener.named("analysis_changed") == [] and r.classroom.analysis is None
 
 
 def test_the_label_beside_the_image_is_its_ground_truth(tmp_path: Path) -> None:

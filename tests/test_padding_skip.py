@@ -50,6 +50,21 @@ def test_the_pools_are_unchanged_for_odd_and_even_frames(
             torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-5, msg=f"{name} of {height}×{width}")
 
 
+def test_a_batch_in_bf16_gives_the_plain_nets_pools_and_so_does_a_net_whose_padding_settles_at_zero() -> None:
+    model = random_model(tiny_paper_config("fcn8s", 5))
+    x = torch.randn(2, 3, 40, 52)
+    with torch.inference_mode():
+        plain = model.to(torch.bfloat16)
+        for want, have in zip(plain._pools(x.bfloat16()), skip_padding(plain)._pools(x.bfloat16()), strict=True):
+            assert torch.equal(have, want)  # the constants summed in fp32 and rounded once, as the convolutions do
+        model = model.float()
+        for name, module in model.named_modules():
+            if name.startswith("conv"):
+                module.bias.fill_(-50.0)  # relu(bias) = 0: the padding's features are zero, and no edge band grows
+        for want, have in zip(model._pools(x), skip_padding(model)._pools(x), strict=True):
+            torch.testing.assert_close(have, want, rtol=1e-5, atol=1e-5)
+
+
 def test_a_folded_batchnorm_net_is_unchanged_and_an_unfolded_one_refused() -> None:
     model = random_model(replace(tiny_paper_config("fcn8s", 5), batch_norm=True))
     with pytest.raises(RuntimeError, match="fold BatchNorm"):

@@ -166,6 +166,9 @@ class ClassroomService:
         self.images.submit(lambda _: analyse_image(self.pool, request), key="image", number=job,
                            describe=lambda error: f"{name}: comparison failed ({error_message(error)})")
 
+    def cancel_analysis(self) -> None:
+        self.images.cancel("image")
+
     def score_dataset(self, job: int, request: DatasetRequest) -> None:
         """Queues the run; a run in progress stops before its next image."""
         self.datasets.submit(lambda handle: score_dataset(self.pool, request, handle), key="dataset", number=job,

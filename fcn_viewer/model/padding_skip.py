@@ -14,7 +14,7 @@ from torch import nn
 
 from fcn_viewer.model.fcn import FCN
 
-# Above this share of a map to convolve anyway, the whole map is convolved in one call.
+# Above this share of a map to convolve anyway, the block convolves its whole maps, one convolution after another.
 MAX_BANDED_SHARE = 0.8
 
 Region = tuple[int, int, int, int]  # rows top:bottom, columns left:right
@@ -77,17 +77,11 @@ def _block(h: BandedMap, convs: list[nn.Conv2d]) -> BandedMap:
     for conv in convs:
         # The frame's zero padding differs from the map there (a ring) once the constant is not zero.
         ring = ring + 1 if ring or bool(constant.any()) else 0
-        constant = (conv.weight.sum((2, 3)) @ constant + _bias(conv)).relu()
+        constant = _constant_after(conv, constant)
     depth = len(convs)
     y0, y1, x0, x1 = h.window
     window = (max(y0 - depth, 0), min(y1 + depth, height), max(x0 - depth, 0), min(x1 + depth, width))
-    regions = [window]
-    if ring and 2 * ring >= min(height, width):
-        regions = [(0, height, 0, width)]
-    elif ring:
-        regions += [(0, ring, 0, width), (height - ring, height, 0, width),
-                    (ring, height - ring, 0, ring), (ring, height - ring, width - ring, width)]
-    regions = [_even(region, height, width) for region in regions]
+    regions = _regions(window, ring, height, width)
     if sum((b - a) * (d - c) for a, b, c, d in regions) > MAX_BANDED_SHARE * height * width:
         whole = h.tensor
         for conv in convs:
@@ -101,7 +95,27 @@ def _block(h: BandedMap, convs: list[nn.Conv2d]) -> BandedMap:
             pooled[..., top // 2 : top // 2 + region.shape[-2], left // 2 : left // 2 + region.shape[-1]] = region
     y0, y1, x0, x1 = window
     # A ring r wide halves to ⌈r/2⌉ cells on the left and top, but to r/2 + 1 on a side whose length is odd.
-    return BandedMap(pooled, (y0 // 2, math.ceil(y1 / 2), x0 // 2, math.ceil(x1 / 2)), ring // 2 + 1 if ring else 0, constant)
+    pooled_ring = ring // 2 + 1 if ring else 0
+    return BandedMap(pooled, (y0 // 2, math.ceil(y1 / 2), x0 // 2, math.ceil(x1 / 2)), pooled_ring, constant)
+
+
+def _constant_after(conv: nn.Conv2d, constant: torch.Tensor) -> torch.Tensor:
+    """relu(conv) of a map that is ``constant`` everywhere, summed in fp32 and rounded once, as the convolution
+    itself rounds (in bf16, rounding the kernel sums first would be off by a step)."""
+    summed = conv.weight.float().sum((2, 3)) @ constant.float() + _bias(conv).float()
+    return summed.relu().to(constant.dtype)
+
+
+def _regions(window: Region, ring: int, height: int, width: int) -> list[Region]:
+    """Where a block's output differs from its constant: the image's window and the ``ring``-wide bands along the
+    frame's edges (the whole map once they meet), each grown to even edges for the pooling."""
+    if ring and 2 * ring >= min(height, width):
+        return [(0, height, 0, width)]
+    regions = [window]
+    if ring:
+        regions += [(0, ring, 0, width), (height - ring, height, 0, width),
+                    (ring, height - ring, 0, ring), (ring, height - ring, width - ring, width)]
+    return [_even(region, height, width) for region in regions]
 
 
 def _even(region: Region, height: int, width: int) -> Region:

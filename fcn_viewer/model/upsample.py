@@ -60,8 +60,8 @@ def bilinear_upsample(
     cpu = scores.device.type == "cpu"
     with torch.autocast("cpu", enabled=False) if cpu else contextlib.nullcontext():
         dtype = torch.float32 if cpu else scores.dtype
-        row_weights = _interpolation(height, factor, padding + offset, rows).to(scores.device, dtype)
-        column_weights = _interpolation(width, factor, padding + offset, columns).to(scores.device, dtype)
+        row_weights = _interpolation(height, factor, padding + offset, rows, scores.device, dtype)
+        column_weights = _interpolation(width, factor, padding + offset, columns, scores.device, dtype)
         upsampled = torch.matmul(row_weights, torch.matmul(scores.to(dtype), column_weights.t()))
     return upsampled.to(scores.dtype)
 
@@ -71,15 +71,19 @@ def upsampled_size(size: tuple[int, int], factor: int, padding: int = 0) -> tupl
     return (size[0] + 1) * factor - 2 * padding, (size[1] + 1) * factor - 2 * padding
 
 
-def _interpolation(length: int, factor: int, first: int, count: int) -> torch.Tensor:
-    """count × length: the bilinear deconvolution's weights along one axis, for its outputs first … first+count−1.
+@functools.lru_cache(maxsize=32)
+def _interpolation(
+    length: int, factor: int, first: int, count: int, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """count × length: the bilinear deconvolution's weights along one axis, for its outputs first … first+count−1,
+    made once per geometry on ``device`` (the viewer's images mostly share a size; read-only to callers).
 
     Output o sits at input coordinate (o + ½)/factor − 1 and takes 1 − distance of each input within 1 of it (the
-    kernel's ramp); exact in float32, as every weight is a multiple of 1/(2·factor).
+    kernel's ramp); exact in float32 and bf16, as every weight is a multiple of 1/(2·factor).
     """
     position = (torch.arange(first, first + count, dtype=torch.float64) + 0.5) / factor - 1
     distance = (position[:, None] - torch.arange(length, dtype=torch.float64)[None, :]).abs()
-    return (1 - distance).clamp(min=0).float()
+    return (1 - distance).clamp(min=0).to(device, dtype)
 
 
 class BilinearDeconvolution(nn.ConvTranspose2d):
@@ -88,6 +92,7 @@ class BilinearDeconvolution(nn.ConvTranspose2d):
 
     @classmethod
     def of(cls, layer: nn.ConvTranspose2d) -> BilinearDeconvolution:
+        """The stand-in for ``layer`` (checked :func:`is_fixed_bilinear` here too: a wrong one would upsample wrongly)."""
         if not is_fixed_bilinear(layer):
             raise ValueError("only a bias-free deconvolution with exactly the bilinear weight runs separably")
         channels, _, size, _ = layer.weight.shape
@@ -97,6 +102,8 @@ class BilinearDeconvolution(nn.ConvTranspose2d):
         return fast
 
     def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is not None:
+            raise ValueError("a fixed bilinear deconvolution has one output size; crop its output instead")
         return bilinear_upsample(input, int(self.stride[0]), int(self.padding[0]))
 
 

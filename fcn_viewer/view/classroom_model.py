@@ -82,6 +82,10 @@ class ClassroomBackend(Protocol):
 
     def analyse(self, job: int, request: AnalysisRequest) -> None: ...
 
+    def cancel_analysis(self) -> None:
+        """Stops the analysis waiting or running (a running one at its next check), answered JobCancelled."""
+        ...
+
     def score_dataset(self, job: int, request: DatasetRequest) -> None: ...
 
     def cancel_dataset(self) -> None: ...
@@ -660,7 +664,9 @@ class ClassroomModel:
         )
         self._analysis_due = not self.analysis_wanted
         if self._analysis_due:
-            self._analysis_job = 0  # an answer still on its way is for an image no longer shown
+            if self._analysis_job:  # one asked for an image no longer shown: stopped, its answer dropped
+                self.backend.cancel_analysis()
+                self._analysis_job = 0
             return
         self.listener.analysis_started(self.analysis is None or self.analysis.path != result.path)
         request = AnalysisRequest(result, self._nets(self.viewer.model), self.radius, self.ground_truth,

@@ -6,7 +6,7 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -71,18 +71,21 @@ class StageArrays:
 
     scores: np.ndarray
     classes: np.ndarray
+    made_summary: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_scores(cls, scores: np.ndarray, summarised: bool = True) -> StageArrays:
         if not summarised:
             return cls(scores, class_map(scores))
         classes, confidence, log_partition = score_summary(scores)
-        arrays = cls(scores, classes)
-        arrays.__dict__["_summary"] = (confidence, log_partition)  # what the cached property would compute
-        return arrays
+        return cls(scores, classes, (confidence, log_partition))
 
     @functools.cached_property
     def _summary(self) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence, log-sum-exp): the ones made with the classes, else made now (in the confidence display
+        modes and on the first hover, the coarser masks' are made on the GUI thread: a few ms each)."""
+        if self.made_summary is not None:
+            return self.made_summary
         _, confidence, log_partition = score_summary(self.scores)
         return confidence, log_partition
 
@@ -120,7 +123,8 @@ class ViewResult:
         cls, path: Path, segmentation: Segmentation, meta: ModelMeta, elapsed_ms: float, device: str,
         precision: str = "", decode_ms: float = 0.0,
     ) -> ViewResult:
-        """Summarises every stage (argmax, confidence, log-sum-exp) of a segmentation for drawing.
+        """Summarises every stage of a segmentation for drawing: argmax classes, and the confidence and log-sum-exp
+        of the score maps and of the finest mask (the coarser masks' when first needed, see :class:`StageArrays`).
 
         The panels show the picture the network saw: a downscaled copy when the image was too large.
         """
@@ -134,8 +138,8 @@ class ViewResult:
         summary_ms = 1000 * (time.perf_counter() - started)
         result = cls(path, segmentation.image, meta, segmentation, score_maps, masks, elapsed_ms, device, precision,
                      decode_ms, summary_ms)
-        for cached in ("_class_shares", "_fixed_layers"):  # made here, on the worker, not while drawing
-            getattr(result, cached)
+        result.class_shares()  # made here, on the worker, not while drawing
+        result.fixed_bilinear_layers()
         return result
 
     @property
@@ -224,7 +228,11 @@ class ViewResult:
 
     def _fixed_bilinear(self, layer: str) -> bool:
         """Whether the net's deconvolution ``layer`` is still the bilinear kernel: fixed in training, not learned."""
-        return layer in self._fixed_layers
+        return layer in self.fixed_bilinear_layers()
+
+    def fixed_bilinear_layers(self) -> frozenset[str]:
+        """The net's deconvolutions that still hold the bilinear kernel (checked once per result)."""
+        return self._fixed_layers
 
     @functools.cached_property
     def _fixed_layers(self) -> frozenset[str]:
