@@ -290,3 +290,11 @@ def test_paper_geometry_needs_an_fc6_the_skip_maps_can_hold() -> None:
     for kernel in (3, 9):
         with pytest.raises(ValueError, match=f"fc6 kernel {kernel}"):
             FCNConfig(fc6_kernel=kernel)
+
+
+def test_upsampling_first_run_in_inference_mode_still_trains() -> None:
+    scores = torch.randn(1, 3, 4, 5, requires_grad=True)
+    with torch.inference_mode():
+        bilinear_upsample(torch.randn(1, 3, 4, 5), 8, 0, 3, (20, 30))  # the same geometry, made here first
+    bilinear_upsample(scores, 8, 0, 3, (20, 30)).sum().backward()
+    assert scores.grad is not None and scores.grad.abs().sum() > 0

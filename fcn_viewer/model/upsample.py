@@ -81,9 +81,10 @@ def _interpolation(
     Output o sits at input coordinate (o + ½)/factor − 1 and takes 1 − distance of each input within 1 of it (the
     kernel's ramp); exact in float32 and bf16, as every weight is a multiple of 1/(2·factor).
     """
-    position = (torch.arange(first, first + count, dtype=torch.float64) + 0.5) / factor - 1
-    distance = (position[:, None] - torch.arange(length, dtype=torch.float64)[None, :]).abs()
-    return (1 - distance).clamp(min=0).to(device, dtype)
+    with torch.inference_mode(False):  # a normal tensor, usable later in training's autograd as in inference
+        position = (torch.arange(first, first + count, dtype=torch.float64) + 0.5) / factor - 1
+        distance = (position[:, None] - torch.arange(length, dtype=torch.float64)[None, :]).abs()
+        return (1 - distance).clamp(min=0).to(device, dtype)
 
 
 class BilinearDeconvolution(nn.ConvTranspose2d):
