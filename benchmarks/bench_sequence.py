@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from fcn_viewer.gui.jobs import Job, JobQueue
@@ -100,12 +100,20 @@ def sustained(source: FrameSource, segmenter: Segmenter) -> tuple[list[float], d
     for index in range(len(source)):
         started = time.perf_counter()
         number = request(index)
-        while not answered or answered[-1] != number:
-            app.processEvents()
-            time.sleep(0.0005)
+        wait_until(app, lambda number=number: bool(answered) and answered[-1] == number)
         times.append(time.perf_counter() - started)
     queue.shutdown()
     return times, phases
+
+
+def wait_until(app: QCoreApplication, done: Callable[[], bool]) -> None:
+    """Runs the event loop until ``done()``, asleep between events as the viewer's is (a loop that polls every
+    half millisecond takes a core's slices from the net's threads: on 2 cores it slowed the pass by half)."""
+    keep_awake = QTimer()  # wakes the loop now and then, should ``done`` turn true without an event
+    keep_awake.start(50)
+    while not done():
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+    keep_awake.stop()
 
 
 def playback(source: FrameSource, segmenter: Segmenter, rate: float) -> tuple[int, int, float]:
@@ -130,15 +138,23 @@ def playback(source: FrameSource, segmenter: Segmenter, rate: float) -> tuple[in
     queue.finished.connect(answered)
     clock = PlaybackClock(rate, 0, time.perf_counter())
     requested, skipped = -1, 0
-    started = time.perf_counter()
-    while not finished:
+
+    def tick() -> None:
+        nonlocal requested, skipped
         due = min(clock.due(time.perf_counter()), last)
         if due > requested:
             skipped += due - requested - 1
             requested = due
             request(due)
-        time.sleep(min(0.005, 0.5 / rate))
-        app.processEvents()
+
+    timer = QTimer()  # as the Sequence tab ticks: twice a frame, so a due frame waits at most half a frame
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(tick)
+    timer.start(max(1, round(1000 / rate / 2)))
+    started = time.perf_counter()
+    tick()
+    wait_until(app, lambda: finished)
+    timer.stop()
     elapsed = time.perf_counter() - started
     queue.shutdown()
     return len(shown), skipped + overtaken, len(shown) / elapsed
