@@ -55,6 +55,14 @@ def open_and_analyse(qtbot: QtBot, window: MainWindow, path: Path, mode: str = "
     return blocker.args[0]
 
 
+def loaded_with_a_photo(qtbot: QtBot, window: MainWindow, weights: Path, folder: Path) -> Path:
+    """Loads ``weights`` into the window; a 56×40 photo without a label, saved in ``folder``."""
+    photo = folder / "photo.png"
+    Image.fromarray(gradient_image(40, 56)).save(photo)
+    load(qtbot, window, weights)
+    return photo
+
+
 def pixels(panel: object) -> np.ndarray:
     return rgb_from_pixmap(panel.view.pixmap_item.pixmap())  # type: ignore[attr-defined]
 
@@ -173,9 +181,7 @@ def test_changed_pixels_and_ground_truth_scores_equal_a_direct_computation_and_e
 def test_an_image_opened_on_the_stage_panels_is_analysed_when_a_tab_that_draws_it_is_shown(
     qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
 ) -> None:
-    photo = tmp_path / "photo.png"
-    Image.fromarray(gradient_image(40, 56)).save(photo)
-    load(qtbot, window, tiny_weights)
+    photo = loaded_with_a_photo(qtbot, window, tiny_weights, tmp_path)
     analysed: list[object] = []
     window.classroom.analysisShown.connect(analysed.append)
     open_image(qtbot, window, photo)
@@ -244,9 +250,7 @@ def test_each_tab_in_the_classroom_list_is_a_window_tab_and_a_teaching_menu_entr
 def test_a_picked_label_is_used_for_an_image_without_one(
     qtbot: QtBot, window: MainWindow, tiny_weights: Path, tmp_path: Path
 ) -> None:
-    photo = tmp_path / "photo.png"
-    Image.fromarray(gradient_image(40, 56)).save(photo)
-    load(qtbot, window, tiny_weights)
+    photo = loaded_with_a_photo(qtbot, window, tiny_weights, tmp_path)
     analysis = open_and_analyse(qtbot, window, photo)
     assert analysis.truth == {} and "No label found" in window.classroom.truth.status.text()
     label = tmp_path / "mine.png"
