@@ -33,6 +33,7 @@ from PIL import Image
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 
+from fcn_viewer.cpu_threads import run_serially_here
 from fcn_viewer.gui.jobs import Job, JobQueue
 from fcn_viewer.gui.panels import pixmap_from_rgb
 from fcn_viewer.inference import Segmenter
@@ -167,8 +168,9 @@ def report(value: object) -> None:
 
 def application() -> QCoreApplication:
     """The running Qt application (the viewer's, or pytest-qt's), else a new GUI one (pixmaps need it; offscreen
-    unless QT_QPA_PLATFORM says otherwise): the queue answers through it."""
+    unless QT_QPA_PLATFORM says otherwise): the queue answers through it. The calling thread runs torch alone after."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    run_serially_here()  # as the viewer's GUI thread (fcn_viewer.gui.app): it keeps no OpenMP team
     return QCoreApplication.instance() or QGuiApplication([])
 
 

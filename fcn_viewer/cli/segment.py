@@ -28,6 +28,7 @@ from fcn_viewer.cli.common import (
     load_from_args,
 )
 from fcn_viewer.cli.launch import add_nproc_argument, run_ranks, wants_ranks
+from fcn_viewer.cpu_threads import run_serially_here
 from fcn_viewer.device_choice import DEVICE_CHOICES
 from fcn_viewer.domain import mean_confidence, unfamiliar_note
 from fcn_viewer.errors import DiskSpaceError, FCNViewerError, OutputExistsError, UsageError
@@ -164,7 +165,8 @@ def _segment_all(args: argparse.Namespace, segmenter: Segmenter, images: list[Pa
     pending: deque[_Job] = deque()  # reported in this order; their outputs held until written
     # the decoding processes start here, before the write threads (forking a process with threads is fragile)
     batches = load_batches(images, load_image, lambda image: image.shape[:2], size, decode_workers(args, segmenter.device))
-    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="fcn-viewer write") as writers:
+    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="fcn-viewer write",
+                            initializer=run_serially_here) as writers:
         try:
             for batch in batches:
                 if isinstance(batch, Failed):

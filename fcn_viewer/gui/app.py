@@ -17,6 +17,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QApplication, QWidget
 
+from fcn_viewer.cpu_threads import run_serially_here
 from fcn_viewer.device_choice import DeviceChoice
 from fcn_viewer.gui.collector import collect_on_gui_thread
 from fcn_viewer.gui.main_window import MainWindow
@@ -77,6 +78,7 @@ def application() -> QApplication:
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
     collect_on_gui_thread(app)
+    run_serially_here()  # the GUI thread's torch ops are small; a team of its own would slow the workers' passes
     return app  # type: ignore[return-value]
 
 

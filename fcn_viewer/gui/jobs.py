@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from fcn_viewer.cpu_threads import release_idle_workers
 from fcn_viewer.gui.background import start_in_background
 from fcn_viewer.view.outcome import JobCancelled, JobFailed, error_message
 
@@ -100,6 +101,7 @@ class _Runner(QObject):
                     value = JobFailed(job.describe(error))
             if not self._jobs.closed:
                 self.finished.emit(job.number, value)
+        release_idle_workers()  # an idle queue's OpenMP team would slow every other thread's passes
 
 
 class _Worker:

@@ -1,0 +1,53 @@
+"""Keeps torch's CPU passes at full speed when several threads use torch: one OpenMP team of workers at a time.
+
+On Linux torch runs its parallel ops on libgomp, which gives every thread that ever ran one a team of workers, kept
+for good. Once the teams' threads outnumber the cores, libgomp stops spinning between parallel regions, and each of
+the pass's hundreds of hand-overs waits on a sleeping worker: on 2 cores the viewer's pass on its worker thread took
+50 ms against 40 ms while the GUI thread's idle team lived. So a worker thread hands its team back when its work is
+done (:func:`release_idle_workers`), and threads that only run small torch ops run them alone
+(:func:`run_serially_here`). Other OpenMP runtimes (macOS's libomp, Windows') are left as they are.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+OMP_PAUSE_SOFT = 1  # omp_pause_resource_kind: end the workers, keep the settings
+
+
+@functools.cache
+def _libgomp() -> ctypes.CDLL | None:
+    """The process's libgomp when torch runs on it (LLVM's libomp exports GOMP_ names too, and __kmpc ones)."""
+    process = ctypes.CDLL(None)
+    if not hasattr(process, "GOMP_parallel") or hasattr(process, "__kmpc_fork_call"):
+        return None
+    if not hasattr(process, "omp_pause_resource_all"):  # OpenMP 5.0: GCC 9 and later
+        return None
+    return process
+
+
+def uses_libgomp() -> bool:
+    """Whether torch's parallel ops run on libgomp here (so the two functions below act)."""
+    return _libgomp() is not None
+
+
+def release_idle_workers() -> None:
+    """Ends the calling thread's OpenMP workers; its next parallel op starts new ones (tens of microseconds).
+    Call it when a thread's torch work is done for now, outside any parallel region."""
+    library = _libgomp()
+    if library is not None:
+        library.omp_pause_resource_all(OMP_PAUSE_SOFT)
+
+
+def run_serially_here() -> None:
+    """The calling thread runs torch's parallel ops alone from now on and keeps no workers: for threads whose torch
+    ops are small (drawing on the GUI thread, writing outputs beside the pass). Other threads keep their width."""
+    library = _libgomp()
+    if library is None:
+        return
+    import torch  # here: the command line's start-up imports this module, not torch
+
+    torch.get_num_threads()  # torch sets a thread's OpenMP width on its first parallel op: let it, then narrow it
+    library.omp_set_num_threads(1)
+    library.omp_pause_resource_all(OMP_PAUSE_SOFT)
