@@ -168,10 +168,13 @@ def report(value: object) -> None:
 
 def application() -> QCoreApplication:
     """The running Qt application (the viewer's, or pytest-qt's), else a new GUI one (pixmaps need it; offscreen
-    unless QT_QPA_PLATFORM says otherwise): the queue answers through it. The calling thread runs torch alone after."""
+    unless QT_QPA_PLATFORM says otherwise, the calling thread then running torch alone): the queue answers through it."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    run_serially_here()  # as the viewer's GUI thread (fcn_viewer.gui.app): it keeps no OpenMP team
-    return QCoreApplication.instance() or QGuiApplication([])
+    existing = QCoreApplication.instance()
+    if existing is not None:
+        return existing
+    run_serially_here()  # as the viewer's GUI thread does (fcn_viewer.gui.app): it keeps no OpenMP team
+    return QGuiApplication([])
 
 
 def bench(loaded: LoadedModel, source: FrameSource, rates: list[float], precision: Precision = "auto") -> None:

@@ -47,12 +47,12 @@ def run_on_queue(qtbot: QtBot, name: str, work: Callable[[Job], object]) -> tupl
 def test_a_queue_hands_its_team_back_once_it_has_no_more_jobs(qtbot: QtBot) -> None:
     name = "omp team test"
 
-    def work(_: Job) -> int:
+    def work(_: Job) -> tuple[int, int]:
         parallel_op()
-        return threads_named(name)
+        return threads_named(name), torch.get_num_threads()
 
-    during, queue = run_on_queue(qtbot, name, work)
-    assert during == torch.get_num_threads()  # the queue's thread and its workers, while the job ran
+    (during, width), queue = run_on_queue(qtbot, name, work)
+    assert during == width > 1  # the queue's thread and its workers, while the job ran
     qtbot.waitUntil(lambda: threads_named(name) == 1)  # the workers have ended; the queue's thread waits for jobs
     queue.shutdown()
 
@@ -63,6 +63,7 @@ def test_a_serial_thread_runs_torch_alone_and_leaves_the_other_threads_width(qtb
 
     def work(_: Job) -> tuple[int, int]:
         parallel_op()
+        assert threads_named(name) > 1
         run_serially_here()
         parallel_op()
         return torch.get_num_threads(), threads_named(name)

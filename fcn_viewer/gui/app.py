@@ -75,10 +75,10 @@ def application() -> QApplication:
         check_xcb_libraries()  # a clear message with install commands instead of Qt's abort
         app = QApplication(sys.argv[:1])
         quiet_offscreen_plugin(QApplication.platformName())
+        run_serially_here()  # the GUI thread's torch ops are small; a team of its own would slow the workers' passes
     app.setApplicationName("fcn-viewer")
     app.setOrganizationName("fcn-viewer")
     collect_on_gui_thread(app)
-    run_serially_here()  # the GUI thread's torch ops are small; a team of its own would slow the workers' passes
     return app  # type: ignore[return-value]
 
 
