@@ -75,7 +75,7 @@ def smoke_plan(data: Path) -> Plan:
     """The same steps on the CPU with tiny nets, images and budgets, so CI proves the script runs."""
     recipe = ("--crop", "32", "--scale", "0.75,1.25", "--batch-size", "2", "--widths", "4,4,8,8,8",
               "--depths", "1,1,1,1,1", "--fc-width", "8")
-    bench = (("--device", "cpu", "--nets", "all", "--runs", "2", "--batch", "2", "--size", "40x48"),)
+    bench = (("--device", "cpu", "--nets", "bundled", "--runs", "2", "--batch", "2", "--size", "40x48"),)
     return Plan(data, "cpu", 0.05, recipe, 1000, 120, bench, 120, 300)
 
 
