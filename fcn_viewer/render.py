@@ -53,30 +53,27 @@ def overlays(
     visible: Sequence[bool] | np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """:func:`overlay` of several masks over one image, in 16-bit integers, each pixel within 1 of :func:`overlay`'s:
-    with every class visible the image's share is computed once (a fifth of the time for three masks); classes
-    marked invisible leave the photo untouched."""
+    the image's share is computed once for all of them (a fifth of the time for three masks); the pixels of classes
+    marked invisible are the photo's own."""
     weight = round(float(np.clip(opacity, 0.0, 1.0)) * 256)
-    weights = np.full(max(256, len(palette)), weight, dtype=np.uint16)
+    colors = palette_lut(palette).astype(np.uint16) * np.uint16(weight)
+    hidden = np.zeros((max(256, len(palette)), 3), dtype=bool)  # per class, for each of a pixel's 3 bytes
     if visible is not None:
-        weights[: len(visible)] *= np.asarray(visible, dtype=bool)
-    colors = palette_lut(palette).astype(np.uint16) * weights[:, None]
-    uniform = bool((weights == weight).all())
+        hidden[: len(visible)] = ~np.asarray(visible, dtype=bool)[:, None]
     photo = image.astype(np.uint16)
-    if uniform:
-        photo *= np.uint16(256 - weight)
-        photo += np.uint16(128)  # + 128: rounds the >> 8 below
+    photo *= np.uint16(256 - weight)
+    photo += np.uint16(128)  # + 128: rounds the >> 8 below
     pictures = []
     for mask in masks:
         if image.shape[:2] != mask.shape:
             raise ValueError(f"image {image.shape[:2]} and mask {mask.shape} differ in size")
         mixed = np.take(colors, mask, axis=0)
-        if uniform:
-            mixed += photo
-        else:  # each pixel keeps the photo's share its class leaves
-            mixed += photo * np.take(256 - weights, mask)[:, :, None]
-            mixed += np.uint16(128)
+        mixed += photo
         mixed >>= 8
-        pictures.append(mixed.astype(np.uint8))
+        picture = mixed.astype(np.uint8)
+        if hidden.any():
+            np.copyto(picture, image, where=np.take(hidden, mask, axis=0))
+        pictures.append(picture)
     return pictures
 
 
