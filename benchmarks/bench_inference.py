@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import random
 import resource
 import statistics
 import time
@@ -69,15 +70,22 @@ def recipe_fcn8s() -> LoadedModel:
 
 
 def timed_alternately(
-    runs: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
+    runs: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int, warm: bool = False
 ) -> dict[str, list[float]]:
-    """Seconds per call of each function, calling them in turn so that machine noise hits all alike."""
+    """Seconds per call of each function, calling them in turn so that machine noise hits all alike, in a new order
+    each round (seeded): a call right after one of the same net finds its weights still in the cache, which had
+    flattered whichever function a fixed order placed second (8 ms of a 46 ms pass). With ``warm``, every timed call
+    follows an untimed one of the same function: each net as when it segments image after image."""
     for _ in range(warmup):
         for run in runs.values():
             run()
     samples: dict[str, list[float]] = {name: [] for name in runs}
+    order = random.Random(0)
     for _ in range(repeats):
-        for name, run in runs.items():
+        for name in order.sample(list(runs), len(runs)):
+            run = runs[name]
+            if warm:
+                run()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()

@@ -26,7 +26,10 @@ ratio is FCN time / the faster layout's fp32 time (medians).
 --paper N adds the paper's VGG16 FCN-8s (random weights) at 500×500: pytorch-fcn's FCN8s architecture run its way
 (eager fp32, NCHW, `model(x)` for the final output only; this project's FCN in that geometry) against the app's
 pass in fp32 and bf16, alternated, N runs after one warm-up round.
-All functions are timed alternately, run by run, after warm-up rounds, so a noisy machine slows all alike.
+All functions are timed alternately, run by run, after warm-up rounds, so a noisy machine slows all alike, in a new
+(seeded) order each round; the 480×360 ones each right after an untimed run of the same net, so every net's weights
+are as warm in the cache as when it segments image after image (without it, the net timed just after a run of the
+same weights was flattered by 8 ms).
 """
 
 from __future__ import annotations
@@ -128,14 +131,15 @@ def compare(loaded: LoadedModel, size: tuple[int, int], runs: int, warmup: int =
         functions[f"FCN {precision} net pass"] = net_pass(precision)
         functions[f"FCN {precision} segment()"] = segment(segmenters[precision])
     functions["FCN auto segment()"] = segment(automatic)
-    samples = timed_alternately(functions, cpu, runs, warmup)
+    samples = timed_alternately(functions, cpu, runs, warmup, warm=True)
 
     medians = {name: statistics.median(times) * 1e3 for name, times in samples.items()}
     fastest = {reference: min(LAYOUTS, key=lambda layout: medians[f"{reference} fp32 {layout}"]) for reference in REFERENCES}
     reference_ms = {reference: medians[f"{reference} fp32 {fastest[reference]}"] for reference in REFERENCES}
     print(f"\n{loaded.meta.title} ({loaded.meta.name}) vs torchvision LR-ASPP and DeepLabV3 MobileNetV3-Large · "
           f"{width}×{height} · batch 1")
-    print(f"CPU: {machine()} · {runs} runs after {warmup} warm-up rounds, alternated")
+    print(f"CPU: {machine()} · {runs} runs after {warmup} warm-up rounds, alternated in a new order each round, each "
+          "timed right after an untimed run of the same net")
     print(f"auto picked: {automatic.precision_note}")
     print(f"  {'':30} {'median':>10} {'p90':>10}   ÷ LR-ASPP fp32 ({fastest['LR-ASPP']})   ÷ DeepLabV3 fp32 "
           f"({fastest['DeepLabV3']})")
