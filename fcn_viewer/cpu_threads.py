@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 
 OMP_PAUSE_SOFT = 1  # omp_pause_resource_kind: end the workers, keep the settings
 
@@ -19,6 +20,8 @@ OMP_PAUSE_SOFT = 1  # omp_pause_resource_kind: end the workers, keep the setting
 @functools.cache
 def _libgomp() -> ctypes.CDLL | None:
     """The process's libgomp when torch runs on it (LLVM's libomp exports GOMP_ names too, and __kmpc ones)."""
+    if not sys.platform.startswith("linux"):  # torch's wheels use libgomp on Linux only (and CDLL(None) is POSIX's)
+        return None
     process = ctypes.CDLL(None)
     if not hasattr(process, "GOMP_parallel") or hasattr(process, "__kmpc_fork_call"):
         return None
