@@ -17,9 +17,14 @@ import sys
 OMP_PAUSE_SOFT = 1  # omp_pause_resource_kind: end the workers, keep the settings
 
 
-@functools.cache
 def _libgomp() -> ctypes.CDLL | None:
-    """The process's libgomp when torch runs on it (LLVM's libomp exports GOMP_ names too, and __kmpc ones)."""
+    """The process's libgomp when torch runs on it; None before torch is imported (no thread has a team yet)."""
+    return _loaded_libgomp() if "torch" in sys.modules else None
+
+
+@functools.cache
+def _loaded_libgomp() -> ctypes.CDLL | None:
+    """Looked up once torch is loaded (LLVM's libomp exports GOMP_ names too, and __kmpc ones)."""
     if not sys.platform.startswith("linux"):  # torch's wheels use libgomp on Linux only (and CDLL(None) is POSIX's)
         return None
     process = ctypes.CDLL(None)

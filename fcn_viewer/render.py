@@ -63,6 +63,7 @@ def overlays(
     photo = image.astype(np.uint16)
     photo *= np.uint16(256 - weight)
     photo += np.uint16(128)  # + 128: rounds the >> 8 below
+    any_hidden = bool(hidden.any())
     pictures = []
     for mask in masks:
         if image.shape[:2] != mask.shape:
@@ -71,7 +72,7 @@ def overlays(
         mixed += photo
         mixed >>= 8
         picture = mixed.astype(np.uint8)
-        if hidden.any():
+        if any_hidden:
             np.copyto(picture, image, where=np.take(hidden, mask, axis=0))
         pictures.append(picture)
     return pictures
@@ -221,7 +222,8 @@ def class_map(scores: np.ndarray) -> np.ndarray:
 def score_summary(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """C×h×w class scores → (h×w argmax class (uint8, uint16 past 256 classes), h×w max softmax probability,
     h×w log-sum-exp). In torch, on the array's memory (no copy): about twice numpy's speed on one core, and it uses
-    every core; ties go to the first class, as with numpy's argmax."""
+    the calling thread's torch width (every core on a worker, one on the viewer's GUI thread: fcn_viewer.cpu_threads);
+    ties go to the first class, as with numpy's argmax."""
     import torch  # here: drawing a mask or a legend needs no torch
 
     values = torch.from_numpy(np.asarray(scores, dtype=np.float32))

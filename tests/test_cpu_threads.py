@@ -82,7 +82,7 @@ def test_a_serial_thread_runs_torch_alone_and_leaves_the_other_threads_width(qtb
 
 def test_elsewhere_than_linux_both_calls_leave_the_threads_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "win32")  # where ctypes.CDLL(None) would raise
-    cpu_threads._libgomp.cache_clear()
+    cpu_threads._loaded_libgomp.cache_clear()
     try:
         assert not uses_libgomp()
         width = torch.get_num_threads()
@@ -91,4 +91,4 @@ def test_elsewhere_than_linux_both_calls_leave_the_threads_as_they_are(monkeypat
         assert torch.get_num_threads() == width
     finally:
         monkeypatch.undo()
-        cpu_threads._libgomp.cache_clear()
+        cpu_threads._loaded_libgomp.cache_clear()

@@ -78,8 +78,7 @@ def test_choosing_a_class_redraws_the_maps_for_it(qtbot: QtBot, shown) -> None: 
     view.classes.setCurrentIndex(3)  # class 2
     qtbot.waitUntil(lambda: view.lesson.shown.pictures.class_index == 2, timeout=WAIT_MS)
     split = split_logits(result.segmentation.outputs)
-    np.testing.assert_allclose(view.lesson.shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy(),
-                               rtol=1e-5, atol=1e-4)  # the worker's and this thread's sums may differ in order
+    np.testing.assert_allclose(view.lesson.shown.pictures.maps["score_pool4"], split.terms["score_pool4"][2].numpy())
     assert result.meta.classes[2] in view.terms["score_fr"].title.toolTip()
 
 
