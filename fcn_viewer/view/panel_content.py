@@ -83,8 +83,8 @@ class StageArrays:
     @functools.cached_property
     def _summary(self) -> tuple[np.ndarray, np.ndarray]:
         """(confidence, log-sum-exp): the ones made with the classes, else made now (in the confidence display
-        modes and on the first hover, the coarser masks' are made on the GUI thread, on one core: about 7 ms each for 11 classes at
-        480×360)."""
+        modes and on the first hover, the coarser masks' are made on the GUI thread, on one core: about 7 ms each
+        for 11 classes at 480×360)."""
         if self.made_summary is not None:
             return self.made_summary
         _, confidence, log_partition = score_summary(self.scores)
