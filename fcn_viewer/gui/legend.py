@@ -121,6 +121,8 @@ class ClassLegend(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self._empty)
         layout.addWidget(scroll, 1)
+        self.setToolTip("Untick a class to hide it in the Stages tab's panels (the photo shows through there); each "
+                        "share is of the image shown in the Stages tab. The Sequence tab lists each frame's own.")
         state.optionsChanged.connect(self._sync)
 
     def set_classes(self, names: Sequence[str], palette: Sequence[Color]) -> None:
