@@ -2,8 +2,8 @@
 
 On Linux torch runs its parallel ops on libgomp, which gives every thread that ever ran one a team of workers, kept
 for good. Once the teams' threads outnumber the cores, libgomp stops spinning between parallel regions, and each of
-the pass's hundreds of hand-overs waits on a sleeping worker: on 2 cores the viewer's pass on its worker thread took
-50 ms against 40 ms while the GUI thread's idle team lived. So a worker thread hands its team back when its work is
+the pass's hundreds of hand-overs waits on a sleeping worker: on 2 cores a pass on a second thread took 50 ms against
+40 ms while the first thread's idle team lived (the Sequence tab's net, 87 against 64 ms). So a worker thread hands its team back when its work is
 done (:func:`release_idle_workers`), and threads that only run small torch ops run them alone
 (:func:`run_serially_here`). Other OpenMP runtimes (macOS's libomp, Windows') are left as they are.
 """
